@@ -1,0 +1,41 @@
+"""policy-qa: ask questions of policy documents and get answers you can check.
+
+>>> from policy_qa import Assistant
+>>> qa = Assistant(index_dir=".policy-qa/index")
+>>> qa.index(["corpus/"])
+>>> answer = qa.ask("When was the Daedeok Research Complex established?")
+>>> answer.to_dict()["citations"][0]["quote"]
+"""
+
+from .answer import REFUSAL
+from .assistant import Assistant
+from .config import Settings
+from .errors import (
+    ConfigError,
+    DocumentError,
+    IndexNotFoundError,
+    LLMError,
+    PolicyQAError,
+    QuestionError,
+    StoreUnavailableError,
+)
+from .types import Answer, Citation, DocumentInfo, IndexReport, Passage
+
+__all__ = [
+    "REFUSAL",
+    "Answer",
+    "Assistant",
+    "Citation",
+    "ConfigError",
+    "DocumentError",
+    "DocumentInfo",
+    "IndexNotFoundError",
+    "IndexReport",
+    "LLMError",
+    "Passage",
+    "PolicyQAError",
+    "QuestionError",
+    "Settings",
+    "StoreUnavailableError",
+]
+__version__ = "0.1.0"

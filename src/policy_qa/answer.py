@@ -1,0 +1,355 @@
+"""Extractive answers: the few retrieved sentences that answer the question, each cited.
+
+Every sentence in an answer is a verbatim span of a source's cleaned text, so each citation's
+quote is exact by construction. When the evidence is too weak the answer is a refusal, with the
+closest passages still attached so a person can look for themselves.
+
+This module decides *what to say*; it does not retrieve and it does not call a language model.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .ingest import detect_language, split_sentences
+from .lexical import LexicalIndex
+from .retrieve import SentenceScorer, coverage
+from .types import Answer, Citation, Passage
+
+REFUSAL = "The indexed documents do not answer this."
+
+# Calibrated on the dev sets (README "Refusal"); see ``ExtractiveAnswerer._score``.
+CROSS_LINGUAL_OFFSET = 0.10  # USE similarities across languages run lower than within one
+TYPE_MISMATCH_PENALTY = 0.5
+SOFT_MATCH_FLOOR = 0.55  # word-embedding similarity below which a paraphrase earns nothing
+_HANGUL = re.compile(r"[\uac00-\ud7a3]")
+
+_YEAR = re.compile(r"\b(1[5-9]\d\d|20\d\d)\b|\d{4}년")
+_DATE = re.compile(
+    r"\b(January|February|March|April|May|June|July|August|September|October|November|"
+    r"December)\b|\b\d{1,2}(st|nd|rd|th)\b|\d+월|\d+일",
+    re.IGNORECASE,
+)
+_NUMBER = re.compile(
+    r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|"
+    r"forty|fifty|hundred|thousand|million|billion|dozen|double|doubled|twice|half)\b",
+    re.IGNORECASE,
+)
+_SENTENCE_END = re.compile(r"[.!?。…:;\"”’']$|[다요죠음함임됨]$")
+
+
+def answer_type(question: str) -> str:
+    """A coarse expected-answer type: when / money / population / number / who / where / other."""
+    q = question.lower()
+    if re.search(r"\bwhen\b|what year|which year|what date|언제|몇\s*년|연도", q):
+        return "when"
+    if re.search(
+        r"\b(budget|budgets|cost|costs|price|funding|salary|salaries|fee|fees|revenue|spend|"
+        r"spent|worth|pay|paid)\b|how much money|예산|비용|금액|가격|매출|투자액",
+        q,
+    ):
+        return "money"
+    if re.search(r"\bpopulation\b|how many (people|residents|inhabitants|citizens)|인구", q):
+        return "population"
+    if re.search(
+        r"how (many|much|far|long|large|big|old)|\b(percent|percentage|share|number|amount|size|"
+        r"area|total)\b|몇|얼마|규모",
+        q,
+    ):
+        return "number"
+    if re.search(r"\bwho\b|\bwhom\b|누가|누구", q):
+        return "who"
+    if re.search(r"\bwhere\b|어디", q):
+        return "where"
+    return "other"
+
+
+_MONEY = re.compile(
+    r"[$€£¥₩]|\b(won|dollars?|euros?|yen|usd|krw|budgets? of|trillion|billion|million)\b|\d+\s*원",
+    re.IGNORECASE,
+)
+_POPULATION = re.compile(
+    r"\d[\d,.]*\s*(million\s+)?(people|residents|inhabitants|citizens)|population of|인구|\d+\s*명",
+    re.IGNORECASE,
+)
+_CAPITALISED = re.compile(r"\b[A-Z][a-zA-Z]+")
+
+
+def _names(sentence: str) -> set[str]:
+    """Capitalised words that are not just the first word of a sentence or clause."""
+    out = set()
+    for m in _CAPITALISED.finditer(sentence):
+        before = sentence[: m.start()].rstrip()
+        if not before or before[-1] in ".!?:;\"“(":
+            continue
+        out.add(m.group(0).lower())
+    return out
+
+
+def _type_match(kind: str, sentence: str, question: str) -> float:
+    """1.0 when the sentence holds the kind of thing the question asks for, else less.
+
+    A "who" or "where" answer must name someone or somewhere the question did not already
+    name: a sentence that only repeats the question's own names answers nothing.
+    """
+    if kind == "when":
+        return 1.0 if _YEAR.search(sentence) or _DATE.search(sentence) else 0.0
+    if kind == "money":
+        return 1.0 if _MONEY.search(sentence) else 0.0
+    if kind == "population":
+        return 1.0 if _POPULATION.search(sentence) else 0.0
+    if kind == "number":
+        return 1.0 if _NUMBER.search(sentence) else 0.0
+    if kind in ("who", "where"):
+        asked = {w.lower() for w in re.findall(r"\w+", question)}
+        return 1.0 if _names(sentence) - asked else 0.0
+    return 0.5
+
+
+def _is_heading(text: str) -> bool:
+    return len(text) < 120 and not _SENTENCE_END.search(text.rstrip())
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    passage_rank: int
+    source: str
+    start: int
+    end: int
+    text: str
+    title: str
+    section: str
+    score: float
+    terms: frozenset[str]
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """How strongly the passages support an answer: what the refusal decision rests on."""
+
+    confidence: float
+    best_similarity: float
+    coverage: float
+
+
+class ExtractiveAnswerer:
+    """Picks answer sentences from passages and decides when to refuse.
+
+    ``threshold`` is the confidence below which we refuse; it was chosen on the dev sets'
+    unanswerable questions (README "Refusal").
+    """
+
+    def __init__(
+        self,
+        scorer: SentenceScorer,
+        lexical: LexicalIndex,
+        threshold: float = 0.40,
+        max_sentences: int = 3,
+        passages_considered: int = 4,
+    ) -> None:
+        if max_sentences < 1:
+            raise ValueError(f"max_sentences must be >= 1, got {max_sentences}")
+        self.scorer = scorer
+        self.lexical = lexical
+        self.threshold = threshold
+        self.max_sentences = max_sentences
+        self.passages_considered = passages_considered
+
+    def answer(
+        self,
+        question: str,
+        passages: Sequence[Passage],
+        retrieval_query: str | None = None,
+    ) -> Answer:
+        query = retrieval_query or question
+        if not passages:
+            return Answer(
+                question=question,
+                answer=REFUSAL,
+                abstained=True,
+                retrieval_query=query,
+                notes=("no passage matched the question",),
+            )
+        candidates, evidence = self._score(question, query, passages)
+        if not candidates or evidence.confidence < self.threshold:
+            return Answer(
+                question=question,
+                answer=REFUSAL,
+                abstained=True,
+                passages=tuple(passages),
+                retrieval_query=query,
+                confidence=evidence.confidence,
+            )
+        chosen = self._choose(candidates)
+        return self._compose(question, query, chosen, passages, evidence)
+
+    # --- scoring --------------------------------------------------------------------------
+
+    def _score(
+        self, question: str, query: str, passages: Sequence[Passage]
+    ) -> tuple[list[_Candidate], Evidence]:
+        language = detect_language(question)
+        kind = answer_type(question)
+        raw: list[tuple[int, Passage, int, int, str]] = []
+        for rank, p in enumerate(passages[: self.passages_considered]):
+            c = p.chunk
+            for s, e in split_sentences(c.text):
+                text = c.text[s:e]
+                if len(text) < 25 or _is_heading(text):
+                    continue  # headings and fragments answer nothing on their own
+                raw.append((rank, p, c.start + s, c.start + e, text))
+        if not raw:
+            return [], Evidence(0.0, 0.0, 0.0)
+
+        model = self.scorer.model_for(language)
+        texts = [r[4] for r in raw]
+        sims = self.scorer.similarity(model, query, texts)
+        if query != question:
+            # A follow-up: the current question still matters most for which sentence answers.
+            sims = 0.4 * sims + 0.6 * self.scorer.similarity(model, question, texts)
+        cross_lingual = language != "en" and all(
+            detect_language(p.chunk.text) == "en" for p in passages[:3]
+        )
+        lexical_weight = 0.0 if cross_lingual else 0.35
+        # Across languages the answer type is the one signal words cannot give, so it weighs more.
+        type_weight = 0.2 if cross_lingual else 0.1
+        q_terms = frozenset(self.lexical.tokenizer(query))
+
+        candidates = []
+        for (rank, p, start, end, text), sim in zip(raw, sims, strict=True):
+            cov = coverage(self.lexical, query, text) if lexical_weight else 0.0
+            score = (
+                (0.6 if lexical_weight else 0.85) * float(sim)
+                + lexical_weight * cov
+                + type_weight * _type_match(kind, text, question)
+                - 0.02 * rank
+            )
+            terms = frozenset(self.lexical.tokenizer(text)) & q_terms
+            c = p.chunk
+            candidates.append(
+                _Candidate(rank, c.source, start, end, text, c.title, c.section, score, terms)
+            )
+        candidates.sort(key=lambda c: -c.score)
+
+        best_sim = float(np.max(sims))
+        if cross_lingual:
+            cov = best_sim
+            confidence = best_sim + CROSS_LINGUAL_OFFSET
+        else:
+            # Coverage over the passages the best sentences come from: a question whose key
+            # terms appear nowhere near the evidence asks what the documents do not say.
+            top = {(c.source, c.passage_rank) for c in candidates[:2]}
+            context = " ".join(
+                f"{p.chunk.section} {p.chunk.text}"
+                for rank, p in enumerate(passages[: self.passages_considered])
+                if (p.chunk.source, rank) in top
+            )
+            cov = self._soft_coverage(question if query == question else query, context)
+            confidence = 0.5 * best_sim + 0.5 * cov
+        if kind != "other":
+            # "When" needs a time, "how many" a number, "who" a name the question lacks: if the
+            # best sentence has none, the passages are about the topic but not the answer.
+            if _type_match(kind, candidates[0].text, question) == 0:
+                confidence *= TYPE_MISMATCH_PENALTY
+        return candidates, Evidence(confidence, best_sim, cov)
+
+    def _soft_coverage(self, question: str, context: str) -> float:
+        """Like ``coverage``, but a word the context paraphrases earns partial credit.
+
+        "founded" is not in a passage that says "established": exact matching alone would call
+        that evidence missing. Each missing question word is compared with the context's words
+        by embedding similarity; only a close neighbour earns credit, so "budget" does not find
+        itself in "revenue".
+        """
+        tokenizer = self.lexical.tokenizer
+        present = set(tokenizer(context))
+        weights: list[float] = []
+        credit: list[float] = []
+        missing: list[str] = []
+        for word in dict.fromkeys(re.findall(r"[^\W_]+(?:[-'’][^\W_]+)*", question)):
+            terms = tokenizer(word)
+            if not terms:
+                continue
+            weight = max(self.lexical.idf(t) for t in terms)
+            hit = sum(t in present for t in terms) / len(terms)
+            weights.append(weight)
+            credit.append(hit)
+            if hit < 1.0 and not _HANGUL.search(word):
+                missing.append(word)
+        if not weights:
+            return 0.0
+        if missing:
+            context_words = list(
+                dict.fromkeys(
+                    w for w in re.findall(r"[A-Za-z][A-Za-z-]{2,}", context) if tokenizer(w)
+                )
+            )
+            if context_words:
+                model = self.scorer.model_for("en")
+                sims = self.scorer.vectors(model, missing) @ self.scorer.vectors(
+                    model, context_words
+                ).T
+                best = dict(zip(missing, sims.max(axis=1), strict=True))
+                words = [w for w in dict.fromkeys(re.findall(r"[^\W_]+(?:[-'’][^\W_]+)*", question)) if tokenizer(w)]
+                for i, word in enumerate(words):
+                    if word in best:
+                        soft = (float(best[word]) - SOFT_MATCH_FLOOR) / (1.0 - SOFT_MATCH_FLOOR)
+                        credit[i] = max(credit[i], min(max(soft, 0.0), 1.0))
+        w = np.asarray(weights)
+        return float((w * np.asarray(credit)).sum() / max(w.sum(), 1e-9))
+
+    def _choose(self, candidates: list[_Candidate]) -> list[_Candidate]:
+        best = candidates[0]
+        chosen = [best]
+        covered = set(best.terms)
+        for c in candidates[1:]:
+            if len(chosen) >= self.max_sentences:
+                break
+            if c.score < 0.8 * best.score:
+                break
+            if any(c.source == x.source and c.start < x.end and x.start < c.end for x in chosen):
+                continue
+            # A further sentence must bring something the question asks about that the
+            # answer does not yet have; otherwise it only repeats.
+            if not (c.terms - covered) and c.score < 0.92 * best.score:
+                continue
+            chosen.append(c)
+            covered |= c.terms
+        # Read in document order, as the source tells it.
+        return sorted(chosen, key=lambda c: (c.passage_rank, c.source, c.start))
+
+    def _compose(
+        self,
+        question: str,
+        query: str,
+        chosen: list[_Candidate],
+        passages: Sequence[Passage],
+        evidence: Evidence,
+    ) -> Answer:
+        ordered = sorted(chosen, key=lambda c: (c.source, c.start))
+        citations = tuple(
+            Citation(
+                n=i + 1,
+                source=c.source,
+                title=c.title,
+                section=c.section,
+                start=c.start,
+                end=c.end,
+                quote=c.text,
+            )
+            for i, c in enumerate(ordered)
+        )
+        text = " ".join(f"{c.text} [{i + 1}]" for i, c in enumerate(ordered))
+        return Answer(
+            question=question,
+            answer=text,
+            abstained=False,
+            citations=citations,
+            passages=tuple(passages),
+            retrieval_query=query,
+            confidence=evidence.confidence,
+        )

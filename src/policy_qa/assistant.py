@@ -1,0 +1,461 @@
+"""``Assistant``: the one place that wires the stages together.
+
+    files ─▶ ingest (load, clean, chunk) ─▶ embed ─▶ Store (Chroma) + LexicalIndex (BM25)
+    question (+ history) ─▶ Retriever (fuse, rerank) ─▶ answerer (extractive, or LLM + verify)
+
+The web chat, the CLI and the eval runner all go through this class and nothing else.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from langchain_core.embeddings import Embeddings
+
+from .answer import REFUSAL, ExtractiveAnswerer
+from .config import Settings, quiet_third_parties
+from .embeddings import encode, load_embeddings
+from .errors import IndexNotFoundError, LLMError, QuestionError
+from .ingest import chunk_document, load_paths
+from .lexical import LexicalIndex, Tokenizer
+from .retrieve import Retriever, SentenceScorer
+from .store import Store
+from .types import Answer, Chunk, Document, DocumentInfo, IndexReport, Passage
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int, str], None]
+History = Sequence[tuple[str, str]]
+
+_EMBED_BATCH = 256  # chunks embedded per call: amortises model overhead across small files
+_STALE_CHECK_SECONDS = 30.0  # how often to notice documents indexed by someone else (server mode)
+_FOLLOW_UP = re.compile(
+    r"\b(it|its|it's|they|them|their|theirs|this|that|these|those|he|she|his|her|there|"
+    r"the same|such|one|ones|former|latter|also|too|else|more)\b"
+    r"|그것|그곳|거기|이것|그들|그녀|그의|이곳|그\s|이\s|해당|또",
+    re.IGNORECASE,
+)
+
+
+def contextualize(question: str, history: History | None) -> str:
+    """A standalone retrieval query for a follow-up question.
+
+    Without a language model we cannot rewrite the question, but joining the previous question
+    in front of a dependent one ("How many members will it have?") gives retrieval the topic
+    the pronoun stands for. Independent questions are left alone so history does not add noise.
+    """
+    if not history:
+        return question
+    words = re.findall(r"\w+", question)
+    if not (_FOLLOW_UP.search(question) or len(words) <= 4):
+        return question
+    previous = history[-1][0].strip()
+    return f"{previous} {question}" if previous else question
+
+
+class Assistant:
+    """Ask questions of indexed policy documents and get cited answers.
+
+    >>> qa = Assistant(index_dir=".policy-qa/index")
+    >>> qa.index(["corpus/"])
+    >>> qa.ask("When was the Daedeok Research Complex established?").answer
+    'Daedeok Research Complex was established in 1973 ... [1]'
+    """
+
+    def __init__(
+        self,
+        index_dir: str | Path | None = None,
+        *,
+        settings: Settings | None = None,
+        embeddings: Mapping[str, Embeddings] | None = None,
+    ) -> None:
+        quiet_third_parties()
+        settings = settings or Settings.from_env()
+        if index_dir is not None:
+            settings = settings.replace(index_dir=Path(index_dir))
+        self.settings = settings
+        self._embeddings: Mapping[str, Embeddings] | None = embeddings
+        self._store: Store | None = None
+        self._lexical: LexicalIndex | None = None
+        self._scorer: SentenceScorer | None = None
+        self._llm: Any = None
+        self._lock = threading.RLock()
+        self._checked_at = 0.0
+        self._cross_encoder: Any = None
+
+    # --- lazily opened parts ---------------------------------------------------------------
+
+    @property
+    def embeddings(self) -> Mapping[str, Embeddings]:
+        if self._embeddings is None:
+            self._embeddings = {m: load_embeddings(m) for m in self.settings.dense_models}
+        return self._embeddings
+
+    @property
+    def index_dir(self) -> Path:
+        return self.settings.resolved_index_dir
+
+    def _open(self, create: bool = False) -> Store:
+        with self._lock:
+            if self._store is None:
+                self._store = Store(
+                    self.index_dir,
+                    self.settings.chroma_url,
+                    self.settings.collection,
+                    self.embeddings,
+                    create=create,
+                )
+            return self._store
+
+    def _scorer_(self) -> SentenceScorer:
+        if self._scorer is None:
+            self._scorer = SentenceScorer(self.embeddings)
+        return self._scorer
+
+    def _lexical_index(self, force_check: bool = False) -> LexicalIndex:
+        """The BM25 index, rebuilt when the stored documents changed (by us or anyone)."""
+        store = self._open()
+        with self._lock:
+            now = time.monotonic()
+            fresh = now - self._checked_at < _STALE_CHECK_SECONDS
+            if self._lexical is not None and fresh and not force_check:
+                return self._lexical
+            fingerprint = store.fingerprint()
+            self._checked_at = now
+            if self._lexical is not None and self._lexical.fingerprint == fingerprint:
+                return self._lexical
+            folder = self._lexical_dir()
+            tokenizer = Tokenizer()
+            loaded = LexicalIndex.load(folder, tokenizer, fingerprint)
+            if loaded is None:
+                log.info("building the lexical index")
+                loaded = LexicalIndex.build(
+                    ((cid, c.source, _lexical_text(c)) for cid, c in store.iter_chunks()),
+                    tokenizer,
+                    fingerprint,
+                )
+                loaded.save(folder)
+            self._lexical = loaded
+            return loaded
+
+    def _lexical_dir(self) -> Path:
+        # Server mode keeps the BM25 index as a local cache beside the data directory; it is
+        # derived from Chroma's contents and rebuilt whenever they change.
+        if self.settings.chroma_url:
+            safe = re.sub(r"[^A-Za-z0-9]+", "_", self.settings.chroma_url)
+            return Path(self.settings.data_dir) / "lexical" / f"{safe}_{self.settings.collection}"
+        return self.index_dir / "lexical" / self.settings.collection
+
+    def _retriever(self) -> Retriever:
+        return Retriever(
+            self._open(),
+            self._lexical_index(),
+            self.embeddings,
+            self._scorer_(),
+            candidates=self.settings.candidates,
+            cross_encoder=self._load_cross_encoder(),
+        )
+
+    def _load_cross_encoder(self) -> Any:
+        if self.settings.reranker_path and self._cross_encoder is None:
+            from .embeddings import load_cross_encoder
+
+            self._cross_encoder = load_cross_encoder(self.settings.reranker_path)
+        return self._cross_encoder
+
+    # --- indexing ---------------------------------------------------------------------------
+
+    def index(self, paths: Sequence[str | Path], progress: Progress | None = None) -> IndexReport:
+        """Add or update the documents at ``paths`` (files or folders, recursively).
+
+        Unchanged files are left alone, changed files replace their old chunks, and files that
+        were deleted from an indexed folder lose theirs. Unreadable, empty or unsupported
+        files are reported in ``IndexReport.skipped``; the rest still index.
+        """
+        began = time.perf_counter()
+        if isinstance(paths, str | Path):
+            paths = [paths]
+        store = self._open(create=True)
+        docs, skipped = load_paths(paths, progress=_stage(progress, "reading"))
+        roots = [Path(p).resolve() for p in paths]
+        folder_roots = [r for r in roots if r.is_dir()]
+        stored = store.document_meta()
+
+        todo: list[tuple[Document, str]] = []
+        unchanged: list[str] = []
+        added: list[str] = []
+        updated: list[str] = []
+        seen: set[str] = set()
+        for doc in docs:
+            seen.add(doc.source)
+            root = _root_of(Path(doc.path), roots)
+            meta = stored.get(doc.source)
+            if meta and meta.get("hash") == doc.content_hash:
+                unchanged.append(doc.source)
+                continue
+            (updated if meta else added).append(doc.source)
+            todo.append((doc, root))
+
+        # A file gone from a folder we index is gone from the index too.
+        removed = [
+            source
+            for source, meta in stored.items()
+            if source not in seen and any(str(meta.get("root", "")) == str(r) for r in folder_roots)
+        ]
+        for source in removed:
+            store.delete_document(source)
+
+        total_chunks = self._embed_and_write(store, todo, progress)
+        if todo or removed:
+            self._lexical = None
+            self._lexical_index(force_check=True)
+        report = IndexReport(
+            added=tuple(added),
+            updated=tuple(updated),
+            unchanged=tuple(unchanged),
+            removed=tuple(removed),
+            skipped=tuple(skipped),
+            chunks=total_chunks,
+            seconds=time.perf_counter() - began,
+        )
+        log.info(
+            "indexed: %d added, %d updated, %d unchanged, %d removed, %d skipped, %d chunks",
+            len(added),
+            len(updated),
+            len(unchanged),
+            len(removed),
+            len(skipped),
+            total_chunks,
+        )
+        return report
+
+    def _embed_and_write(
+        self, store: Store, todo: list[tuple[Document, str]], progress: Progress | None
+    ) -> int:
+        planned = [(doc, root, chunk_document(doc, self.settings.chunk_size, self.settings.chunk_min))
+                   for doc, root in todo]
+        total = sum(len(chunks) for _, _, chunks in planned)
+        done = 0
+        batch: list[tuple[Document, str, list[Chunk]]] = []
+
+        def flush() -> None:
+            nonlocal done
+            texts = [_embedding_text(c) for _, _, chunks in batch for c in chunks]
+            vectors = {m: encode(e, texts) for m, e in self.embeddings.items()}
+            offset = 0
+            for doc, root, chunks in batch:
+                n = len(chunks)
+                store.write_document(
+                    doc, chunks, {m: v[offset : offset + n] for m, v in vectors.items()}, root
+                )
+                offset += n
+                done += n
+                if progress:
+                    progress(done, total, f"embedding {doc.source}")
+            batch.clear()
+
+        pending = 0
+        for doc, root, chunks in planned:
+            batch.append((doc, root, chunks))
+            pending += len(chunks)
+            if pending >= _EMBED_BATCH:
+                flush()
+                pending = 0
+        if batch:
+            flush()
+        return total
+
+    def remove(self, source: str) -> bool:
+        """Remove one document (by its ``source``); True if it was indexed."""
+        store = self._open()
+        existed = source in store.document_meta()
+        if existed:
+            store.delete_document(source)
+            self._lexical = None
+            self._lexical_index(force_check=True)
+        return existed
+
+    def documents(self) -> list[DocumentInfo]:
+        try:
+            return self._open().documents()
+        except IndexNotFoundError:
+            return []
+
+    def document_text(self, source: str) -> str:
+        """The cleaned text of ``source``: what every citation's offsets refer to."""
+        text = self._open().document_text(source)
+        if text is None:
+            raise IndexNotFoundError(f"{source!r} is not indexed.")
+        return text
+
+    # --- asking -----------------------------------------------------------------------------
+
+    def _check_question(self, question: str) -> str:
+        if not isinstance(question, str) or not question.strip():
+            raise QuestionError("Please type a question.")
+        limit = self.settings.max_question_chars
+        if len(question) > limit:
+            raise QuestionError(
+                f"The question is {len(question):,} characters long; the limit is {limit:,}. "
+                "Ask the question itself and leave out pasted text."
+            )
+        return " ".join(question.split())
+
+    def _sources_within(self, store: Store, within: str | None) -> list[str] | None:
+        if within is None:
+            return None
+        return [s for s in store.document_meta() if s.startswith(within)]
+
+    def _ready(self) -> Store:
+        store = self._open()
+        if store.count() == 0:
+            raise IndexNotFoundError(
+                f"The index at {store.location} is empty. Index documents first, for example: "
+                "`policy-qa index corpus/`."
+            )
+        return store
+
+    def retrieve(
+        self,
+        question: str,
+        history: History | None = None,
+        *,
+        within: str | None = None,
+        k: int | None = None,
+        rerank: bool = True,
+    ) -> list[Passage]:
+        """The ranked passages for a question (what ``ask`` answers from)."""
+        question = self._check_question(question)
+        store = self._ready()
+        query = contextualize(question, history)
+        return self._retriever().search(
+            query, k or self.settings.top_k, self._sources_within(store, within), rerank=rerank
+        )
+
+    def ask(
+        self,
+        question: str,
+        history: History | None = None,
+        *,
+        within: str | None = None,
+    ) -> Answer:
+        """Answer ``question`` from the indexed documents, citing each claim, or refuse."""
+        final: Answer | None = None
+        for item in self.stream(question, history, within=within):
+            if isinstance(item, Answer):
+                final = item
+        assert final is not None
+        return final
+
+    def stream(
+        self,
+        question: str,
+        history: History | None = None,
+        *,
+        within: str | None = None,
+    ) -> Iterator[str | Answer]:
+        """Yield the answer's text as it is produced, then the final ``Answer``.
+
+        Extractive answers come whole in one piece; LLM answers come token by token, and the
+        final ``Answer`` is the verified one (which may differ from the streamed draft).
+        """
+        question = self._check_question(question)
+        store = self._ready()
+        history = list(history or [])
+        llm = self._llm_answerer()
+        query = llm.condense(question, history) if llm and history else None
+        query = query or contextualize(question, history)
+        sources = self._sources_within(store, within)
+        retriever = self._retriever()
+        passages = retriever.search(query, self.settings.top_k, sources)
+        extractive = ExtractiveAnswerer(
+            retriever.scorer,
+            retriever.lexical,
+            threshold=self.settings.refusal_threshold,
+            max_sentences=self.settings.max_answer_sentences,
+        )
+        if llm is None:
+            answer = extractive.answer(question, passages, query)
+            if within is not None and not sources:
+                answer = _with_note(answer, f"no indexed document is under {within!r}")
+            yield answer.answer
+            yield answer
+            return
+
+        fallback_note = ""
+        try:
+            for item in llm.stream(question, history, passages, self.document_text):
+                if isinstance(item, Answer):
+                    yield item
+                    return
+                if item is None:
+                    break
+                yield item
+            fallback_note = "the generated answer had no claim its passages support"
+        except LLMError as exc:
+            fallback_note = f"LLM failed: {exc}"
+        answer = _with_note(extractive.answer(question, passages, query), fallback_note)
+        yield "\n\n" + answer.answer
+        yield answer
+
+    def _llm_answerer(self) -> Any:
+        if self.settings.llm == "none":
+            return None
+        if self._llm is None:
+            from .generate import LLMAnswerer
+
+            scorer = self._scorer_()
+            model = scorer.model_for("ko")
+            self._llm = LLMAnswerer(self.settings, lambda texts: scorer.vectors(model, texts))
+        return self._llm
+
+    def close(self) -> None:
+        """Release the index (embedded Chroma keeps files open)."""
+        self._store = None
+        self._lexical = None
+
+    def __enter__(self) -> Assistant:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _with_note(answer: Answer, note: str) -> Answer:
+    if not note:
+        return answer
+    from dataclasses import replace
+
+    return replace(answer, notes=(*answer.notes, note))
+
+
+def _embedding_text(chunk: Chunk) -> str:
+    # The section heading tells the model what a chunk is about when its text does not
+    # repeat it ("It will be comprised of 20 specialists...").
+    if chunk.section and chunk.section not in chunk.text[:200]:
+        return f"{chunk.section}\n{chunk.text}"
+    return chunk.text
+
+
+def _lexical_text(chunk: Chunk) -> str:
+    return f"{chunk.section}\n{chunk.text}" if chunk.section else chunk.text
+
+
+def _root_of(path: Path, roots: Sequence[Path]) -> str:
+    for root in roots:
+        if root.is_dir() and path.is_relative_to(root):
+            return str(root)
+    return str(path.parent)
+
+
+def _stage(progress: Progress | None, label: str) -> Progress | None:
+    if progress is None:
+        return None
+    return lambda done, total, name: progress(done, total, f"{label} {name}")
+

@@ -1,0 +1,272 @@
+"""The ``policy-qa`` console script: a thin layer over ``Assistant``.
+
+Owns argument parsing, logging set-up and turning ``PolicyQAError`` into a one-line message and
+a non-zero exit. Every command's behaviour lives in the library.
+
+    policy-qa index PATH... [--index-dir DIR]
+    policy-qa ask QUESTION [--json] [--stream] [--within PREFIX]
+    policy-qa documents | remove SOURCE
+    policy-qa serve [--host H] [--port N] [--corpus DIR]
+    policy-qa eval SET... [--limit N] [--out DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from .config import Settings, quiet_third_parties
+from .errors import PolicyQAError
+
+log = logging.getLogger("policy_qa")
+
+EXIT_USAGE = 2
+EXIT_ERROR = 1
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides: dict[str, Any] = {
+        "index_dir": getattr(args, "index_dir", None),
+        "chroma_url": getattr(args, "chroma_url", None),
+        "data_dir": getattr(args, "data_dir", None),
+        "llm": getattr(args, "llm", None),
+        "llm_base_url": getattr(args, "llm_base_url", None),
+        "llm_model": getattr(args, "llm_model", None),
+        "llm_model_path": getattr(args, "llm_model_path", None),
+        "host": getattr(args, "host", None),
+        "port": getattr(args, "port", None),
+    }
+    return Settings.from_env(**overrides)
+
+
+def _assistant(args: argparse.Namespace) -> Any:
+    from .assistant import Assistant
+
+    return Assistant(settings=_settings(args))
+
+
+def _progress_bar(desc: str) -> tuple[Callable[[int, int, str], None], Callable[[], None]]:
+    """A tqdm bar on stderr driven by ``progress(done, total, label)`` callbacks."""
+    from tqdm import tqdm
+
+    bar: dict[str, Any] = {}
+
+    def update(done: int, total: int, label: str) -> None:
+        stage = label.split(" ", 1)[0]
+        if bar.get("stage") != stage:
+            if "bar" in bar:
+                bar["bar"].close()
+            bar["stage"] = stage
+            bar["bar"] = tqdm(total=total, desc=f"{desc}: {stage}", unit="", file=sys.stderr)
+        b = bar["bar"]
+        b.total = total
+        b.n = done
+        b.set_postfix_str(label.split(" ", 1)[-1][-40:], refresh=False)
+        b.refresh()
+
+    def close() -> None:
+        if "bar" in bar:
+            bar["bar"].close()
+
+    return update, close
+
+
+def cmd_index(args: argparse.Namespace) -> int:
+    qa = _assistant(args)
+    update, close = _progress_bar("indexing")
+    try:
+        report = qa.index(args.paths, progress=None if args.quiet else update)
+    finally:
+        close()
+    if args.json:
+        print(json.dumps(report.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        print(
+            f"Indexed into {qa.settings.chroma_url or qa.index_dir}: "
+            f"{len(report.added)} added, {len(report.updated)} updated, "
+            f"{len(report.unchanged)} unchanged, {len(report.removed)} removed, "
+            f"{report.chunks} chunks in {report.seconds:.1f} s."
+        )
+        for skipped in report.skipped:
+            print(f"  skipped {skipped.path}: {skipped.reason}", file=sys.stderr)
+    if not (report.added or report.updated or report.unchanged) and report.skipped:
+        return EXIT_ERROR
+    return 0
+
+
+def cmd_ask(args: argparse.Namespace) -> int:
+    from .types import Answer
+
+    qa = _assistant(args)
+    question = " ".join(args.question)
+    if args.stream and not args.json:
+        final = None
+        for item in qa.stream(question, within=args.within):
+            if isinstance(item, Answer):
+                final = item
+            else:
+                sys.stdout.write(item)
+                sys.stdout.flush()
+        sys.stdout.write("\n")
+        if final is not None:
+            _print_sources(final)
+        return 0
+    answer = qa.ask(question, within=args.within)
+    if args.json:
+        print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        print(answer.answer)
+        _print_sources(answer)
+    return 0
+
+
+def _print_sources(answer: Any) -> None:
+    for note in answer.notes:
+        print(f"note: {note}")
+    if answer.citations:
+        print()
+        for c in answer.citations:
+            where = f"{c.source}" + (f" § {c.section}" if c.section else "")
+            print(f"[{c.n}] {where} (chars {c.start}-{c.end})")
+    elif answer.abstained and answer.passages:
+        print("\nClosest passages:")
+        for i, p in enumerate(answer.passages[:3], 1):
+            c = p.chunk
+            snippet = " ".join(c.text.split())[:160]
+            print(f"  {i}. {c.source} § {c.section or '-'}: {snippet}…")
+
+
+def cmd_documents(args: argparse.Namespace) -> int:
+    qa = _assistant(args)
+    docs = qa.documents()
+    if args.json:
+        print(json.dumps([d.__dict__ for d in docs], ensure_ascii=False, indent=2))
+        return 0
+    if not docs:
+        print("Nothing is indexed yet. Run `policy-qa index PATH`.")
+    for d in docs:
+        print(f"{d.source}\t{d.chunks} chunks\t{d.indexed_at}\t{d.title}")
+    return 0
+
+
+def cmd_remove(args: argparse.Namespace) -> int:
+    qa = _assistant(args)
+    if qa.remove(args.source):
+        print(f"Removed {args.source}.")
+        return 0
+    print(f"{args.source} is not indexed (see `policy-qa documents`).", file=sys.stderr)
+    return EXIT_ERROR
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .assistant import Assistant
+    from .ui import serve
+
+    settings = _settings(args)
+    qa = Assistant(settings=settings)
+    if args.corpus:
+        update, close = _progress_bar("indexing")
+        try:
+            report = qa.index([args.corpus], progress=update)
+        finally:
+            close()
+        print(
+            f"Index ready: {len(report.added) + len(report.updated)} new or changed, "
+            f"{len(report.unchanged)} unchanged.",
+            file=sys.stderr,
+        )
+    serve(qa, share_warning=True)
+    return 0
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--index-dir", type=Path, help="index folder (env POLICY_QA_INDEX_DIR)")
+    p.add_argument(
+        "--chroma-url", help="use a Chroma server, e.g. http://127.0.0.1:8000 (env POLICY_QA_CHROMA_URL)"
+    )
+    p.add_argument("--data-dir", type=Path, help="data folder (env POLICY_QA_DATA_DIR)")
+
+
+def _llm_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--llm", choices=("none", "openai", "llamacpp"), help="answer backend")
+    p.add_argument("--llm-base-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1")
+    p.add_argument("--llm-model", help="model name for the OpenAI-compatible server")
+    p.add_argument("--llm-model-path", help="a GGUF file for --llm llamacpp")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="policy-qa",
+        description="Ask questions of policy documents and get answers that cite their sources.",
+    )
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("index", help="add or update documents (files or folders)")
+    p.add_argument("paths", nargs="+")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    _common(p)
+    p.set_defaults(func=cmd_index)
+
+    p = sub.add_parser("ask", help="ask a question")
+    p.add_argument("question", nargs="+")
+    p.add_argument("--json", action="store_true", help="print Answer.to_dict() as JSON")
+    p.add_argument("--stream", action="store_true", help="print the answer as it is written")
+    p.add_argument("--within", help="only documents whose source starts with this prefix")
+    _common(p)
+    _llm_options(p)
+    p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("documents", help="list indexed documents")
+    p.add_argument("--json", action="store_true")
+    _common(p)
+    p.set_defaults(func=cmd_documents)
+
+    p = sub.add_parser("remove", help="remove an indexed document by its source")
+    p.add_argument("source")
+    _common(p)
+    p.set_defaults(func=cmd_remove)
+
+    p = sub.add_parser("serve", help="start the web chat")
+    p.add_argument("--host", help="address to bind (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, help="port (default 7860)")
+    p.add_argument("--corpus", type=Path, help="index this folder before serving")
+    _common(p)
+    _llm_options(p)
+    p.set_defaults(func=cmd_serve)
+
+    try:
+        from .evaluation.cli import add_parser as add_eval
+    except ImportError as exc:  # the evaluation extras are part of the package; say if broken
+        log.debug("eval command unavailable: %s", exc)
+    else:
+        add_eval(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    quiet_third_parties()
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.WARNING - 10 * min(args.verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    for noisy in ("httpx", "chromadb", "sentence_transformers", "bm25s", "urllib3"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    try:
+        return int(args.func(args) or 0)
+    except PolicyQAError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,147 @@
+"""One ``Settings`` object, built once and passed down.
+
+This is the only module that reads environment variables. Everything else receives a
+``Settings`` (or plain values taken from it), so tests build their own with ``Settings(...)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from .errors import ConfigError
+
+ENV_PREFIX = "POLICY_QA_"
+LLM_BACKENDS = ("none", "openai", "llamacpp")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every knob of policy-qa. Environment variables are ``POLICY_QA_<FIELD>`` upper-cased."""
+
+    # Where things live. ``data_dir`` holds the index, feedback and cached models.
+    data_dir: Path = Path(".policy-qa")
+    index_dir: Path | None = None  # default: data_dir / "index"
+    chroma_url: str | None = None  # e.g. http://127.0.0.1:8000 to use a Chroma server
+    collection: str = "policy_qa"
+
+    # Chunking (characters). Chosen by measurement: see README "Retrieval".
+    chunk_size: int = 700
+    chunk_min: int = 200
+
+    # Retrieval.
+    dense_models: tuple[str, ...] = ("minilm", "use")
+    top_k: int = 6
+    candidates: int = 30
+    reranker_path: str | None = None  # a local sentence-transformers CrossEncoder folder
+
+    # Answering.
+    max_question_chars: int = 4000
+    max_answer_sentences: int = 3
+    refusal_threshold: float = 0.45
+
+    # LLM backend.
+    llm: str = "none"
+    llm_base_url: str | None = None
+    llm_model: str = "local"
+    llm_api_key: str | None = None
+    llm_model_path: str | None = None
+    llm_timeout: float = 120.0
+    llm_max_tokens: int = 384
+
+    # Web chat.
+    host: str = "127.0.0.1"
+    port: int = 7860
+    auth: str | None = None  # "user:password"
+    max_upload_mb: int = 20
+
+    def __post_init__(self) -> None:
+        if self.chunk_size < 100:
+            raise ConfigError(f"chunk_size must be at least 100 characters, got {self.chunk_size}")
+        if not 0 <= self.chunk_min < self.chunk_size:
+            raise ConfigError(
+                f"chunk_min must be between 0 and chunk_size ({self.chunk_size}), "
+                f"got {self.chunk_min}"
+            )
+        if self.top_k < 1 or self.candidates < self.top_k:
+            raise ConfigError(
+                f"need 1 <= top_k <= candidates, got top_k={self.top_k}, "
+                f"candidates={self.candidates}"
+            )
+        unknown = set(self.dense_models) - {"minilm", "use"}
+        if unknown:
+            raise ConfigError(f"unknown dense model(s) {sorted(unknown)}: use 'minilm', 'use'")
+        if self.llm not in LLM_BACKENDS:
+            raise ConfigError(f"llm must be one of {', '.join(LLM_BACKENDS)}, got {self.llm!r}")
+        if self.chroma_url:
+            parsed = urlparse(self.chroma_url)
+            if parsed.scheme not in ("http", "https") or not parsed.hostname:
+                raise ConfigError(
+                    f"chroma_url must look like http://127.0.0.1:8000, got {self.chroma_url!r}"
+                )
+        if self.auth is not None and ":" not in self.auth:
+            raise ConfigError("auth must be 'user:password'")
+        if not 1 <= self.port <= 65535:
+            raise ConfigError(f"port must be 1-65535, got {self.port}")
+
+    @property
+    def resolved_index_dir(self) -> Path:
+        return Path(self.index_dir) if self.index_dir else Path(self.data_dir) / "index"
+
+    @property
+    def feedback_path(self) -> Path:
+        return Path(self.data_dir) / "feedback.jsonl"
+
+    @property
+    def models_dir(self) -> Path:
+        return Path(self.data_dir) / "models"
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Defaults, then ``POLICY_QA_*`` variables, then explicit ``overrides`` (not None)."""
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            raw = env.get(ENV_PREFIX + f.name.upper())
+            if raw is None or raw == "":
+                continue
+            values[f.name] = _parse(f.name, str(f.type), raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        for key in ("data_dir", "index_dir"):
+            if values.get(key) is not None:
+                values[key] = Path(values[key]).expanduser()
+        return cls(**values)
+
+
+def _parse(name: str, type_name: str, raw: str) -> Any:
+    try:
+        if "tuple" in type_name:
+            return tuple(p.strip() for p in raw.split(",") if p.strip())
+        if type_name.startswith("int"):
+            return int(raw)
+        if type_name.startswith("float"):
+            return float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{ENV_PREFIX}{name.upper()}={raw!r} is not a valid {type_name}") from exc
+    return raw
+
+
+def quiet_third_parties() -> None:
+    """Keep libraries offline and silent; called by entry points before heavy imports.
+
+    The packaged models are on disk, so a hub lookup can only fail (slowly); telemetry would
+    try the network too.
+    """
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+    os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

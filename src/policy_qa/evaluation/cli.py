@@ -1,0 +1,126 @@
+"""The ``policy-qa eval`` subcommand: argument parsing and a thin handler over ``runner``.
+
+The main ``policy_qa.cli`` calls ``add_parser(subparsers)``, sets up logging and turns
+``PolicyQAError`` into a clean exit; this module only parses, runs and says where the report is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from ..config import Settings, quiet_third_parties
+from ..errors import ConfigError
+from .runner import REPO_ROOT, SYSTEM_NAMES, RunOptions, SetSpec, make_baseline, regressions, run
+
+DATASETS_ENV = "POLICY_QA_DATASETS"
+
+
+def default_datasets_dir() -> Path:
+    """``$POLICY_QA_DATASETS``, else ``../shared/datasets`` beside the project folder."""
+    # Read here rather than in Settings: it is where evaluation data lives, not a knob of the
+    # assistant, and only this entry point needs it.
+    configured = os.environ.get(DATASETS_ENV)
+    return Path(configured) if configured else REPO_ROOT.parent / "shared" / "datasets"
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Register ``eval`` on the main CLI's subparsers."""
+    parser = subparsers.add_parser(
+        "eval",
+        help="score policy-qa and its baselines on question sets",
+        description=(
+            "Run question sets through policy-qa and the baselines; write results.json, "
+            "report.md and PNG charts. SET is a .jsonl question set (see eval/README.md) or "
+            "one of: daedeok (eval/daedeok.jsonl), policyqa, clapnq, korquad (read from "
+            "--datasets-dir)."
+        ),
+    )
+    parser.add_argument("sets", nargs="+", metavar="SET", help="question set path or name")
+    parser.add_argument(
+        "--limit", type=int, default=None,
+        help="questions per set, sampled with --seed (default: all of a .jsonl set, 50 of a dataset)",
+    )
+    parser.add_argument("--out", type=Path, default=Path("eval-results"), help="output folder")
+    parser.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    parser.add_argument(
+        "--datasets-dir", type=Path, default=None,
+        help=f"folder with policyqa/, clapnq/, korquad1/ (default ${DATASETS_ENV} or ../shared/datasets)",
+    )
+    parser.add_argument(
+        "--systems", default=",".join(SYSTEM_NAMES),
+        help=f"comma-separated, from {','.join(SYSTEM_NAMES)} (default: all)",
+    )
+    parser.add_argument(
+        "--groups", type=int, default=None,
+        help="sample this many policies (policyqa) or articles (korquad) before questions",
+    )
+    parser.add_argument(
+        "--no-scope", action="store_true",
+        help="ask PolicyQA questions of all policies instead of their own one",
+    )
+    parser.add_argument("--corpus", type=Path, default=None, help="corpus folder for .jsonl sets")
+    parser.add_argument(
+        "--workdir", type=Path, default=None,
+        help="keep indexes and generated corpora here (default: a temporary folder)",
+    )
+    parser.add_argument(
+        "--check", type=Path, default=None, metavar="BASELINE_JSON",
+        help="exit 1 when a gated figure is worse than this baseline by more than its tolerance",
+    )
+    parser.add_argument(
+        "--save-baseline", type=Path, default=None, metavar="BASELINE_JSON",
+        help="write this run's policy-qa figures as the regression baseline",
+    )
+    parser.add_argument("--tolerance", type=float, default=0.05, help="for --save-baseline")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.set_defaults(func=handle)
+
+
+def options_from_args(args: argparse.Namespace) -> tuple[list[SetSpec], RunOptions]:
+    if args.limit is not None and args.limit < 1:
+        raise ConfigError(f"--limit must be at least 1, got {args.limit}")
+    systems = tuple(s.strip() for s in str(args.systems).split(",") if s.strip())
+    specs = [SetSpec(name, limit=args.limit, groups=args.groups) for name in args.sets]
+    options = RunOptions(
+        systems=systems,
+        seed=args.seed,
+        scope=not args.no_scope,
+        datasets_dir=args.datasets_dir or default_datasets_dir(),
+        corpus=args.corpus,
+        progress=not args.no_progress,
+    )
+    return specs, options
+
+
+def handle(args: argparse.Namespace) -> int:
+    quiet_third_parties()
+    from .report import write_all
+
+    specs, options = options_from_args(args)
+    settings = Settings.from_env()
+    results = run(specs, options, settings, workdir=args.workdir)
+    paths = write_all(results, args.out)
+    print(f"report: {paths['report']}")
+    print(f"results: {paths['results']}")
+    status = 0
+    if args.save_baseline:
+        baseline = make_baseline(results, tolerance=args.tolerance)
+        args.save_baseline.write_text(json.dumps(baseline, indent=1) + "\n", encoding="utf-8")
+        print(f"baseline written: {args.save_baseline}")
+    if args.check:
+        try:
+            expected = json.loads(args.check.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ConfigError(f"cannot read baseline {args.check}: {exc}") from None
+        problems = regressions(results, expected)
+        for problem in problems:
+            print(f"regression: {problem}", file=sys.stderr)
+        if problems:
+            status = 1
+        else:
+            print("no regression against", args.check)
+    return status

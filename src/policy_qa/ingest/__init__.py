@@ -1,0 +1,24 @@
+"""Ingestion: files → cleaned text with provenance → chunks with character offsets.
+
+``load`` finds and reads files, ``clean`` owns the cleaning rules, ``sentences`` finds sentence
+spans and the language, ``chunk`` cuts documents into retrievable spans. Nothing here embeds,
+indexes or answers.
+"""
+
+from __future__ import annotations
+
+from .chunk import chunk_document
+from .clean import clean_text
+from .load import SUPPORTED_SUFFIXES, iter_files, load_file, load_paths
+from .sentences import detect_language, split_sentences
+
+__all__ = [
+    "SUPPORTED_SUFFIXES",
+    "chunk_document",
+    "clean_text",
+    "detect_language",
+    "iter_files",
+    "load_file",
+    "load_paths",
+    "split_sentences",
+]

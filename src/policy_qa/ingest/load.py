@@ -1,0 +1,595 @@
+"""Reading files into ``Document`` objects: finding them, decoding them, extracting blocks.
+
+This module owns file access for ingestion: walking folders, decoding text, and the
+format-specific extraction for plain text, Markdown, HTML, PDF and Word files, plus the
+optional ``NAME.ext.meta.json`` sidecar. Extraction yields ``Block`` lists that ``clean``
+normalises; this module must not invent its own cleaning rules, and it is the only place in
+the package that imports pypdf, python-docx and BeautifulSoup.
+
+A file that cannot be indexed raises ``DocumentError`` from ``load_file``; ``load_paths``
+turns those into ``Skipped`` entries so that one bad file never stops the others.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import unicodedata
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from ..errors import DocumentError
+from ..types import Document, Skipped
+from .clean import Block, assemble, clean_blocks, clean_text, plain_blocks
+from .sentences import detect_language
+
+__all__ = ["SUPPORTED_SUFFIXES", "iter_files", "load_file", "load_paths"]
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+logger = logging.getLogger(__name__)
+
+SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx")
+SIDECAR_SUFFIX = ".meta.json"
+
+Progress = Callable[[int, int, str], None]
+
+
+class UnreadableFileError(DocumentError):
+    """A file that cannot be indexed; ``reason`` is what ``Skipped.reason`` shows."""
+
+    def __init__(self, path: Path, reason: str) -> None:
+        super().__init__(f"cannot index {path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+def iter_files(paths: Sequence[str | Path]) -> list[tuple[Path, Path]]:
+    """The ``(file, root)`` pairs that ``load_paths`` will try, in a stable order.
+
+    Folders are walked recursively in sorted order, skipping hidden files and folders (names
+    starting with "."), Office lock files ("~$...") and ``*.meta.json`` sidecars. A file given
+    directly is its own entry with its folder as root, whatever its name. A path that does not
+    exist is listed too (with its parent as root) so that it is reported, not silently lost.
+    Unsupported file types are listed; loading them reports why they were skipped.
+    """
+    found: list[tuple[Path, Path]] = []
+    seen: set[Path] = set()
+
+    def add(file: Path, root: Path) -> None:
+        key = file.resolve()
+        if key not in seen:
+            seen.add(key)
+            found.append((file, root))
+
+    for given in paths:
+        path = Path(given).expanduser().absolute()
+        if path.is_dir():
+            for file in _walk(path):
+                add(file, path)
+        else:
+            add(path, path.parent)
+    return found
+
+
+def load_paths(
+    paths: Sequence[str | Path], progress: Progress | None = None
+) -> tuple[list[Document], list[Skipped]]:
+    """Load every supported file under ``paths`` (files or folders).
+
+    Returns the documents and the files that were skipped with a reason a person can act on.
+    ``progress(done, total, name)`` is called after each file, ``done`` counting from 1.
+    """
+    files = iter_files(paths)
+    documents: list[Document] = []
+    skipped: list[Skipped] = []
+    for done, (file, root) in enumerate(files, start=1):
+        try:
+            documents.append(load_file(file, root))
+        except UnreadableFileError as error:
+            logger.warning("skipped %s: %s", file, error.reason)
+            skipped.append(Skipped(path=str(file), reason=error.reason))
+        except DocumentError as error:
+            logger.warning("skipped %s: %s", file, error)
+            skipped.append(Skipped(path=str(file), reason=str(error)))
+        if progress is not None:
+            progress(done, len(files), _source_name(file, root))
+    return documents, skipped
+
+
+def load_file(path: Path, root: Path | None = None) -> Document:
+    """Read one file into a cleaned ``Document``; raise ``DocumentError`` if it cannot be.
+
+    ``source`` is ``path`` relative to ``root`` (POSIX separators), or its file name.
+    """
+    path = Path(path).expanduser().absolute()
+    if not path.exists():
+        raise UnreadableFileError(path, "file not found")
+    if not path.is_file():
+        raise UnreadableFileError(path, "not a regular file")
+    suffix = path.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        shown = suffix or "(no extension)"
+        raise UnreadableFileError(
+            path, f"unsupported file type {shown} (supported: {', '.join(SUPPORTED_SUFFIXES)})"
+        )
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise UnreadableFileError(
+            path, f"could not read file: {error.strerror or error}"
+        ) from error
+
+    title, blocks = _EXTRACTORS[suffix](path, data)
+    text, sections = assemble(blocks)
+    if not text.strip():
+        raise UnreadableFileError(path, "empty after cleaning")
+
+    meta = _read_sidecar(path)
+    title = _clean_title(meta.get("title")) or _clean_title(title)
+    if not title and sections and sections[0].start == 0:
+        title = sections[0].title
+    title = title or _title_from_name(path)
+    language = meta.get("language") if isinstance(meta.get("language"), str) else None
+    return Document(
+        source=_source_name(path, root),
+        title=title,
+        text=text,
+        sections=sections,
+        language=(language or detect_language(text)).strip().lower(),
+        path=str(path),
+    )
+
+
+# --- finding files --------------------------------------------------------------------------
+
+
+def _walk(folder: Path) -> Iterator[Path]:
+    for dirpath, dirnames, filenames in os.walk(folder):
+        # Sorting in place makes os.walk descend in a stable order.
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if name.startswith((".", "~$")) or name.lower().endswith(SIDECAR_SUFFIX):
+                continue
+            yield Path(dirpath) / name
+
+
+def _source_name(path: Path, root: Path | None) -> str:
+    if root is not None:
+        try:
+            return path.relative_to(Path(root).expanduser().absolute()).as_posix()
+        except ValueError:
+            pass
+    return path.name
+
+
+def _read_sidecar(path: Path) -> dict[str, Any]:
+    sidecar = path.with_name(path.name + SIDECAR_SUFFIX)
+    if not sidecar.is_file():
+        return {}
+    try:
+        meta = json.loads(sidecar.read_text(encoding="utf-8-sig"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        # A broken sidecar should not cost the document itself.
+        logger.warning("ignoring %s: %s", sidecar, error)
+        return {}
+    if not isinstance(meta, dict):
+        logger.warning("ignoring %s: expected a JSON object", sidecar)
+        return {}
+    return meta
+
+
+def _clean_title(title: object) -> str:
+    if not isinstance(title, str):
+        return ""
+    title = " ".join(unicodedata.normalize("NFC", title).split())
+    # Producers write placeholders into PDF/Word metadata; they are not titles.
+    if title.lower() in {"untitled", "untitled document", "title", "document", "(anonymous)"}:
+        return ""
+    return title
+
+
+def _title_from_name(path: Path) -> str:
+    stem = path.name[: -len(path.suffix)] if path.suffix else path.name
+    words = re.sub(r"[-_.]+", " ", stem).strip()
+    return words[:1].upper() + words[1:] if words else path.name
+
+
+# --- decoding -------------------------------------------------------------------------------
+
+
+def decode_bytes(data: bytes, declared: str | None = None) -> str:
+    """Decode text: a BOM wins, then UTF-8, a declared charset, Korean code pages, latin-1."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        return data[3:].decode("utf-8", errors="replace")
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16", errors="replace")
+    candidates = ["utf-8"]
+    if declared:
+        candidates.append(declared)
+    candidates += ["cp949", "euc-kr"]
+    for encoding in candidates:
+        try:
+            text = data.decode(encoding)
+        except (UnicodeDecodeError, LookupError):
+            continue
+        if encoding in {"cp949", "euc-kr"} and not re.search("[\uac00-\ud7a3]", text):
+            continue  # cp949 also "decodes" some Western bytes into nonsense Hanja
+        return text
+    return data.decode("latin-1")
+
+
+# --- extractors: (path, bytes) -> (title found in the file, cleaned blocks) -----------------
+
+Extracted = tuple[str, list[Block]]
+
+
+def _extract_text(path: Path, data: bytes) -> Extracted:
+    return "", plain_blocks(clean_text(decode_bytes(data)))
+
+
+_FENCE = re.compile(r"^\s{0,3}(```+|~~~+)")
+_ATX = re.compile(r"^\s{0,3}(#{1,6})(?:\s+(.*?))?\s*#*\s*$")
+_SETEXT = re.compile(r"^\s{0,3}(=+|-+)\s*$")
+_RULE = re.compile(r"^\s{0,3}([-*_])(?:\s*\1){2,}\s*$")
+_REF_DEF = re.compile(r"^\s{0,3}\[[^\]]+\]:\s*\S+.*$")
+_TABLE_SEPARATOR = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(\|\s*:?-{2,}:?\s*)*\|?\s*$")
+_MD_BULLET = re.compile(r"^(\s*)(?:[-*+]|\d{1,3}[.)])\s+(\[[ xX]\]\s+)?")
+_HTML_BLOCK = re.compile(r"<(script|style|noscript|iframe|template)\b.*?</\1\s*>", re.I | re.S)
+_HTML_COMMENT = re.compile(r"<!--.*?-->", re.S)
+_HTML_TAG = re.compile(r"</?[A-Za-z][^<>]*>")
+_IMAGE = re.compile(r"!\[([^\]]*)\]\((?:[^()]|\([^()]*\))*\)")
+_LINK = re.compile(r"\[([^\]]+)\]\((?:[^()]|\([^()]*\))*\)")
+_REF_LINK = re.compile(r"\[([^\]]+)\]\[[^\]]*\]")
+_AUTOLINK = re.compile(r"<((?:https?|mailto|ftp|javascript|data|vbscript):[^<>\s]*)>", re.I)
+_UNSAFE_URL = re.compile(r"\b(?:javascript|vbscript|data):\S*", re.I)
+_EMPHASIS = (
+    re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1"),
+    re.compile(r"(?<![\w*])\*(?=\S)(.+?)(?<=\S)\*(?![\w*])"),
+    re.compile(r"(?<!\w)_(?=\S)(.+?)(?<=\S)_(?!\w)"),
+    re.compile(r"~~(?=\S)(.+?)(?<=\S)~~"),
+)
+_CODE_SPAN = re.compile(r"(`+)(.+?)\1")
+_FRONT_MATTER = re.compile(r"\A---\n(.*?)\n(?:---|\.\.\.)\n", re.S)
+
+
+def _extract_markdown(path: Path, data: bytes) -> Extracted:
+    text = decode_bytes(data).replace("\r\n", "\n").replace("\r", "\n")
+    title = ""
+    front = _FRONT_MATTER.match(text)
+    if front:
+        found = re.search(r"^title:\s*['\"]?(.*?)['\"]?\s*$", front.group(1), re.M)
+        title = found.group(1) if found else ""
+        text = text[front.end() :]
+    text = _HTML_COMMENT.sub("", _HTML_BLOCK.sub("", text))
+
+    blocks: list[Block] = []
+    paragraph: list[str] = []
+
+    def flush() -> None:
+        if paragraph:
+            blocks.append(Block("\n".join(paragraph)))
+            paragraph.clear()
+
+    lines = text.split("\n")
+    fence: str | None = None
+    for i, line in enumerate(lines):
+        if fence is not None:
+            if line.strip().startswith(fence):
+                fence = None
+                flush()
+            else:
+                paragraph.append(line)
+            continue
+        opened = _FENCE.match(line)
+        if opened:
+            flush()
+            fence = opened.group(1)[:3]
+            continue
+        atx = _ATX.match(line)
+        if atx:
+            flush()
+            blocks.append(Block(_md_inline(atx.group(2) or ""), len(atx.group(1))))
+            continue
+        setext = _SETEXT.match(line)
+        if setext and len(paragraph) == 1 and lines[i - 1].strip():
+            level = 1 if setext.group(1).startswith("=") else 2
+            blocks.append(Block(_md_inline(paragraph.pop()), level))
+            continue
+        if not line.strip() or _RULE.match(line) or _REF_DEF.match(line):
+            flush()
+            continue
+        if _TABLE_SEPARATOR.match(line) and "|" in line:
+            continue
+        stripped = line.strip()
+        while stripped.startswith(">"):
+            stripped = stripped[1:].lstrip()
+        if stripped.startswith("|") or stripped.endswith("|"):
+            cells = [c.strip() for c in stripped.strip("|").split("|")]
+            stripped = " | ".join(c for c in cells if c)
+        bullet = _MD_BULLET.match(stripped)
+        if bullet:
+            # Each list item is a line of its own, with one bullet style for all formats.
+            stripped = "- " + stripped[bullet.end() :]
+        stripped = _md_inline(stripped)
+        hard_break = i > 0 and lines[i - 1].endswith(("  ", "\\"))
+        if paragraph and not bullet and "|" not in stripped and not hard_break:
+            # Markdown joins soft-wrapped lines; keeping the break would end a sentence there.
+            paragraph[-1] = f"{paragraph[-1]} {stripped}"
+        else:
+            if paragraph:
+                paragraph[-1] = paragraph[-1].removesuffix("\\")
+            paragraph.append(stripped)
+    flush()
+    return title, clean_blocks(blocks)
+
+
+def _md_inline(text: str) -> str:
+    text = _IMAGE.sub(lambda m: m.group(1), text)
+    text = _LINK.sub(lambda m: m.group(1), text)
+    text = _REF_LINK.sub(lambda m: m.group(1), text)
+    text = _AUTOLINK.sub(lambda m: "" if _UNSAFE_URL.match(m.group(1)) else m.group(1), text)
+    text = _HTML_TAG.sub("", text)
+    text = _UNSAFE_URL.sub("", text)
+    text = _CODE_SPAN.sub(lambda m: m.group(2).strip(), text)
+    for pattern in _EMPHASIS:
+        text = pattern.sub(lambda m: m.group(m.lastindex or 1), text)
+    return re.sub(r"\\([\\`*_{}\[\]()#+\-.!|>~])", r"\1", text)
+
+
+_DROP_TAGS = sorted(
+    _words(
+        "script style nav header footer aside form noscript template iframe svg canvas button "
+        "select option textarea input object embed head"
+    )
+)
+_BLOCK_TAGS = _words(
+    """p div li ul ol dl dt dd pre blockquote section article main table thead tbody tfoot tr
+    caption figure figcaption address details summary hr h1 h2 h3 h4 h5 h6 center"""
+)
+_BREAK = "\x00"
+
+
+def _extract_html(path: Path, data: bytes) -> Extracted:
+    from bs4 import BeautifulSoup
+    from bs4.element import CData, NavigableString, PreformattedString, Tag
+
+    head = data[:4096].decode("ascii", errors="ignore")
+    declared = re.search(r"charset\s*=\s*[\"']?([\w-]+)", head, re.I)
+    soup = BeautifulSoup(decode_bytes(data, declared.group(1) if declared else None), "lxml")
+
+    title = ""
+    if soup.title and soup.title.get_text(strip=True):
+        title = soup.title.get_text(" ", strip=True)
+    for tag in soup.find_all(_DROP_TAGS):
+        tag.decompose()
+    hidden = []
+    for tag in soup.find_all(True):
+        # Hidden elements are not part of what a reader sees.
+        style = str(tag.get("style", "")).replace(" ", "").lower()
+        if tag.has_attr("hidden") or tag.get("aria-hidden") == "true" or "display:none" in style:
+            hidden.append(tag)
+    for tag in hidden:
+        if not tag.decomposed:
+            tag.decompose()
+    if not title:
+        first_h1 = soup.find("h1")
+        if first_h1 is not None:
+            title = first_h1.get_text(" ", strip=True)
+
+    # (text, heading level, kind): list items and table rows become lines of one paragraph.
+    pieces: list[tuple[str, int, str]] = []
+    current: list[str] = []
+
+    def flush(level: int = 0, kind: str = "") -> None:
+        text = "".join(current)
+        current.clear()
+        # Source whitespace is layout; only <br> (marked by _BREAK) breaks a line.
+        lines = [" ".join(part.split()) for part in text.split(_BREAK)]
+        joined = "\n".join(line for line in lines if line)
+        if joined.strip("- "):
+            pieces.append((joined, level, kind))
+
+    def walk(node: Tag) -> None:
+        for child in node.children:
+            if isinstance(child, PreformattedString) and not isinstance(child, CData):
+                continue  # comments, doctypes, processing instructions
+            if isinstance(child, NavigableString):
+                current.append(str(child))
+                continue
+            if not isinstance(child, Tag):
+                continue
+            name = child.name.lower()
+            if name == "br":
+                current.append(_BREAK)
+            elif re.fullmatch(r"h[1-6]", name):
+                flush()
+                walk(child)
+                flush(int(name[1]))
+            elif name == "tr":
+                flush()
+                cells = [c.get_text(" ", strip=True) for c in child.find_all(["td", "th"])]
+                current.append(" | ".join(c for c in cells if c))
+                flush(kind="tr")
+            elif name == "li":
+                flush()
+                current.append("- ")
+                walk(child)
+                flush(kind="li")
+            elif name in _BLOCK_TAGS:
+                flush()
+                walk(child)
+                flush()
+            else:
+                walk(child)
+
+    root = soup.find("main") or soup.body or soup
+    if isinstance(root, Tag):
+        walk(root)
+    flush()
+
+    blocks: list[Block] = []
+    previous_kind = ""
+    for text, level, kind in pieces:
+        if kind and kind == previous_kind and blocks:
+            blocks[-1] = Block(f"{blocks[-1].text}\n{text}")
+        else:
+            blocks.append(Block(text, level))
+        previous_kind = kind
+    return title, clean_blocks(blocks)
+
+
+def _extract_pdf(path: Path, data: bytes) -> Extracted:
+    import io
+
+    from pypdf import PdfReader
+
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise UnreadableFileError(path, "could not read PDF: it is password-protected")
+        pages = [page.extract_text() or "" for page in reader.pages]
+        metadata = reader.metadata
+        title = (metadata.title if metadata else None) or ""
+    except UnreadableFileError:
+        raise
+    except Exception as error:  # pypdf raises many types for damaged files
+        raise UnreadableFileError(path, f"could not read PDF: {error}") from error
+    if not any(p.strip() for p in pages):
+        raise UnreadableFileError(
+            path, "empty after cleaning (the PDF has no text layer; is it a scan needing OCR?)"
+        )
+    return str(title), plain_blocks(clean_text(_reflow_pdf(pages)))
+
+
+_PAGE_NUMBER = re.compile(
+    r"^(?:page\s*)?[-–—(]?\s*\d{1,4}\s*[-–—)]?(?:\s*(?:of|/)\s*\d{1,4})?$", re.I
+)
+
+
+def _reflow_pdf(pages: list[str]) -> str:
+    """Join a PDF's lines into paragraphs: PDF text is laid out line by line, so paragraph
+    breaks must be inferred from short lines and sentence ends, and running headers, footers
+    and page numbers (lines repeated on most pages) removed."""
+    page_lines = [[" ".join(line.split()) for line in page.split("\n")] for page in pages]
+    counts: dict[str, int] = {}
+    for page in page_lines:
+        filled = [line for line in page if line]
+        for line in {*filled[:2], *filled[-2:]}:
+            counts[line] = counts.get(line, 0) + 1
+    repeated = {line for line, n in counts.items() if len(pages) >= 3 and n * 2 > len(pages)}
+
+    lines: list[str] = []
+    for page in page_lines:
+        used = [i for i, line in enumerate(page) if line]
+        edges = {*used[:1], *used[-1:]}
+        for i, line in enumerate(page):
+            # Page numbers only count at the top or bottom: elsewhere "2019" may be data.
+            if line not in repeated and not (i in edges and _PAGE_NUMBER.match(line)):
+                lines.append(line)
+        lines.append("")  # a page break may end a paragraph; reflow decides below
+    lengths = sorted(len(line) for line in lines if line)
+    width = lengths[int(len(lengths) * 0.8)] if lengths else 0
+
+    paragraphs: list[list[str]] = [[]]
+    for i, line in enumerate(lines):
+        if not line:
+            if paragraphs[-1] and not _continues(paragraphs[-1][-1], lines, i, width):
+                paragraphs.append([])
+            continue
+        short = len(line) < 0.7 * width
+        ends = bool(re.search(r"[.!?:。)\"”]$", line))
+        after_sentence = paragraphs[-1] and re.search(r"[.!?:。]$", paragraphs[-1][-1])
+        if short and not ends and line[:1].isupper() and after_sentence:
+            paragraphs.append([])  # a short capitalised line after a full stop: a heading
+        paragraphs[-1].append(line)
+        if short and (ends or not re.search(r"[,;]$|\w-$", line)):
+            paragraphs.append([])
+    joined = []
+    for para in paragraphs:
+        text = ""
+        for line in para:
+            if text.endswith("-") and line[:1].islower():
+                text += "\n" + line  # clean_text decides if this hyphen was a line-break split
+            else:
+                text = f"{text} {line}" if text else line
+        if text:
+            joined.append(text)
+    return "\n\n".join(joined)
+
+
+def _continues(previous: str, lines: list[str], i: int, width: int) -> bool:
+    """Whether the text after a page break continues the previous paragraph."""
+    nxt = next((line for line in lines[i + 1 :] if line), "")
+    full = len(previous) >= 0.7 * width
+    return full and not re.search(r"[.!?:。]$", previous) and nxt[:1].islower()
+
+
+def _extract_docx(path: Path, data: bytes) -> Extracted:
+    import io
+
+    import docx
+    from docx.table import Table
+    from docx.text.paragraph import Paragraph
+
+    try:
+        document = docx.Document(io.BytesIO(data))
+        title = document.core_properties.title or ""
+        blocks: list[Block] = []
+        for item in document.iter_inner_content():
+            if isinstance(item, Paragraph):
+                text = item.text
+                style = (item.style.name if item.style is not None else "") or ""
+                level = _heading_level(style)
+                if level == 0 and style.lower().startswith("list"):
+                    text = "- " + text
+                blocks.append(Block(text, level))
+            elif isinstance(item, Table):
+                blocks.extend(_table_blocks(item))
+    except Exception as error:  # python-docx raises zip, XML and key errors for damaged files
+        raise UnreadableFileError(path, f"could not read Word document: {error}") from error
+    return title, clean_blocks(b for b in blocks if b.text.strip("- "))
+
+
+def _heading_level(style: str) -> int:
+    name = style.strip().lower()
+    if name == "title":
+        return 1
+    match = re.fullmatch(r"(?:heading|제목)\s*(\d)", name)
+    # Word's "Title" sits above "Heading 1", so headings start one level lower.
+    return int(match.group(1)) + 1 if match else 0
+
+
+def _table_blocks(table: Any) -> list[Block]:
+    rows: list[str] = []
+    for row in table.rows:
+        cells: list[str] = []
+        previous = None
+        for cell in row.cells:
+            # Merged cells come back once per grid column; show their text once.
+            if previous is not None and cell._tc is previous:
+                continue
+            previous = cell._tc
+            text = " ".join(cell.text.split())
+            if text:
+                cells.append(text)
+        if cells:
+            rows.append(" | ".join(cells))
+    return [Block("\n".join(rows))] if rows else []
+
+
+_EXTRACTORS: dict[str, Callable[[Path, bytes], Extracted]] = {
+    ".txt": _extract_text,
+    ".md": _extract_markdown,
+    ".markdown": _extract_markdown,
+    ".html": _extract_html,
+    ".htm": _extract_html,
+    ".pdf": _extract_pdf,
+    ".docx": _extract_docx,
+}

@@ -1,0 +1,201 @@
+"""Lexical (BM25) search: the language-aware tokenizer and a persisted ``bm25s`` index.
+
+Owns the only imports of ``bm25s``, ``Stemmer`` (PyStemmer) and ``kiwipiepy``. The index keeps
+chunk ids and sources, not texts: texts live in Chroma, which the caller asks by id.
+
+Tokens:
+- English and other Latin-script words: lower-cased, stop words dropped, Snowball-stemmed.
+- Korean (Hangul runs): character bigrams by default; ``korean="kiwi"`` uses the Kiwi
+  morphological analyser (its model ships in ``kiwipiepy_model``). Bigrams need no model and
+  are robust to the particles glued onto Korean words; see README "Retrieval" for the numbers.
+- Numbers stay whole ("1973", "150").
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+import threading
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from functools import cache
+from pathlib import Path
+
+import bm25s
+import numpy as np
+import Stemmer
+from bm25s.stopwords import STOPWORDS_EN_PLUS, STOPWORDS_KOREAN
+
+log = logging.getLogger(__name__)
+
+_TOKEN = re.compile(r"[A-Za-z][A-Za-z'’]*|\d+(?:[.,]\d+)*|[\uac00-\ud7a3]+|[\u4e00-\u9fff]")
+_HANGUL = re.compile(r"[\uac00-\ud7a3]")
+# Question words and quantifiers carry the question's intent, not its topic, so they must
+# neither match passages nor count as "evidence missing" when judging coverage.
+_EXTRA_STOP = frozenset(
+    "what which who whom whose when where why how many much does did do is are was were "
+    "will would can could should may might please tell describe explain list give name "
+    "according document documents article text mention mentioned say says said".split()
+)
+_STOP_EN = frozenset(STOPWORDS_EN_PLUS) | _EXTRA_STOP
+_STOP_KO = frozenset(STOPWORDS_KOREAN)
+
+
+@cache
+def _stemmer() -> Stemmer.Stemmer:
+    return Stemmer.Stemmer("english")
+
+
+@cache
+def _kiwi():  # type: ignore[no-untyped-def]
+    from kiwipiepy import Kiwi
+
+    return Kiwi()
+
+
+class Tokenizer:
+    """Turns text into BM25 terms; the same instance must index and query."""
+
+    def __init__(self, korean: str = "bigram") -> None:
+        if korean not in ("bigram", "kiwi"):
+            raise ValueError(f"korean tokenizer must be 'bigram' or 'kiwi', got {korean!r}")
+        self.korean = korean
+        self._lock = threading.Lock()
+
+    def __call__(self, text: str) -> list[str]:
+        out: list[str] = []
+        words: list[str] = []
+        for match in _TOKEN.finditer(text):
+            tok = match.group(0)
+            if _HANGUL.match(tok):
+                out.extend(self._korean(tok))
+            elif tok[0].isdigit():
+                out.append(tok.replace(",", ""))
+            else:
+                low = tok.lower().replace("’", "'").removesuffix("'s").strip("'")
+                if low and low not in _STOP_EN and len(low) > 1:
+                    words.append(low)
+        if words:
+            out.extend(_stemmer().stemWords(words))
+        return out
+
+    def _korean(self, run: str) -> list[str]:
+        if self.korean == "kiwi":
+            with self._lock:
+                tokens = _kiwi().tokenize(run)
+            return [
+                t.form
+                for t in tokens
+                if t.tag.startswith(("NN", "VV", "VA", "XR", "SL", "SN", "MAG"))
+                and t.form not in _STOP_KO
+            ]
+        if len(run) == 1:
+            return [run]
+        return [run[i : i + 2] for i in range(len(run) - 1)]
+
+
+class LexicalIndex:
+    """BM25 over chunk texts, with document frequencies kept for term-coverage checks."""
+
+    def __init__(
+        self,
+        ids: list[str],
+        sources: list[str],
+        retriever: bm25s.BM25 | None,
+        doc_freq: dict[str, int],
+        tokenizer: Tokenizer,
+        fingerprint: str = "",
+    ) -> None:
+        self.ids = ids
+        self.sources = sources
+        self._retriever = retriever
+        self.doc_freq = doc_freq
+        self.tokenizer = tokenizer
+        self.fingerprint = fingerprint
+        self._source_array = np.asarray(sources, dtype=object)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @classmethod
+    def build(
+        cls,
+        items: Iterable[tuple[str, str, str]],
+        tokenizer: Tokenizer,
+        fingerprint: str = "",
+    ) -> LexicalIndex:
+        """Index ``(chunk_id, source, text_to_match)`` triples."""
+        ids: list[str] = []
+        sources: list[str] = []
+        corpus: list[list[str]] = []
+        df: Counter[str] = Counter()
+        for cid, source, text in items:
+            tokens = tokenizer(text)
+            ids.append(cid)
+            sources.append(source)
+            corpus.append(tokens)
+            df.update(set(tokens))
+        retriever = None
+        if ids:
+            retriever = bm25s.BM25()
+            retriever.index(corpus, show_progress=False)
+        return cls(ids, sources, retriever, dict(df), tokenizer, fingerprint)
+
+    def idf(self, term: str) -> float:
+        n = max(len(self.ids), 1)
+        df = self.doc_freq.get(term, 0)
+        return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
+
+    def search(
+        self, query: str, k: int, sources: Sequence[str] | None = None
+    ) -> list[tuple[str, float]]:
+        """Top ``k`` (chunk id, BM25 score) with a positive score, optionally within sources."""
+        if self._retriever is None:
+            return []
+        tokens = [t for t in self.tokenizer(query) if t in self._retriever.vocab_dict]
+        if not tokens:
+            return []
+        scores = np.asarray(self._retriever.get_scores(tokens), dtype=np.float32)
+        if sources is not None:
+            scores = scores * np.isin(self._source_array, list(sources))
+        k = min(k, len(scores))
+        top = np.argpartition(-scores, k - 1)[:k]
+        top = top[np.argsort(-scores[top])]
+        return [(self.ids[i], float(scores[i])) for i in top if scores[i] > 0]
+
+    # --- persistence ----------------------------------------------------------------------
+
+    def save(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        if self._retriever is not None:
+            self._retriever.save(str(folder / "bm25"), show_progress=False)
+        meta = {
+            "fingerprint": self.fingerprint,
+            "korean": self.tokenizer.korean,
+            "ids": self.ids,
+            "sources": self.sources,
+            "doc_freq": self.doc_freq,
+        }
+        tmp = folder / "meta.json.tmp"
+        tmp.write_text(json.dumps(meta), encoding="utf-8")
+        tmp.replace(folder / "meta.json")
+
+    @classmethod
+    def load(cls, folder: Path, tokenizer: Tokenizer, fingerprint: str) -> LexicalIndex | None:
+        """The saved index if it matches ``fingerprint`` and ``tokenizer``, else None."""
+        try:
+            meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if meta.get("fingerprint") != fingerprint or meta.get("korean") != tokenizer.korean:
+            return None
+        retriever = None
+        if meta["ids"]:
+            try:
+                retriever = bm25s.BM25.load(str(folder / "bm25"), show_progress=False)
+            except Exception as exc:  # a half-written folder: rebuild rather than fail
+                log.warning("lexical index at %s unreadable (%s); rebuilding", folder, exc)
+                return None
+        return cls(meta["ids"], meta["sources"], retriever, meta["doc_freq"], tokenizer, fingerprint)

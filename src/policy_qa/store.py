@@ -1,0 +1,277 @@
+"""The only module that talks to Chroma, embedded (a persistent folder) or a ``chroma run`` server.
+
+Layout inside one Chroma database, for a logical collection ``NAME``:
+
+- ``NAME__docs``: one record per document; the record's text is the document's *cleaned* text
+  (the text every offset refers to), metadata holds title, language, root, hash and chunk count.
+  Keeping it in Chroma means a team sharing a server also shares the texts citations point into.
+- ``NAME__<model>``: one record per chunk for each dense model (``minilm``, ``use``), written
+  with vectors we compute ourselves and searched through ``langchain_chroma.Chroma``.
+
+It must not decide what to index or how to rank: it stores and fetches.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import chromadb
+import numpy as np
+from chromadb.config import Settings as ChromaSettings
+from langchain_chroma import Chroma
+from langchain_core.embeddings import Embeddings
+
+from .errors import IndexNotFoundError, StoreUnavailableError
+from .types import Chunk, Document, DocumentInfo, content_id
+
+log = logging.getLogger(__name__)
+
+_BATCH = 1000  # well under Chroma's max batch size, and keeps each request small
+_DOC_VECTOR = [1.0]  # the docs collection is looked up by id/metadata, never by similarity
+
+
+def _client(index_dir: Path, chroma_url: str | None, create: bool) -> Any:
+    settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+    if chroma_url:
+        parsed = urlparse(chroma_url)
+        try:
+            client = chromadb.HttpClient(
+                host=parsed.hostname or "127.0.0.1",
+                port=parsed.port or (443 if parsed.scheme == "https" else 8000),
+                ssl=parsed.scheme == "https",
+                settings=settings,
+            )
+            client.heartbeat()
+        except Exception as exc:
+            raise StoreUnavailableError(
+                f"Cannot reach the Chroma server at {chroma_url} ({type(exc).__name__}). "
+                "Start one with `chroma run --path DIR --host 127.0.0.1 --port 8000`, "
+                "or unset POLICY_QA_CHROMA_URL to use the local index."
+            ) from None
+        return client
+    if not create and not (index_dir / "chroma.sqlite3").exists():
+        raise IndexNotFoundError(
+            f"No index found at {index_dir}. Index documents first, for example: "
+            f"`policy-qa index corpus/ --index-dir {index_dir}`."
+        )
+    index_dir.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(path=str(index_dir), settings=settings)
+
+
+def _chunk_metadata(chunk: Chunk, doc_id: str) -> dict[str, Any]:
+    return {
+        "source": chunk.source,
+        "title": chunk.title,
+        "section": chunk.section,
+        "start": chunk.start,
+        "end": chunk.end,
+        "language": chunk.language,
+        "doc_id": doc_id,
+    }
+
+
+def _chunk_from(text: str, meta: Mapping[str, Any]) -> Chunk:
+    return Chunk(
+        source=str(meta["source"]),
+        title=str(meta.get("title", "")),
+        section=str(meta.get("section", "")),
+        start=int(meta["start"]),
+        end=int(meta["end"]),
+        text=text,
+        language=str(meta.get("language", "en")),
+    )
+
+
+class Store:
+    """Documents and chunk vectors in Chroma.
+
+    >>> store = Store(Path("/tmp/idx"), None, "policy_qa", {"minilm": emb}, create=True)
+    >>> store.write_document(doc, chunks, {"minilm": vectors}, root="/data")
+    """
+
+    def __init__(
+        self,
+        index_dir: Path,
+        chroma_url: str | None,
+        name: str,
+        embeddings: Mapping[str, Embeddings],
+        create: bool = False,
+    ) -> None:
+        if not embeddings:
+            raise ValueError("Store needs at least one embedding model")
+        self.location = chroma_url or str(index_dir)
+        self._client = _client(Path(index_dir), chroma_url, create)
+        self._name = name
+        try:
+            self._docs = self._client.get_or_create_collection(
+                f"{name}__docs", embedding_function=None
+            )
+            self._collections = {
+                model: self._client.get_or_create_collection(
+                    f"{name}__{model}",
+                    embedding_function=None,
+                    metadata={"hnsw:space": "cosine"},
+                )
+                for model in embeddings
+            }
+        except Exception as exc:
+            raise StoreUnavailableError(
+                f"Chroma at {self.location} failed to open its collections: {exc}"
+            ) from exc
+        # Searches go through LangChain's vector store interface over the same collections.
+        self._vectorstores = {
+            model: Chroma(
+                collection_name=f"{name}__{model}",
+                embedding_function=embeddings[model],
+                client=self._client,
+                collection_metadata={"hnsw:space": "cosine"},
+            )
+            for model in embeddings
+        }
+
+    # --- documents ------------------------------------------------------------------------
+
+    def documents(self) -> list[DocumentInfo]:
+        got = self._docs.get(include=["metadatas"])
+        rows = [
+            DocumentInfo(
+                source=str(m["source"]),
+                title=str(m.get("title", "")),
+                chunks=int(m.get("chunks", 0)),
+                indexed_at=str(m.get("indexed_at", "")),
+                language=str(m.get("language", "en")),
+            )
+            for m in got["metadatas"] or []
+        ]
+        return sorted(rows, key=lambda d: d.source)
+
+    def document_meta(self) -> dict[str, dict[str, Any]]:
+        """source -> metadata (hash, root, ...) of every stored document."""
+        got = self._docs.get(include=["metadatas"])
+        return {str(m["source"]): dict(m) for m in got["metadatas"] or []}
+
+    def document_text(self, source: str) -> str | None:
+        got = self._docs.get(ids=[content_id("doc", source)], include=["documents"])
+        docs = got["documents"] or []
+        return str(docs[0]) if docs else None
+
+    def write_document(
+        self,
+        doc: Document,
+        chunks: Sequence[Chunk],
+        vectors: Mapping[str, np.ndarray],
+        root: str,
+    ) -> None:
+        """Replace whatever was stored for ``doc.source`` with ``doc`` and its chunks."""
+        self.delete_document(doc.source)
+        ids = [c.id for c in chunks]
+        metas = [_chunk_metadata(c, doc.id) for c in chunks]
+        texts = [c.text for c in chunks]
+        for model, collection in self._collections.items():
+            matrix = vectors[model]
+            for i in range(0, len(ids), _BATCH):
+                collection.upsert(
+                    ids=ids[i : i + _BATCH],
+                    embeddings=matrix[i : i + _BATCH].tolist(),
+                    documents=texts[i : i + _BATCH],
+                    metadatas=metas[i : i + _BATCH],
+                )
+        # The document record goes last: its presence means "fully indexed".
+        self._docs.upsert(
+            ids=[doc.id],
+            embeddings=[_DOC_VECTOR],
+            documents=[doc.text],
+            metadatas=[
+                {
+                    "source": doc.source,
+                    "title": doc.title,
+                    "language": doc.language,
+                    "hash": doc.content_hash,
+                    "root": root,
+                    "chunks": len(chunks),
+                    "sections": json.dumps([[s.title, s.start, s.end] for s in doc.sections]),
+                    "indexed_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                }
+            ],
+        )
+
+    def delete_document(self, source: str) -> int:
+        """Remove a document and its chunks; returns how many chunks went."""
+        removed = 0
+        for collection in self._collections.values():
+            got = collection.get(where={"source": source}, include=[])
+            if got["ids"]:
+                removed = len(got["ids"])
+                for i in range(0, len(got["ids"]), _BATCH):
+                    collection.delete(ids=got["ids"][i : i + _BATCH])
+        self._docs.delete(ids=[content_id("doc", source)])
+        return removed
+
+    # --- chunks ---------------------------------------------------------------------------
+
+    def count(self) -> int:
+        first = next(iter(self._collections.values()))
+        return int(first.count())
+
+    def fingerprint(self) -> str:
+        """Changes whenever any document is added, changed or removed (by anyone)."""
+        meta = self.document_meta()
+        parts = sorted(f"{s}:{m.get('hash', '')}" for s, m in meta.items())
+        return content_id("fingerprint", *parts)
+
+    def iter_chunks(self) -> Iterable[tuple[str, Chunk]]:
+        """Every stored chunk with its id, in pages (for rebuilding the lexical index)."""
+        first = next(iter(self._collections.values()))
+        total = int(first.count())
+        page = 5000
+        for offset in range(0, total, page):
+            got = first.get(include=["documents", "metadatas"], limit=page, offset=offset)
+            for cid, text, meta in zip(
+                got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True
+            ):
+                yield cid, _chunk_from(str(text), meta)
+
+    def get_chunks(self, ids: Sequence[str]) -> dict[str, Chunk]:
+        """Chunks by id (ids that are gone are simply absent from the result)."""
+        if not ids:
+            return {}
+        first = next(iter(self._collections.values()))
+        got = first.get(ids=list(ids), include=["documents", "metadatas"])
+        return {
+            str(cid): _chunk_from(str(text), meta)
+            for cid, text, meta in zip(
+                got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True
+            )
+        }
+
+    def search(
+        self,
+        model: str,
+        query_vector: Sequence[float],
+        k: int,
+        sources: Sequence[str] | None = None,
+    ) -> list[tuple[str, Chunk, float]]:
+        """Nearest chunks to ``query_vector`` as (id, chunk, cosine similarity), best first."""
+        if sources is not None and not sources:
+            return []
+        where: dict[str, Any] | None = None
+        if sources is not None:
+            where = {"source": {"$in": list(sources)}}
+        store = self._vectorstores[model]
+        try:
+            hits = store.similarity_search_by_vector_with_relevance_scores(
+                list(query_vector), k=k, filter=where
+            )
+        except Exception as exc:
+            raise StoreUnavailableError(f"Chroma search failed at {self.location}: {exc}") from exc
+        out = []
+        for doc, distance in hits:
+            chunk = _chunk_from(doc.page_content, doc.metadata)
+            out.append((str(doc.id or chunk.id), chunk, 1.0 - float(distance)))
+        return out

@@ -1,0 +1,484 @@
+"""Checking an LLM-written answer, sentence by sentence, against the passages it cites.
+
+This module owns the guarantee that survives an LLM: every sentence we show is backed by the
+passage it cites, quoted verbatim with offsets. It parses the ``[n]`` markers of a reply, scores
+each sentence against passages (lexical coverage + embedding similarity + a hard rule on
+numbers), keeps, re-cites or removes it, and picks the sentence(s) of each cited passage to
+quote. It does not call a language model and does not know where passages come from.
+
+Support of a sentence ``s`` by a set of passages ``P``::
+
+    lex(s, P)  = weighted share of s's content terms found in P (numbers weigh 2, stems via
+                 ``lexical.Tokenizer``); for Korean sentences only their Latin words and numbers
+                 count, since Korean answers cite English passages.
+    emb(s, P)  = max cosine between s and any sentence (or adjacent pair) of P, multilingual.
+    support    = W_LEX * lex + (1 - W_LEX) * emb      (emb alone when s has no countable term)
+
+A sentence is kept when ``support >= KEEP_EN`` (``KEEP_KO`` for Korean) and every number in it
+occurs in its cited passages or is the sum, difference or product of two that do (a derived
+number is kept but flagged). The thresholds were set on Qwen2.5-Coder-1.5B replies to the
+bundled eval set (``eval/daedeok.jsonl``, 59 answerable single-turn questions): see
+``scripts/bench_llm.py --calibrate`` and the numbers next to each constant.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .ingest.sentences import detect_language, split_sentences
+from .lexical import Tokenizer
+from .types import Citation, Passage
+
+__all__ = [
+    "KEEP_EN",
+    "KEEP_KO",
+    "REFUSAL",
+    "REFUSAL_KO",
+    "W_LEX",
+    "Verification",
+    "Verifier",
+    "is_refusal",
+    "parse_reply",
+]
+
+log = logging.getLogger(__name__)
+
+REFUSAL = "The indexed documents do not answer this."
+REFUSAL_KO = "색인된 문서로는 이 질문에 답할 수 없습니다."
+
+# Calibration (scripts/bench_llm.py --calibrate, Qwen replies to eval/daedeok.jsonl, USE
+# embeddings): see README "LLM answers" for the distributions these cut.
+W_LEX = 0.6
+KEEP_EN = 0.55
+KEEP_KO = 0.35
+# A passage cited next to others stays cited only if it adds a term no other cited passage has
+# or supports the sentence on its own at this level.
+KEEP_PART = 0.45
+# Windows that span two sentences must beat the best single sentence by this much to be quoted.
+PAIR_MARGIN = 0.08
+
+_MARKER = re.compile(
+    r"\s*[\[【]\s*(?:(?:passage|source|doc(?:ument)?)\s*)?"
+    r"(\d{1,2}(?:\s*(?:[,;]|and|&|-|–)\s*\d{1,2})*)\s*[\]】]",
+    re.IGNORECASE,
+)
+_ENUMERATOR = re.compile(r"^\s*(?:[-*•]|\d{1,2}[.)])\s+")
+_REFUSAL_PATTERNS = re.compile(
+    r"(do(?:es)? not answer|don't answer|cannot be answered|can ?not answer|"
+    r"no (?:relevant )?information|not (?:mentioned|stated|provided) in the (?:passages|documents)|"
+    r"답할 수 없|답이 없|답하지 않|정보가 없|언급되(?:어 있)?지 않)",
+    re.IGNORECASE,
+)
+_HANGUL = re.compile(r"[\uac00-\ud7a3]")
+
+
+@dataclass(frozen=True)
+class Claim:
+    """One sentence of a reply: its text without markers and the passage numbers it cites."""
+
+    index: int  # 1-based position in the reply
+    text: str
+    cited: tuple[int, ...]  # as written (1-based, may point nowhere)
+
+
+@dataclass
+class Verification:
+    """What verifying one reply produced; ``answer`` is empty when nothing survived."""
+
+    answer: str
+    citations: tuple[Citation, ...]
+    notes: list[str] = field(default_factory=list)
+    supports: list[float] = field(default_factory=list)
+    refused: bool = False
+
+    @property
+    def confidence(self) -> float:
+        return float(np.mean(self.supports)) if self.supports else 0.0
+
+
+def parse_reply(reply: str) -> list[Claim]:
+    """Split a reply into sentences and pull out their ``[n]`` markers.
+
+    A marker standing alone after a sentence end ("… 1973. [1]") belongs to that sentence.
+
+    >>> [(c.text, c.cited) for c in parse_reply("It opened in 1973 [1]. It grew. [2][3]")]
+    [('It opened in 1973.', (1,)), ('It grew.', (2, 3))]
+    """
+    claims: list[tuple[str, list[int]]] = []
+    for line in reply.splitlines():
+        for start, end in split_sentences(line):
+            piece = line[start:end]
+            numbers = _marker_numbers(piece)
+            text = _MARKER.sub("", piece).strip()
+            text = _ENUMERATOR.sub("", text).strip()
+            if not re.search(r"\w", text):
+                if claims and numbers:  # a stray "[2]" after the full stop
+                    claims[-1][1].extend(n for n in numbers if n not in claims[-1][1])
+                continue
+            text = re.sub(r"\s+([.,;:!?。])", r"\1", text)
+            claims.append((text, numbers))
+    return [Claim(i, text, tuple(nums)) for i, (text, nums) in enumerate(claims, 1)]
+
+
+def _marker_numbers(text: str) -> list[int]:
+    found: list[int] = []
+    for match in _MARKER.finditer(text):
+        body = match.group(1)
+        for a, b in re.findall(r"(\d+)\s*(?:(?:-|–)\s*(\d+))?", body):
+            lo = int(a)
+            hi = int(b) if b else lo
+            for n in range(lo, min(hi, lo + 9) + 1):
+                if n not in found:
+                    found.append(n)
+    return found
+
+
+def is_refusal(sentence: str) -> bool:
+    """Whether a sentence says the passages do not answer (English or Korean).
+
+    >>> is_refusal("The indexed documents do not answer this.")
+    True
+    >>> is_refusal("Daejeon hosted the summit in 2015 [1].")
+    False
+    """
+    return bool(_REFUSAL_PATTERNS.search(sentence))
+
+
+@dataclass
+class _Window:
+    passage: int  # 0-based
+    start: int
+    end: int
+    text: str
+    terms: frozenset[str]
+    pair: bool = False
+
+
+class Verifier:
+    """Scores reply sentences against passages and builds verified citations.
+
+    ``embed`` maps texts to L2-normalised rows (a multilingual model, so that Korean sentences
+    can be checked against English passages).
+    """
+
+    def __init__(
+        self,
+        embed: Callable[[list[str]], np.ndarray],
+        *,
+        keep_en: float = KEEP_EN,
+        keep_ko: float = KEEP_KO,
+        w_lex: float = W_LEX,
+    ) -> None:
+        if not 0.0 <= w_lex <= 1.0:
+            raise ValueError(f"w_lex must be in [0, 1], got {w_lex}")
+        self._embed = embed
+        self.keep_en = keep_en
+        self.keep_ko = keep_ko
+        self.w_lex = w_lex
+        self._tok = Tokenizer()
+
+    # ------------------------------------------------------------------ scoring primitives
+
+    def _claim_terms(self, text: str) -> tuple[dict[str, float], list[str]]:
+        """Weighted countable terms of a sentence, and its numbers."""
+        korean = detect_language(text) == "ko"
+        weights: dict[str, float] = {}
+        numbers: list[str] = []
+        for term in self._tok(text):
+            if _HANGUL.search(term):
+                if korean:
+                    continue  # Korean bigrams cannot match English passages
+            if term[0].isdigit():
+                numbers.append(term)
+                weights[term] = 2.0
+            else:
+                weights.setdefault(term, 1.0)
+        return weights, numbers
+
+    def score(self, claim: str, windows: Sequence[_Window], vectors: np.ndarray, claim_vec: np.ndarray) -> float:
+        """Support of ``claim`` by the union of ``windows`` (see the module docstring)."""
+        if not windows:
+            return 0.0
+        weights, _ = self._claim_terms(claim)
+        emb = float(max(vectors[i] @ claim_vec for i in range(len(windows))))
+        if not weights:
+            return emb
+        terms: set[str] = set().union(*(w.terms for w in windows))
+        total = sum(weights.values())
+        lex = sum(v for t, v in weights.items() if t in terms) / total
+        return self.w_lex * lex + (1.0 - self.w_lex) * emb
+
+    def keep_threshold(self, claim: str) -> float:
+        return self.keep_ko if detect_language(claim) == "ko" else self.keep_en
+
+    # ------------------------------------------------------------------ verification
+
+    def verify(
+        self,
+        reply: str,
+        passages: Sequence[Passage],
+        doc_text: Callable[[str], str],
+    ) -> Verification:
+        """Keep, re-cite or remove each sentence of ``reply``; quote what supports the rest."""
+        claims = parse_reply(reply)
+        notes: list[str] = []
+        answer_claims: list[Claim] = []
+        refusals = 0
+        for claim in claims:
+            if is_refusal(claim.text) and not any(1 <= n <= len(passages) for n in claim.cited):
+                refusals += 1
+                continue
+            answer_claims.append(claim)
+        if refusals and not answer_claims:
+            return Verification(answer="", citations=(), notes=notes, refused=True)
+        if refusals:
+            notes.append("the model said part of the question is not answered by the passages")
+        if not answer_claims:
+            return Verification(answer="", citations=(), notes=notes)
+
+        windows = self._windows(passages, doc_text)
+        texts = [c.text for c in answer_claims] + [w.text for w in windows]
+        vecs = np.asarray(self._embed(texts), dtype=np.float32)
+        claim_vecs, win_vecs = vecs[: len(answer_claims)], vecs[len(answer_claims) :]
+        by_passage: dict[int, list[int]] = {}
+        for i, w in enumerate(windows):
+            by_passage.setdefault(w.passage, []).append(i)
+
+        def support(claim_i: int, cited: Sequence[int]) -> float:
+            idx = [i for p in cited for i in by_passage.get(p, [])]
+            return self.score(
+                answer_claims[claim_i].text,
+                [windows[i] for i in idx],
+                win_vecs[idx] if idx else win_vecs[:0],
+                claim_vecs[claim_i],
+            )
+
+        kept: list[tuple[str, list[tuple[int, int, int]], float]] = []  # text, (passage, s, e)
+        shown = 0
+        for ci, claim in enumerate(answer_claims):
+            label = f"sentence {claim.index}"
+            valid = [n - 1 for n in claim.cited if 1 <= n <= len(passages)]
+            dangling = [n for n in claim.cited if not 1 <= n <= len(passages)]
+            if dangling:
+                notes.append(
+                    f"{label} cited {', '.join(f'[{n}]' for n in dangling)}, which points to no passage"
+                )
+            need = self.keep_threshold(claim.text)
+            chosen: list[int] | None = None
+            value = support(ci, valid) if valid else 0.0
+            numbers_ok, derived = self._numbers_ok(claim.text, valid, passages)
+            if valid and value >= need and numbers_ok:
+                chosen = self._prune(ci, valid, support, claim.text, passages, notes, label)
+            else:
+                alt, alt_value, alt_derived = self._best_other(ci, claim.text, passages, support, need)
+                if alt is not None:
+                    was = "".join(f"[{n + 1}]" for n in valid) or "no citation"
+                    now = "".join(f"[{n + 1}]" for n in alt)
+                    notes.append(f"re-cited {label} from {was} to {now}")
+                    chosen, value, derived = alt, alt_value, alt_derived
+            if chosen is None:
+                why = "a number it states is not in the passages" if valid and value >= need else (
+                    "no passage supports it"
+                )
+                notes.append(f"removed {label} ({why}): {_clip(claim.text)}")
+                continue
+            shown += 1
+            if derived:
+                notes.append(
+                    f"sentence {shown} computes {', '.join(derived)} from the cited passages: "
+                    "check the arithmetic"
+                )
+            spans = [
+                (p, *self._quote(ci, p, by_passage, windows, win_vecs, claim_vecs, claim.text))
+                for p in chosen
+            ]
+            kept.append((claim.text, spans, value))
+
+        if not kept:
+            return Verification(answer="", citations=(), notes=notes)
+        answer, citations = self._assemble(kept, passages, doc_text)
+        return Verification(
+            answer=answer, citations=citations, notes=notes, supports=[k[2] for k in kept]
+        )
+
+    def _prune(
+        self,
+        ci: int,
+        cited: list[int],
+        support: Callable[[int, Sequence[int]], float],
+        text: str,
+        passages: Sequence[Passage],
+        notes: list[str],
+        label: str,
+    ) -> list[int]:
+        """Drop cited passages that neither support the sentence alone nor add a needed term."""
+        if len(cited) == 1:
+            return cited
+        weights, _ = self._claim_terms(text)
+        terms = {p: set(self._tok(passages[p].chunk.text)) for p in cited}
+        keep: list[int] = []
+        for p in cited:
+            others = set().union(*(terms[q] for q in cited if q != p))
+            adds = any(t in terms[p] and t not in others for t in weights)
+            if adds or support(ci, [p]) >= KEEP_PART:
+                keep.append(p)
+        if not keep:
+            return cited
+        dropped = [p for p in cited if p not in keep]
+        if dropped:
+            notes.append(
+                f"dropped {', '.join(f'[{p + 1}]' for p in dropped)} from {label} "
+                "(it does not support the sentence)"
+            )
+        return keep
+
+    def _best_other(
+        self,
+        ci: int,
+        text: str,
+        passages: Sequence[Passage],
+        support: Callable[[int, Sequence[int]], float],
+        need: float,
+    ) -> tuple[list[int] | None, float, list[str]]:
+        """The best single passage (or pair, for combined facts) that supports the sentence."""
+        singles = sorted(((support(ci, [p]), p) for p in range(len(passages))), reverse=True)
+        candidates: list[list[int]] = [[p] for _, p in singles]
+        top = [p for _, p in singles[:3]]
+        candidates += [list(pair) for pair in itertools.combinations(sorted(top), 2)]
+        for cand in candidates:
+            value = support(ci, cand)
+            ok, derived = self._numbers_ok(text, cand, passages)
+            if value >= need and ok:
+                return cand, value, derived
+        return None, 0.0, []
+
+    def _numbers_ok(
+        self, text: str, cited: Sequence[int], passages: Sequence[Passage]
+    ) -> tuple[bool, list[str]]:
+        """Every number of the sentence is in the cited passages, or derived from two of them."""
+        _, numbers = self._claim_terms(text)
+        if not numbers:
+            return True, []
+        have: set[str] = set()
+        for p in cited:
+            have.update(t for t in self._tok(passages[p].chunk.text) if t[0].isdigit())
+        derived: list[str] = []
+        for number in numbers:
+            if number in have:
+                continue
+            if _derivable(number, have):
+                derived.append(number)
+                continue
+            return False, []
+        return True, derived
+
+    def _windows(self, passages: Sequence[Passage], doc_text: Callable[[str], str]) -> list[_Window]:
+        """Sentences (and adjacent pairs) of each passage, as offsets into the cleaned text."""
+        out: list[_Window] = []
+        for p, passage in enumerate(passages):
+            chunk = passage.chunk
+            text = doc_text(chunk.source)
+            start, end = chunk.start, chunk.end
+            if text[start:end] != chunk.text:
+                found = text.find(chunk.text)
+                if found < 0:
+                    log.warning("passage %d of %s is not in its document; not quoted", p + 1, chunk.source)
+                    continue
+                start, end = found, found + len(chunk.text)
+            spans = split_sentences(text[start:end], offset=start)
+            for a, b in spans:
+                out.append(_Window(p, a, b, text[a:b], frozenset(self._tok(text[a:b]))))
+            for (a, _), (_, b) in itertools.pairwise(spans):
+                out.append(_Window(p, a, b, text[a:b], frozenset(self._tok(text[a:b])), pair=True))
+        return out
+
+    def _quote(
+        self,
+        ci: int,
+        p: int,
+        by_passage: dict[int, list[int]],
+        windows: list[_Window],
+        win_vecs: np.ndarray,
+        claim_vecs: np.ndarray,
+        text: str,
+    ) -> tuple[int, int]:
+        """The window of passage ``p`` that best supports the sentence: lexical + embedding."""
+        weights, _ = self._claim_terms(text)
+        total = sum(weights.values()) or 1.0
+        best: tuple[float, int, int] | None = None
+        for i in by_passage.get(p, []):
+            w = windows[i]
+            lex = sum(v for t, v in weights.items() if t in w.terms) / total
+            value = lex + float(win_vecs[i] @ claim_vecs[ci])
+            if w.pair:
+                value -= PAIR_MARGIN
+            if best is None or value > best[0]:
+                best = (value, w.start, w.end)
+        assert best is not None  # a cited passage always has at least one window
+        return best[1], best[2]
+
+    def _assemble(
+        self,
+        kept: list[tuple[str, list[tuple[int, int, int]], float]],
+        passages: Sequence[Passage],
+        doc_text: Callable[[str], str],
+    ) -> tuple[str, tuple[Citation, ...]]:
+        """Answer text with markers renumbered 1..k in order of first use, and the citations."""
+        numbers: dict[tuple[str, int, int], int] = {}
+        citations: list[Citation] = []
+        sentences: list[str] = []
+        for text, spans, _ in kept:
+            marks: list[int] = []
+            for p, start, end in spans:
+                chunk = passages[p].chunk
+                key = (chunk.source, start, end)
+                if key not in numbers:
+                    numbers[key] = len(numbers) + 1
+                    citations.append(
+                        Citation(
+                            n=numbers[key],
+                            source=chunk.source,
+                            title=chunk.title,
+                            section=chunk.section,
+                            start=start,
+                            end=end,
+                            quote=doc_text(chunk.source)[start:end],
+                        )
+                    )
+                if numbers[key] not in marks:
+                    marks.append(numbers[key])
+            sentences.append(_with_markers(text, marks))
+        return " ".join(sentences), tuple(citations)
+
+
+def _with_markers(text: str, marks: list[int]) -> str:
+    tag = "".join(f"[{n}]" for n in marks)
+    stripped = text.rstrip()
+    if stripped and stripped[-1] in ".!?。":
+        return f"{stripped[:-1]} {tag}{stripped[-1]}"
+    return f"{stripped} {tag}"
+
+
+def _derivable(number: str, have: set[str]) -> bool:
+    try:
+        target = float(number)
+        # "1" and "2" make almost anything by addition; only real quantities may combine.
+        values = [v for v in (float(h) for h in have) if v >= 2]
+    except ValueError:
+        return False
+    if target <= 2:
+        return False
+    for a, b in itertools.combinations_with_replacement(values, 2):
+        if target in (a + b, a * b, abs(a - b)):
+            return True
+    return False
+
+
+def _clip(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,179 @@
+"""The Python API end to end: real models, real Chroma, the real corpus."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from policy_qa import (
+    REFUSAL,
+    Answer,
+    Assistant,
+    IndexNotFoundError,
+    QuestionError,
+    Settings,
+)
+
+from .conftest import CORPUS, SEED_SOURCE
+
+pytestmark = pytest.mark.slow
+
+
+def check_citations(qa: Assistant, answer: Answer) -> None:
+    """Every quote is the source's cleaned text at its offsets, and every [n] has a citation."""
+    for c in answer.citations:
+        assert qa.document_text(c.source)[c.start : c.end] == c.quote
+        assert f"[{c.n}]" in answer.answer
+    assert [c.n for c in answer.citations] == list(range(1, len(answer.citations) + 1))
+
+
+def test_answers_when_the_research_complex_was_established(qa: Assistant) -> None:
+    answer = qa.ask("When was the Daedeok Research Complex established?")
+    assert not answer.abstained
+    assert "1973" in answer.answer
+    assert any("1973" in c.quote for c in answer.citations)
+    check_citations(qa, answer)
+
+
+def test_answers_how_many_businesses_each_cluster_should_attract(qa: Assistant) -> None:
+    answer = qa.ask("How many businesses is each cluster meant to attract?")
+    assert not answer.abstained
+    assert any("150 businesses" in c.quote for c in answer.citations)
+    check_citations(qa, answer)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What is the capital of France?",
+        "What is the budget of the National Innovation Cluster?",
+        "What is the population of Daejeon?",
+        "When will the first cluster open?",
+    ],
+)
+def test_refuses_what_the_article_does_not_say(qa: Assistant, question: str) -> None:
+    answer = qa.ask(question)
+    assert answer.abstained, answer.answer
+    assert answer.answer == REFUSAL
+    assert answer.citations == ()
+    assert answer.passages, "a refusal still shows the closest passages"
+
+
+def test_follow_up_uses_the_conversation(qa: Assistant) -> None:
+    first = qa.ask("What is the Regional Innovation Council?")
+    assert "Regional Innovation Council" in first.answer
+    follow = qa.ask("How many members will it have?", history=[(first.question, first.answer)])
+    assert not follow.abstained
+    assert "20 specialists" in follow.answer
+    assert "Regional Innovation Council" in follow.retrieval_query
+    check_citations(qa, follow)
+
+
+def test_korean_question_finds_the_english_passage(qa: Assistant) -> None:
+    passages = qa.retrieve("대전은 서울에서 얼마나 떨어져 있나요?", k=3)
+    assert any("164 kilometers" in p.chunk.text for p in passages)
+
+
+def test_to_dict_is_the_documented_json(qa: Assistant) -> None:
+    data = qa.ask("What incentives does MOTIE offer to businesses?").to_dict()
+    json.dumps(data)  # JSON-ready
+    assert {"question", "answer", "abstained", "citations", "passages"} <= set(data)
+    assert data["citations"], data
+    for c in data["citations"]:
+        assert set(c) == {"n", "source", "title", "section", "start", "end", "quote"}
+        assert c["source"] == SEED_SOURCE
+        assert c["title"] == "Reaching True Innovation through the National Innovation Cluster"
+    scores = [p["score"] for p in data["passages"]]
+    assert scores == sorted(scores, reverse=True)
+    for p in data["passages"]:
+        assert set(p) == {"source", "title", "section", "start", "end", "text", "score"}
+        assert qa.document_text(p["source"])[p["start"] : p["end"]] == p["text"]
+
+
+def test_stream_yields_text_then_the_answer(qa: Assistant) -> None:
+    items = list(qa.stream("How many clusters will be designated?"))
+    assert isinstance(items[-1], Answer)
+    assert "".join(i for i in items[:-1] if isinstance(i, str)).strip() == items[-1].answer
+
+
+@pytest.mark.parametrize("question", ["", "   \n\t ", "x" * 100_000])
+def test_bad_questions_get_a_clear_message(qa: Assistant, question: str) -> None:
+    with pytest.raises(QuestionError) as err:
+        qa.ask(question)
+    assert "question" in str(err.value).lower()
+
+
+def test_missing_index_says_how_to_make_one(tmp_path: Path) -> None:
+    qa = Assistant(index_dir=tmp_path / "nothing-here")
+    with pytest.raises(IndexNotFoundError) as err:
+        qa.ask("When was Daedeok established?")
+    assert "policy-qa index" in str(err.value)
+    assert qa.documents() == []
+
+
+def test_index_is_incremental_and_follows_the_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    shutil.copy(CORPUS / SEED_SOURCE, folder / SEED_SOURCE)
+    (folder / "notes.md").write_text(
+        "# Water policy\n\nThe Water Board meets every second Tuesday in Busan to set tariffs.\n",
+        encoding="utf-8",
+    )
+    (folder / "broken.pdf").write_bytes(b"%PDF-1.4 this is not really a pdf")
+    (folder / "data.xyz").write_text("unsupported", encoding="utf-8")
+    (folder / "empty.txt").write_text("   \n", encoding="utf-8")
+
+    qa = Assistant(index_dir=tmp_path / "index")
+    first = qa.index([folder])
+    assert sorted(first.added) == [SEED_SOURCE, "notes.md"]
+    assert {Path(s.path).name for s in first.skipped} == {"broken.pdf", "data.xyz", "empty.txt"}
+    assert all(s.reason for s in first.skipped)
+    ids_before = {d.source: d.chunks for d in qa.documents()}
+
+    again = qa.index([folder])
+    assert again.added == () and again.updated == ()
+    assert sorted(again.unchanged) == [SEED_SOURCE, "notes.md"]
+    assert {d.source: d.chunks for d in qa.documents()} == ids_before
+
+    (folder / "notes.md").write_text(
+        "# Water policy\n\nThe Water Board meets every first Monday in Ulsan to set tariffs.\n",
+        encoding="utf-8",
+    )
+    changed = qa.index([folder])
+    assert changed.updated == ("notes.md",)
+    answer = qa.ask("Where does the Water Board meet?")
+    assert "Ulsan" in answer.answer and "Busan" not in answer.answer
+    check_citations(qa, answer)
+
+    (folder / "notes.md").unlink()
+    gone = qa.index([folder])
+    assert gone.removed == ("notes.md",)
+    assert [d.source for d in qa.documents()] == [SEED_SOURCE]
+    assert all(p.chunk.source == SEED_SOURCE for p in qa.retrieve("Water Board tariffs", k=5))
+
+
+def test_within_restricts_retrieval_to_a_prefix(tmp_path: Path) -> None:
+    for name, city in (("a", "Busan"), ("b", "Ulsan")):
+        (tmp_path / "docs" / name).mkdir(parents=True)
+        (tmp_path / "docs" / name / "policy.txt").write_text(
+            f"Privacy policy\n\nWe store your data in our data centre in {city} for one year.\n",
+            encoding="utf-8",
+        )
+    qa = Assistant(index_dir=tmp_path / "index")
+    qa.index([tmp_path / "docs"])
+    answer = qa.ask("Where is my data stored?", within="b/")
+    assert all(p.chunk.source.startswith("b/") for p in answer.passages)
+    assert "Ulsan" in answer.answer
+    nothing = qa.ask("Where is my data stored?", within="zzz/")
+    assert nothing.abstained
+
+
+def test_settings_choose_the_index_dir(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "data")
+    assert settings.resolved_index_dir == tmp_path / "data" / "index"
+    qa = Assistant(settings=settings)
+    assert qa.index_dir == tmp_path / "data" / "index"
+    assert Assistant(index_dir=tmp_path / "x", settings=settings).index_dir == tmp_path / "x"

@@ -1,0 +1,87 @@
+"""The console script as a user runs it: a real subprocess, real models, real index."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import CORPUS, SEED_SOURCE, free_port
+
+pytestmark = pytest.mark.slow
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    exe = Path(sys.executable).with_name("policy-qa")
+    return subprocess.run(
+        [str(exe), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_index_then_ask_json(tmp_path: Path) -> None:
+    index = str(tmp_path / "idx")
+    done = run("index", str(CORPUS), "--index-dir", index)
+    assert done.returncode == 0, done.stderr
+    assert "1 added" in done.stdout
+
+    asked = run(
+        "ask", "How many businesses is each cluster meant to attract?", "--json",
+        env={"POLICY_QA_INDEX_DIR": index},
+    )
+    assert asked.returncode == 0, asked.stderr
+    data = json.loads(asked.stdout)
+    assert data["abstained"] is False
+    assert any("150 businesses" in c["quote"] for c in data["citations"])
+    assert data["citations"][0]["source"] == SEED_SOURCE
+
+    plain = run("ask", "What is the capital of France?", "--index-dir", index)
+    assert plain.returncode == 0
+    assert "The indexed documents do not answer this." in plain.stdout
+    assert "Closest passages" in plain.stdout
+
+    docs = run("documents", "--index-dir", index)
+    assert SEED_SOURCE in docs.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["ask", "   "], "Please type a question"),
+        (["ask", "x" * 100_000], "characters long"),
+    ],
+)
+def test_errors_are_one_clean_line(tmp_path: Path, args: list[str], message: str) -> None:
+    done = run(*args, "--index-dir", str(tmp_path / "idx"))
+    assert done.returncode == 1
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_missing_index_and_missing_server(tmp_path: Path) -> None:
+    missing = run("ask", "When?", "--index-dir", str(tmp_path / "none"))
+    assert missing.returncode == 1
+    assert "policy-qa index" in missing.stderr and "Traceback" not in missing.stderr
+
+    url = f"http://127.0.0.1:{free_port()}"
+    server = run("ask", "When?", "--chroma-url", url)
+    assert server.returncode == 1
+    assert "Cannot reach the Chroma server" in server.stderr
+    assert "Traceback" not in server.stderr
+
+
+def test_index_reports_skipped_files(tmp_path: Path) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "a.txt").write_text("Policy\n\nThe agency publishes a yearly report.\n")
+    (folder / "b.bin").write_bytes(b"\x00\x01")
+    done = run("index", str(folder), "--index-dir", str(tmp_path / "idx"), "-q")
+    assert done.returncode == 0
+    assert "skipped" in done.stderr and "b.bin" in done.stderr

@@ -1,0 +1,74 @@
+"""Server mode: a real ``chroma run`` on 127.0.0.1, shared by two assistants."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from policy_qa import Assistant, Settings, StoreUnavailableError
+
+from .conftest import CORPUS, SEED_SOURCE, free_port
+
+pytestmark = [pytest.mark.slow, pytest.mark.server]
+
+
+@pytest.fixture(scope="module")
+def chroma_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    chroma = Path(sys.executable).with_name("chroma")
+    port = free_port()
+    data = tmp_path_factory.mktemp("chroma-server")
+    proc = subprocess.Popen(
+        [str(chroma), "run", "--path", str(data), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=1).read()
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise RuntimeError("chroma run did not start") from None
+                time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_index_and_ask_through_a_chroma_server(chroma_url: str, tmp_path: Path) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    shutil.copy(CORPUS / SEED_SOURCE, folder / SEED_SOURCE)
+    writer = Assistant(settings=Settings(data_dir=tmp_path / "a", chroma_url=chroma_url))
+    report = writer.index([folder])
+    assert report.added == (SEED_SOURCE,)
+    assert not (tmp_path / "a" / "index").exists(), "server mode writes no local index"
+
+    # A teammate on another data directory sees the same documents through the server.
+    reader = Assistant(settings=Settings(data_dir=tmp_path / "b", chroma_url=chroma_url))
+    assert [d.source for d in reader.documents()] == [SEED_SOURCE]
+    answer = reader.ask("When was the Daedeok Research Complex established?")
+    assert "1973" in answer.answer
+    for c in answer.citations:
+        assert reader.document_text(c.source)[c.start : c.end] == c.quote
+
+    assert writer.index([folder]).unchanged == (SEED_SOURCE,)
+
+
+def test_unreachable_server_is_a_clear_error(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    qa = Assistant(settings=Settings(data_dir=tmp_path, chroma_url=url))
+    with pytest.raises(StoreUnavailableError) as err:
+        qa.ask("When was Daedeok established?")
+    assert url in str(err.value) and "chroma run" in str(err.value)
