@@ -1,0 +1,51 @@
+"""BM25: the tokenizer's languages, persistence, and term coverage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from policy_qa.lexical import LexicalIndex, Tokenizer
+from policy_qa.retrieve import coverage
+
+DOCS = [
+    ("c1", "a.txt", "Daedeok Research Complex was established in 1973."),
+    ("c2", "a.txt", "Each cluster should attract 150 businesses."),
+    ("c3", "b.txt", "대덕연구단지는 1973년에 설립되었다."),
+]
+
+
+def test_english_terms_are_stemmed_and_stop_words_dropped() -> None:
+    tok = Tokenizer()
+    assert tok("The clusters were established") == ["cluster", "establish"]
+    assert tok("How many businesses?") == ["busi"]  # question words carry no topic
+    assert "150" in tok("attract 150 businesses")
+
+
+def test_korean_uses_character_bigrams() -> None:
+    tok = Tokenizer()
+    assert tok("대덕연구단지") == ["대덕", "덕연", "연구", "구단", "단지"]
+
+
+def test_search_ranks_and_filters_by_source() -> None:
+    index = LexicalIndex.build(DOCS, Tokenizer())
+    assert index.search("When was the research complex established?", 2)[0][0] == "c1"
+    assert index.search("대덕연구단지 설립", 3)[0][0] == "c3"
+    assert [cid for cid, _ in index.search("1973", 3, sources=["b.txt"])] == ["c3"]
+    assert index.search("zebra", 3) == []
+
+
+def test_saved_index_loads_only_for_the_same_fingerprint(tmp_path: Path) -> None:
+    index = LexicalIndex.build(DOCS, Tokenizer(), fingerprint="v1")
+    index.save(tmp_path)
+    loaded = LexicalIndex.load(tmp_path, Tokenizer(), "v1")
+    assert loaded is not None and loaded.ids == index.ids
+    assert loaded.search("businesses", 1)[0][0] == "c2"
+    assert LexicalIndex.load(tmp_path, Tokenizer(), "v2") is None
+    assert LexicalIndex.load(tmp_path, Tokenizer(korean="kiwi"), "v1") is None
+
+
+def test_coverage_weighs_missing_rare_terms() -> None:
+    index = LexicalIndex.build(DOCS, Tokenizer())
+    assert coverage(index, "When was the research complex established?", DOCS[0][2]) == 1.0
+    low = coverage(index, "What is the budget of the research complex?", DOCS[0][2])
+    assert 0.0 < low < 0.6

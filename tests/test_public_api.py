@@ -1,0 +1,98 @@
+"""The public contract: what ``policy_qa`` exports and the shape of ``Answer.to_dict()``."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+import policy_qa
+from policy_qa import Answer, Citation, Passage, Settings
+from policy_qa.errors import PolicyQAError
+from policy_qa.types import Chunk, content_id
+
+
+def test_all_is_pinned() -> None:
+    assert sorted(policy_qa.__all__) == sorted(
+        [
+            "REFUSAL",
+            "Answer",
+            "Assistant",
+            "Citation",
+            "ConfigError",
+            "DocumentError",
+            "DocumentInfo",
+            "IndexNotFoundError",
+            "IndexReport",
+            "LLMError",
+            "Passage",
+            "PolicyQAError",
+            "QuestionError",
+            "Settings",
+            "StoreUnavailableError",
+        ]
+    )
+    for name in policy_qa.__all__:
+        assert hasattr(policy_qa, name)
+
+
+def test_errors_share_one_base() -> None:
+    for name in policy_qa.__all__:
+        obj = getattr(policy_qa, name)
+        if isinstance(obj, type) and name.endswith("Error"):
+            assert issubclass(obj, PolicyQAError)
+
+
+def test_domain_objects_are_frozen() -> None:
+    chunk = Chunk("a.txt", "T", "S", 0, 5, "Hello")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        chunk.text = "x"  # type: ignore[misc]
+
+
+def test_answer_to_dict_shape() -> None:
+    chunk = Chunk("a.txt", "Title", "Sec", 10, 20, "0123456789")
+    answer = Answer(
+        question="q",
+        answer="0123 [1]",
+        abstained=False,
+        citations=(Citation(1, "a.txt", "Title", "Sec", 10, 14, "0123"),),
+        passages=(Passage(chunk, 0.5),),
+    )
+    data = answer.to_dict()
+    assert data["question"] == "q" and data["abstained"] is False
+    assert data["citations"] == [
+        {"n": 1, "source": "a.txt", "title": "Title", "section": "Sec", "start": 10, "end": 14,
+         "quote": "0123"}
+    ]
+    assert data["passages"] == [
+        {"source": "a.txt", "title": "Title", "section": "Sec", "start": 10, "end": 20,
+         "text": "0123456789", "score": 0.5}
+    ]
+
+
+def test_ids_derive_from_content() -> None:
+    a = Chunk("a.txt", "T", "S", 0, 5, "Hello")
+    assert a.id == Chunk("a.txt", "T", "S", 0, 5, "Hello").id
+    assert a.id != Chunk("a.txt", "T", "S", 0, 5, "Hellp").id
+    assert content_id("x") == content_id("x") != content_id("y")
+
+
+def test_settings_from_env_and_validation(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    env = {
+        "POLICY_QA_DATA_DIR": str(tmp_path),
+        "POLICY_QA_TOP_K": "4",
+        "POLICY_QA_DENSE_MODELS": "minilm",
+        "POLICY_QA_CHROMA_URL": "http://127.0.0.1:8123",
+    }
+    s = Settings.from_env(env)
+    assert s.data_dir == tmp_path and s.top_k == 4 and s.dense_models == ("minilm",)
+    assert s.resolved_index_dir == tmp_path / "index"
+    assert Settings.from_env(env, top_k=2).top_k == 2
+    with pytest.raises(policy_qa.ConfigError, match="top_k"):
+        Settings(top_k=0)
+    with pytest.raises(policy_qa.ConfigError, match="chroma_url"):
+        Settings(chroma_url="127.0.0.1:8000")
+    with pytest.raises(policy_qa.ConfigError, match="POLICY_QA_TOP_K"):
+        Settings.from_env({"POLICY_QA_TOP_K": "many"})
+    with pytest.raises(policy_qa.ConfigError, match="llm"):
+        Settings(llm="gpt")
