@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .ingest import detect_language, split_sentences
-from .lexical import LexicalIndex
+from .lexical import LexicalIndex, latin_anchors
 from .retrieve import SentenceScorer, coverage
 from .types import Answer, Citation, Passage
 
@@ -25,43 +25,48 @@ REFUSAL = "The indexed documents do not answer this."
 # Calibrated on the dev sets (README "Refusal"); see ``ExtractiveAnswerer._score``.
 CROSS_LINGUAL_OFFSET = 0.10  # USE similarities across languages run lower than within one
 TYPE_MISMATCH_PENALTY = 0.5
+UNKNOWN_NAME_PENALTY = 0.6
+HEADING_PENALTY = 0.1  # a heading can answer ("... (National Innovation Convergence Complex)")
 SOFT_MATCH_FLOOR = 0.55  # word-embedding similarity below which a paraphrase earns nothing
 _HANGUL = re.compile(r"[\uac00-\ud7a3]")
 
-_YEAR = re.compile(r"\b(1[5-9]\d\d|20\d\d)\b|\d{4}년")
+_YEAR = re.compile(r"\b(1[5-9]\d\d|20\d\d)s?\b|\d{4}년")
 _DATE = re.compile(
     r"\b(January|February|March|April|May|June|July|August|September|October|November|"
     r"December)\b|\b\d{1,2}(st|nd|rd|th)\b|\d+월|\d+일",
     re.IGNORECASE,
 )
 _NUMBER = re.compile(
-    r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|"
-    r"forty|fifty|hundred|thousand|million|billion|dozen|double|doubled|twice|half)\b",
+    r"\d|\b(two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|"
+    r"forty|fifty|hundred|thousand|million|billion|dozen)\b",
     re.IGNORECASE,
 )
 _SENTENCE_END = re.compile(r"[.!?。…:;\"”’']$|[다요죠음함임됨]$")
 
 
 def answer_type(question: str) -> str:
-    """A coarse expected-answer type: when / money / population / number / who / where / other."""
+    """A coarse expected-answer type: year / when / money / population / number / who / where /
+    other."""
     q = question.lower()
-    if re.search(r"\bwhen\b|what year|which year|what date|언제|몇\s*년|연도", q):
+    if re.search(r"what year|which year|in what year|몇\s*년|연도|어느\s*해|무슨\s*해", q):
+        return "year"
+    if re.search(r"\bwhen\b|what date|언제", q):
         return "when"
     if re.search(
-        r"\b(budget|budgets|cost|costs|price|funding|salary|salaries|fee|fees|revenue|spend|"
-        r"spent|worth|pay|paid)\b|how much money|예산|비용|금액|가격|매출|투자액",
+        r"\b(budget|budgets|cost|costs|price|funding|salary|salaries|fee|fees|spend|spent|paid)\b"
+        r"|how much money|\bin (won|dollars|euros|yen)\b|예산|비용|금액|가격|투자액",
         q,
     ):
         return "money"
     if re.search(r"\bpopulation\b|how many (people|residents|inhabitants|citizens)|인구", q):
         return "population"
     if re.search(
-        r"how (many|much|far|long|large|big|old)|\b(percent|percentage|share|number|amount|size|"
-        r"area|total)\b|몇|얼마|규모",
+        r"how (many|much|far|long|large|big|old)|\b(percent|percentage|share|number of|amount|"
+        r"size|area|total)\b|몇|얼마|규모",
         q,
     ):
         return "number"
-    if re.search(r"\bwho\b|\bwhom\b|누가|누구", q):
+    if re.search(r"\bwho\b|\bwhom\b|누가|누구|어느\s*대통령", q):
         return "who"
     if re.search(r"\bwhere\b|어디", q):
         return "where"
@@ -69,7 +74,7 @@ def answer_type(question: str) -> str:
 
 
 _MONEY = re.compile(
-    r"[$€£¥₩]|\b(won|dollars?|euros?|yen|usd|krw|budgets? of|trillion|billion|million)\b|\d+\s*원",
+    r"[$€£¥₩]|\b(won|dollars?|euros?|yen|usd|krw|trillion|billion|million)\b|\d+\s*원",
     re.IGNORECASE,
 )
 _POPULATION = re.compile(
@@ -77,37 +82,78 @@ _POPULATION = re.compile(
     re.IGNORECASE,
 )
 _CAPITALISED = re.compile(r"\b[A-Z][a-zA-Z]+")
+_NOT_NAMES = frozenset(
+    "january february march april may june july august september october november december "
+    "monday tuesday wednesday thursday friday saturday sunday i".split()
+)
 
 
 def _names(sentence: str) -> set[str]:
-    """Capitalised words that are not just the first word of a sentence or clause."""
+    """Capitalised words that are not just the first word of a sentence or clause, nor dates."""
     out = set()
     for m in _CAPITALISED.finditer(sentence):
         before = sentence[: m.start()].rstrip()
         if not before or before[-1] in ".!?:;\"“(":
             continue
-        out.add(m.group(0).lower())
+        word = m.group(0).lower()
+        if word not in _NOT_NAMES:
+            out.add(word)
     return out
 
 
 def _type_match(kind: str, sentence: str, question: str) -> float:
-    """1.0 when the sentence holds the kind of thing the question asks for, else less.
+    """1.0 when the sentence holds the kind of thing the question asks for, else 0 (0.5: n/a).
 
-    A "who" or "where" answer must name someone or somewhere the question did not already
-    name: a sentence that only repeats the question's own names answers nothing.
+    The thing must be new: a number, year or name that the question itself already gives
+    ("How many companies were there in 2005?") is not an answer to it.
     """
+    if kind == "other":
+        return 0.5
+    asked = {w.lower() for w in re.findall(r"\w+", question)}
+    fresh = re.sub(r"\w+", lambda m: " " if m.group(0).lower() in asked else m.group(0), sentence)
+    if kind == "year":
+        return 1.0 if _YEAR.search(fresh) else 0.0
     if kind == "when":
-        return 1.0 if _YEAR.search(sentence) or _DATE.search(sentence) else 0.0
+        return 1.0 if _YEAR.search(fresh) or _DATE.search(fresh) else 0.0
     if kind == "money":
-        return 1.0 if _MONEY.search(sentence) else 0.0
+        return 1.0 if _MONEY.search(fresh) else 0.0
     if kind == "population":
-        return 1.0 if _POPULATION.search(sentence) else 0.0
+        return 1.0 if _POPULATION.search(fresh) else 0.0
     if kind == "number":
-        return 1.0 if _NUMBER.search(sentence) else 0.0
-    if kind in ("who", "where"):
-        asked = {w.lower() for w in re.findall(r"\w+", question)}
-        return 1.0 if _names(sentence) - asked else 0.0
-    return 0.5
+        return 1.0 if _NUMBER.search(fresh) else 0.0
+    return 1.0 if _names(sentence) - asked else 0.0
+
+
+_TWO_PART = re.compile(r"\band\b|,|\bboth\b|그리고|각각|[가-힣](와|과)\s")
+
+
+def _answer_items(kind: str, sentence: str, question: str) -> set[str]:
+    """The answers of the asked kind a sentence offers (years, numbers or names)."""
+    asked = {w.lower() for w in re.findall(r"\w+", question)}
+    if kind in ("year", "when"):
+        found = {m.group(0) for m in _YEAR.finditer(sentence)}
+    elif kind in ("number", "money", "population"):
+        found = {m.group(0).lower() for m in _NUMBER.finditer(sentence)}
+        found |= set(re.findall(r"\d+(?:[.,]\d+)*", sentence))
+    elif kind in ("who", "where"):
+        found = _names(sentence)
+    else:
+        return set()
+    return {x for x in found if x.lower() not in asked}
+
+
+def _unknown_names(question: str, lexical: LexicalIndex) -> list[str]:
+    """Names in the question (capitalised, not sentence-initial) that no indexed text contains.
+
+    A question about "Japan" put to documents that never mention Japan is not answerable from
+    them, however close the rest of its words come.
+    """
+    unknown = []
+    for name in _names(question):
+        terms = lexical.tokenizer(name)
+        if terms and all(lexical.doc_freq.get(t, 0) == 0 for t in terms):
+            unknown.append(name)
+    return unknown
 
 
 def _is_heading(text: str) -> bool:
@@ -184,7 +230,7 @@ class ExtractiveAnswerer:
                 retrieval_query=query,
                 confidence=evidence.confidence,
             )
-        chosen = self._choose(candidates)
+        chosen = self._choose(candidates, question)
         return self._compose(question, query, chosen, passages, evidence)
 
     # --- scoring --------------------------------------------------------------------------
@@ -194,14 +240,14 @@ class ExtractiveAnswerer:
     ) -> tuple[list[_Candidate], Evidence]:
         language = detect_language(question)
         kind = answer_type(question)
-        raw: list[tuple[int, Passage, int, int, str]] = []
+        raw: list[tuple[int, Passage, int, int, str, bool]] = []
         for rank, p in enumerate(passages[: self.passages_considered]):
             c = p.chunk
             for s, e in split_sentences(c.text):
                 text = c.text[s:e]
-                if len(text) < 25 or _is_heading(text):
-                    continue  # headings and fragments answer nothing on their own
-                raw.append((rank, p, c.start + s, c.start + e, text))
+                if len(text) < 25:
+                    continue  # fragments answer nothing on their own
+                raw.append((rank, p, c.start + s, c.start + e, text, _is_heading(text)))
         if not raw:
             return [], Evidence(0.0, 0.0, 0.0)
 
@@ -214,31 +260,44 @@ class ExtractiveAnswerer:
         cross_lingual = language != "en" and all(
             detect_language(p.chunk.text) == "en" for p in passages[:3]
         )
-        lexical_weight = 0.0 if cross_lingual else 0.35
-        # Across languages the answer type is the one signal words cannot give, so it weighs more.
-        type_weight = 0.2 if cross_lingual else 0.1
-        q_terms = frozenset(self.lexical.tokenizer(query))
+        # Across languages words cannot match, except names (romanised anchors); the answer
+        # type and the reranker's passage order carry more of the decision.
+        anchors = latin_anchors(query, self.lexical.doc_freq) if cross_lingual else []
+        typed = kind != "other"
+        sim_w, lex_w, type_w, rank_w = (
+            (0.6, 0.15, 0.25 if typed else 0.0, 0.06)
+            if cross_lingual
+            else (0.6, 0.35, 0.15 if typed else 0.0, 0.02)
+        )
+        q_terms = frozenset(self.lexical.tokenizer(query)) | frozenset(anchors)
 
         candidates = []
-        for (rank, p, start, end, text), sim in zip(raw, sims, strict=True):
-            cov = coverage(self.lexical, query, text) if lexical_weight else 0.0
+        for (rank, p, start, end, text, heading), sim in zip(raw, sims, strict=True):
+            terms = frozenset(self.lexical.tokenizer(text))
+            if cross_lingual:
+                lex = len(terms & set(anchors)) / len(anchors) if anchors else 0.0
+            else:
+                lex = coverage(self.lexical, query, text)
             score = (
-                (0.6 if lexical_weight else 0.85) * float(sim)
-                + lexical_weight * cov
-                + type_weight * _type_match(kind, text, question)
-                - 0.02 * rank
+                sim_w * float(sim)
+                + lex_w * lex
+                + type_w * _type_match(kind, text, question)
+                - rank_w * rank
+                - (HEADING_PENALTY if heading else 0.0)
             )
-            terms = frozenset(self.lexical.tokenizer(text)) & q_terms
             c = p.chunk
             candidates.append(
-                _Candidate(rank, c.source, start, end, text, c.title, c.section, score, terms)
+                _Candidate(
+                    rank, c.source, start, end, text, c.title, c.section, score, terms & q_terms
+                )
             )
         candidates.sort(key=lambda c: -c.score)
-
+        best = candidates[0]
         best_sim = float(np.max(sims))
+
         if cross_lingual:
-            cov = best_sim
-            confidence = best_sim + CROSS_LINGUAL_OFFSET
+            cov = len(best.terms & set(anchors)) / len(anchors) if anchors else 0.0
+            confidence = best_sim + CROSS_LINGUAL_OFFSET + 0.1 * cov
         else:
             # Coverage over the passages the best sentences come from: a question whose key
             # terms appear nowhere near the evidence asks what the documents do not say.
@@ -250,11 +309,12 @@ class ExtractiveAnswerer:
             )
             cov = self._soft_coverage(question if query == question else query, context)
             confidence = 0.5 * best_sim + 0.5 * cov
-        if kind != "other":
+            if _unknown_names(question, self.lexical):
+                confidence *= UNKNOWN_NAME_PENALTY
+        if typed and _type_match(kind, best.text, question) == 0:
             # "When" needs a time, "how many" a number, "who" a name the question lacks: if the
             # best sentence has none, the passages are about the topic but not the answer.
-            if _type_match(kind, candidates[0].text, question) == 0:
-                confidence *= TYPE_MISMATCH_PENALTY
+            confidence *= TYPE_MISMATCH_PENALTY
         return candidates, Evidence(confidence, best_sim, cov)
 
     def _soft_coverage(self, question: str, context: str) -> float:
@@ -302,25 +362,33 @@ class ExtractiveAnswerer:
         w = np.asarray(weights)
         return float((w * np.asarray(credit)).sum() / max(w.sum(), 1e-9))
 
-    def _choose(self, candidates: list[_Candidate]) -> list[_Candidate]:
+    def _choose(self, candidates: list[_Candidate], question: str) -> list[_Candidate]:
+        """The best sentence, plus any close runner-up that adds what the question asks.
+
+        A runner-up joins when it brings question terms the answer lacks, or, for a question in
+        two parts ("in which years were X and Y established?"), a new answer of the asked
+        kind (another year, number or name).
+        """
         best = candidates[0]
         chosen = [best]
         covered = set(best.terms)
+        kind = answer_type(question)
+        two_part = bool(_TWO_PART.search(question))
+        items = _answer_items(kind, best.text, question)
         for c in candidates[1:]:
-            if len(chosen) >= self.max_sentences:
-                break
-            if c.score < 0.8 * best.score:
+            if len(chosen) >= self.max_sentences or c.score < 0.7 * best.score:
                 break
             if any(c.source == x.source and c.start < x.end and x.start < c.end for x in chosen):
                 continue
-            # A further sentence must bring something the question asks about that the
-            # answer does not yet have; otherwise it only repeats.
-            if not (c.terms - covered) and c.score < 0.92 * best.score:
-                continue
+            new_items = _answer_items(kind, c.text, question) - items
+            gain = sum(self.lexical.idf(t) for t in c.terms - covered)
+            wanted = (two_part and new_items) or (gain >= 1.0 and c.score >= 0.75 * best.score)
+            if not wanted and c.score < 0.92 * best.score:
+                continue  # it would only repeat what the answer already says
             chosen.append(c)
             covered |= c.terms
-        # Read in document order, as the source tells it.
-        return sorted(chosen, key=lambda c: (c.passage_rank, c.source, c.start))
+            items |= new_items
+        return chosen
 
     def _compose(
         self,

@@ -19,7 +19,7 @@ import math
 import re
 import threading
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
 from pathlib import Path
 
@@ -155,6 +155,7 @@ class LexicalIndex:
         if self._retriever is None:
             return []
         tokens = [t for t in self.tokenizer(query) if t in self._retriever.vocab_dict]
+        tokens += latin_anchors(query, self.doc_freq)
         if not tokens:
             return []
         scores = np.asarray(self._retriever.get_scores(tokens), dtype=np.float32)
@@ -199,3 +200,39 @@ class LexicalIndex:
                 log.warning("lexical index at %s unreadable (%s); rebuilding", folder, exc)
                 return None
         return cls(meta["ids"], meta["sources"], retriever, meta["doc_freq"], tokenizer, fingerprint)
+
+
+# --- Korean names in Latin script ------------------------------------------------------------
+# Korean questions about English documents share no words with them, but they do share names:
+# 대덕 is "Daedeok", 대전 "Daejeon", 서울 "Seoul". Romanising (Revised Romanization, syllable by
+# syllable) every 2–3 syllable window of a question and keeping only the windows that are words
+# of the index turns those names into lexical anchors. No dictionary or model is needed.
+_INITIAL = "g kk n d tt r m b pp s ss _ j jj ch k t p h".split()
+_MEDIAL = "a ae ya yae eo e yeo ye o wa wae oe yo u wo we wi yu eu ui i".split()
+_FINAL = [""] + "k k k n n n t l k m l l l p l m p p t t ng t t k t p t".split()
+
+
+def romanize(hangul: str) -> str:
+    """Revised Romanization of Hangul syllables (without sound-change rules); others dropped."""
+    out = []
+    for ch in hangul:
+        code = ord(ch) - 0xAC00
+        if not 0 <= code < 11172:
+            continue
+        initial, rest = divmod(code, 588)
+        medial, final = divmod(rest, 28)
+        out.append(_INITIAL[initial].replace("_", "") + _MEDIAL[medial] + _FINAL[final])
+    return "".join(out)
+
+
+def latin_anchors(text: str, vocabulary: Mapping[str, int]) -> list[str]:
+    """Index terms that Korean words in ``text`` spell when romanised (e.g. 대덕 → daedeok)."""
+    anchors: list[str] = []
+    for run in re.findall(r"[\uac00-\ud7a3]+", text):
+        for size in (2, 3):
+            for i in range(len(run) - size + 1):
+                candidates = {romanize(run[i : i + size])}
+                for term in _stemmer().stemWords(sorted(candidates)):
+                    if term in vocabulary and term not in anchors:
+                        anchors.append(term)
+    return anchors
