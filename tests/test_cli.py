@@ -33,7 +33,9 @@ def test_index_then_ask_json(tmp_path: Path) -> None:
     assert "1 added" in done.stdout
 
     asked = run(
-        "ask", "How many businesses is each cluster meant to attract?", "--json",
+        "ask",
+        "How many businesses is each cluster meant to attract?",
+        "--json",
         env={"POLICY_QA_INDEX_DIR": index},
     )
     assert asked.returncode == 0, asked.stderr

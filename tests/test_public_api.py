@@ -61,12 +61,26 @@ def test_answer_to_dict_shape() -> None:
     data = answer.to_dict()
     assert data["question"] == "q" and data["abstained"] is False
     assert data["citations"] == [
-        {"n": 1, "source": "a.txt", "title": "Title", "section": "Sec", "start": 10, "end": 14,
-         "quote": "0123"}
+        {
+            "n": 1,
+            "source": "a.txt",
+            "title": "Title",
+            "section": "Sec",
+            "start": 10,
+            "end": 14,
+            "quote": "0123",
+        }
     ]
     assert data["passages"] == [
-        {"source": "a.txt", "title": "Title", "section": "Sec", "start": 10, "end": 20,
-         "text": "0123456789", "score": 0.5}
+        {
+            "source": "a.txt",
+            "title": "Title",
+            "section": "Sec",
+            "start": 10,
+            "end": 20,
+            "text": "0123456789",
+            "score": 0.5,
+        }
     ]
 
 

@@ -93,7 +93,7 @@ def _names(sentence: str) -> set[str]:
     out = set()
     for m in _CAPITALISED.finditer(sentence):
         before = sentence[: m.start()].rstrip()
-        if not before or before[-1] in ".!?:;\"“(":
+        if not before or before[-1] in '.!?:;"“(':
             continue
         word = m.group(0).lower()
         if word not in _NOT_NAMES:
@@ -350,11 +350,16 @@ class ExtractiveAnswerer:
             )
             if context_words:
                 model = self.scorer.model_for("en")
-                sims = self.scorer.vectors(model, missing) @ self.scorer.vectors(
-                    model, context_words
-                ).T
+                sims = (
+                    self.scorer.vectors(model, missing)
+                    @ self.scorer.vectors(model, context_words).T
+                )
                 best = dict(zip(missing, sims.max(axis=1), strict=True))
-                words = [w for w in dict.fromkeys(re.findall(r"[^\W_]+(?:[-'’][^\W_]+)*", question)) if tokenizer(w)]
+                words = [
+                    w
+                    for w in dict.fromkeys(re.findall(r"[^\W_]+(?:[-'’][^\W_]+)*", question))
+                    if tokenizer(w)
+                ]
                 for i, word in enumerate(words):
                     if word in best:
                         soft = (float(best[word]) - SOFT_MATCH_FLOOR) / (1.0 - SOFT_MATCH_FLOOR)
@@ -383,7 +388,7 @@ class ExtractiveAnswerer:
             new_items = _answer_items(kind, c.text, question) - items
             gain = sum(self.lexical.idf(t) for t in c.terms - covered)
             wanted = (two_part and new_items) or (gain >= 1.0 and c.score >= 0.75 * best.score)
-            if not wanted and c.score < 0.92 * best.score:
+            if not wanted:
                 continue  # it would only repeat what the answer already says
             chosen.append(c)
             covered |= c.terms

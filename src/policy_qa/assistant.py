@@ -18,7 +18,7 @@ from typing import Any
 
 from langchain_core.embeddings import Embeddings
 
-from .answer import REFUSAL, ExtractiveAnswerer
+from .answer import ExtractiveAnswerer
 from .config import Settings, quiet_third_parties
 from .embeddings import encode, load_embeddings
 from .errors import IndexNotFoundError, LLMError, QuestionError
@@ -238,8 +238,10 @@ class Assistant:
     def _embed_and_write(
         self, store: Store, todo: list[tuple[Document, str]], progress: Progress | None
     ) -> int:
-        planned = [(doc, root, chunk_document(doc, self.settings.chunk_size, self.settings.chunk_min))
-                   for doc, root in todo]
+        planned = [
+            (doc, root, chunk_document(doc, self.settings.chunk_size, self.settings.chunk_min))
+            for doc, root in todo
+        ]
         total = sum(len(chunks) for _, _, chunks in planned)
         done = 0
         batch: list[tuple[Document, str, list[Chunk]]] = []
@@ -458,4 +460,3 @@ def _stage(progress: Progress | None, label: str) -> Progress | None:
     if progress is None:
         return None
     return lambda done, total, name: progress(done, total, f"{label} {name}")
-

@@ -187,7 +187,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--index-dir", type=Path, help="index folder (env POLICY_QA_INDEX_DIR)")
     p.add_argument(
-        "--chroma-url", help="use a Chroma server, e.g. http://127.0.0.1:8000 (env POLICY_QA_CHROMA_URL)"
+        "--chroma-url",
+        help="use a Chroma server, e.g. http://127.0.0.1:8000 (env POLICY_QA_CHROMA_URL)",
     )
     p.add_argument("--data-dir", type=Path, help="data folder (env POLICY_QA_DATA_DIR)")
 

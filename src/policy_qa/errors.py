@@ -1,12 +1,12 @@
 """The exception tree, each error carrying a message a person can act on.
 
-    PolicyQAError                 base: the CLI and UI turn it into a clean message
-    ├── ConfigError               a setting has a bad value
-    ├── QuestionError             the question is empty or too long
-    ├── IndexNotFoundError        nothing is indexed where we looked
-    ├── StoreUnavailableError     the Chroma server cannot be reached
-    ├── DocumentError             a file cannot be read (reported and skipped while indexing)
-    └── LLMError                  the language model failed (we fall back to extractive answers)
+PolicyQAError                 base: the CLI and UI turn it into a clean message
+├── ConfigError               a setting has a bad value
+├── QuestionError             the question is empty or too long
+├── IndexNotFoundError        nothing is indexed where we looked
+├── StoreUnavailableError     the Chroma server cannot be reached
+├── DocumentError             a file cannot be read (reported and skipped while indexing)
+└── LLMError                  the language model failed (we fall back to extractive answers)
 """
 
 from __future__ import annotations

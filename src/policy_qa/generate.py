@@ -47,25 +47,24 @@ _HISTORY_TURNS = 3
 _HISTORY_ANSWER_CHARS = 300
 _MARKERS = re.compile(r"\s*\[\d+(?:[,\s\d-]*)\]")
 
-SYSTEM_PROMPT = """You answer questions about policy documents using only the numbered passages you are given.
-Rules:
-1. Use only facts stated in the passages. Never add outside knowledge.
-2. End every sentence with the number of the passage that supports it, like [1] or [2][3].
-3. You may combine facts from several passages (for example, multiply two numbers); cite every passage you used.
-4. If the passages do not answer the question, reply with exactly this sentence and nothing else: {refusal}
-5. {language}
-6. Be brief: at most {sentences} sentences."""
+# Measured on Qwen2.5-Coder-1.5B (see README "LLM answers"): rules placed *after* the question
+# work far better for a small model than a rule list in the system prompt, which made it refuse
+# answerable questions ("When was Daedeok Research Complex established?" with the answer in [1]).
+SYSTEM_PROMPT = "You are a helpful assistant that answers questions about documents."
 
-_LANG_EN = "Answer in English."
-_LANG_KO = (
-    "The question is in Korean, so write the answer in Korean, keeping names and numbers as they "
-    "appear in the passages. The passages are in English; cite them the same way. If they do not "
-    "answer, reply exactly: {refusal} {refusal_ko}"
+INSTRUCTIONS = (
+    "Answer in one to {sentences} sentences using only the passages above, citing the passage "
+    "number like [1] after each sentence. You may combine facts from several passages (for "
+    "example, multiply two numbers); cite each passage you use. {language}If the passages say "
+    "nothing about it, write only: {refusal}"
 )
+_LANG_KO = "Write the answer in Korean, keeping names and numbers as in the passages. "
 
-CONDENSE_PROMPT = """Rewrite the user's last question so that it can be understood without the conversation.
-Replace pronouns and vague references with the names they refer to. Keep the language of the last question.
-Reply with the rewritten question only, on one line."""
+CONDENSE_PROMPT = (
+    "Rewrite the user's last question so that it can be understood without the conversation. "
+    "Replace pronouns and vague references with the names they refer to. Keep the language of "
+    "the last question. Reply with the rewritten question only, on one line."
+)
 
 
 def condense_messages(question: str, history: Sequence[tuple[str, str]]) -> list[BaseMessage]:
@@ -92,25 +91,26 @@ def build_messages(
 ) -> list[BaseMessage]:
     """The answering prompt: rules, numbered passages, recent turns, the question."""
     korean = detect_language(question) == "ko"
-    language = (
-        _LANG_KO.format(refusal=REFUSAL, refusal_ko=REFUSAL_KO) if korean else _LANG_EN
-    )
-    system = SYSTEM_PROMPT.format(refusal=REFUSAL, language=language, sentences=max_sentences)
     blocks = []
     for i, passage in enumerate(passages, 1):
         chunk = passage.chunk
         where = " › ".join(part for part in (chunk.title, chunk.section) if part)
         head = f"[{i}] ({where})" if where else f"[{i}]"
         blocks.append(f"{head} {' '.join(chunk.text.split())}")
-    parts = ["Passages:", "\n\n".join(blocks)]
+    parts = ["\n\n".join(blocks)]
     if history:
         turns = [
             f"User: {q.strip()}\nAssistant: {_plain(a)}" for q, a in list(history)[-_HISTORY_TURNS:]
         ]
-        parts += ["", "Conversation so far (for context only; cite passages, not the conversation):"]
+        parts += ["", "Conversation so far (context only; cite passages, not the conversation):"]
         parts.append("\n".join(turns))
-    parts += ["", f"Question: {question.strip()}"]
-    return [SystemMessage(content=system), HumanMessage(content="\n".join(parts))]
+    rules = INSTRUCTIONS.format(
+        sentences=max(1, max_sentences),
+        language=_LANG_KO if korean else "",
+        refusal=f"{REFUSAL} {REFUSAL_KO}" if korean else REFUSAL,
+    )
+    parts += ["", f"Question: {question.strip()}", rules]
+    return [SystemMessage(content=SYSTEM_PROMPT), HumanMessage(content="\n".join(parts))]
 
 
 def _plain(answer: str) -> str:
@@ -143,7 +143,9 @@ class LLMAnswerer:
         self._model = chat_model
         self._model_lock = threading.Lock()
         self.verifier = Verifier(embed)
-        self.backend = describe_model(chat_model) if chat_model is not None else backend_name(settings)
+        self.backend = (
+            describe_model(chat_model) if chat_model is not None else backend_name(settings)
+        )
 
     # ------------------------------------------------------------------ model
 
@@ -229,6 +231,10 @@ class LLMAnswerer:
                 if delta:
                     pieces.append(delta)
                     yield delta
+        except ValueError as exc:
+            if "no generation chunks" in str(exc).lower():  # LangChain's word for "said nothing"
+                raise LLMError(f"{self.backend} returned an empty reply") from exc
+            raise llm_error(exc, backend=self.backend, timeout=self.settings.llm_timeout) from exc
         except Exception as exc:
             raise llm_error(exc, backend=self.backend, timeout=self.settings.llm_timeout) from exc
         reply = "".join(pieces).strip()

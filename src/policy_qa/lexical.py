@@ -49,7 +49,7 @@ def _stemmer() -> Stemmer.Stemmer:
 
 
 @cache
-def _kiwi():  # type: ignore[no-untyped-def]
+def _kiwi():
     from kiwipiepy import Kiwi
 
     return Kiwi()
@@ -199,7 +199,9 @@ class LexicalIndex:
             except Exception as exc:  # a half-written folder: rebuild rather than fail
                 log.warning("lexical index at %s unreadable (%s); rebuilding", folder, exc)
                 return None
-        return cls(meta["ids"], meta["sources"], retriever, meta["doc_freq"], tokenizer, fingerprint)
+        return cls(
+            meta["ids"], meta["sources"], retriever, meta["doc_freq"], tokenizer, fingerprint
+        )
 
 
 # --- Korean names in Latin script ------------------------------------------------------------
@@ -209,7 +211,7 @@ class LexicalIndex:
 # of the index turns those names into lexical anchors. No dictionary or model is needed.
 _INITIAL = "g kk n d tt r m b pp s ss _ j jj ch k t p h".split()
 _MEDIAL = "a ae ya yae eo e yeo ye o wa wae oe yo u wo we wi yu eu ui i".split()
-_FINAL = [""] + "k k k n n n t l k m l l l p l m p p t t ng t t k t p t".split()
+_FINAL = ["", *"k k k n n n t l k m l l l p l m p p t t ng t t k t p t".split()]
 
 
 def romanize(hangul: str) -> str:

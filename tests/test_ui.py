@@ -1,0 +1,319 @@
+"""The web chat's handlers on a real index, and the served app through ``gradio_client``."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from gradio_client import Client
+
+from policy_qa import Assistant, Settings
+from policy_qa.ui import (
+    API_NAME,
+    NOT_FOUND,
+    ChatUI,
+    ChatView,
+    escape_md,
+    exposure_warning,
+    plain_text,
+    render_chat,
+)
+
+from .conftest import SEED_SOURCE, free_port
+from .ui_fixtures import (
+    FIRST_QUESTION,
+    HOSTILE_NAME,
+    HOSTILE_QUESTION,
+    OFF_TOPIC,
+    private_assistant,
+    running_app,
+    write_hostile,
+)
+
+pytestmark = pytest.mark.slow
+
+# What must never reach the page from user or document text: live tags or Markdown links.
+_LIVE_TAG = re.compile(r"<(script|img|a href=\"javascript)", re.IGNORECASE)
+_LIVE_MARKUP = re.compile(_LIVE_TAG.pattern + r"|\]\(javascript", re.IGNORECASE)
+
+
+@pytest.fixture(scope="module")
+def ui_qa(
+    corpus_index: Path, qa: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Assistant]:
+    assistant = private_assistant(corpus_index, qa, tmp_path_factory.mktemp("ui"), max_upload_mb=1)
+    yield assistant
+    assistant.close()
+
+
+@pytest.fixture(scope="module")
+def ui(ui_qa: Assistant) -> ChatUI:
+    return ChatUI(ui_qa)
+
+
+@pytest.fixture(scope="module")
+def first(ui: ChatUI) -> list[ChatView]:
+    """Every view the chat showed while answering the first question."""
+    return list(ui.respond(FIRST_QUESTION, []))
+
+
+# --- rendering --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "<script>alert(1)</script>",
+        '<img src=x onerror="alert(1)">',
+        "[click](javascript:alert(1))",
+        "**bold** _it_ `code` # heading\n    indented\n1. list\n> quote | pipe",
+        "www.example.com http://example.com $x$",
+    ],
+)
+def test_escape_md_leaves_no_markup(text: str) -> None:
+    escaped = escape_md(text)
+    bare = re.sub(r"&#\d+;", "", escaped)  # what Markdown could still read as syntax
+    assert not re.search(r"[<>\[\]()*_`#|$:&.]", bare)
+    assert html.unescape(escaped) == "\n".join(line.lstrip() for line in text.split("\n"))
+
+
+def test_render_chat_shows_hostile_questions_as_text() -> None:
+    turns = [{"question": "<b>hi</b> [x](javascript:alert(1))", "text": "", "answer": None}]
+    (user, bot) = render_chat(turns)
+    assert "<b>" not in user["content"] and "](" not in user["content"]
+    assert "Searching" in bot["content"]
+
+
+# --- asking -----------------------------------------------------------------------------------
+
+
+def test_answer_streams_then_shows_cited_passages(first: list[ChatView], ui_qa: Assistant) -> None:
+    assert len(first) >= 2  # the question appears before the answer does
+    assert first[0].question == ""
+    assert first[0].chat[-1]["content"].startswith("<em>Searching")
+    final = first[-1]
+    answer = final.turns[-1]["answer"]
+    assert not answer["abstained"] and answer["citations"]
+    assert "1973" in answer["answer"]
+    message = final.chat[-1]["content"]
+    assert '<a class="pqa-cite" href="#pqa-cite-0-1"' in message
+    # Every citation offset is exact in the document, and the panel marks that very quote.
+    text = ui_qa.document_text(SEED_SOURCE)
+    for c in answer["citations"]:
+        assert text[c["start"] : c["end"]] == c["quote"]
+    c1 = answer["citations"][0]
+    assert f"<mark>{c1['quote']}</mark>" in final.sources
+    assert c1["title"] in final.sources and c1["section"] in final.sources
+    assert f"characters {c1['start']:,}–{c1['end']:,} of {len(text):,}" in final.sources
+    assert final.cites.value == "1" and len(final.cites.choices) == len(answer["citations"])
+    assert final.status == ""
+
+
+def test_clicking_a_marker_shows_that_quote(first: list[ChatView], ui: ChatUI) -> None:
+    turns = first[-1].turns
+    c2 = turns[0]["answer"]["citations"][1]
+    view = ui.show_citation(turns, "#pqa-cite-0-2")
+    assert view.focus == 0
+    assert '<span class="pqa-badge">[2]</span>' in view.sources
+    assert f"<mark>{c2['quote']}</mark>" in view.sources
+    assert view.cites.value == "2"
+    assert ui.pick_citation(turns, 0, "3").sources.count("<mark>") == 1
+
+
+def test_follow_up_uses_the_conversation(first: list[ChatView], ui: ChatUI) -> None:
+    final = list(ui.respond("When was it re-established?", first[-1].turns))[-1]
+    assert len(final.turns) == 2 and len(final.chat) == 4
+    answer = final.turns[-1]["answer"]
+    assert FIRST_QUESTION in answer["retrieval_query"]  # the earlier question gave the topic
+    assert "2005" in answer["answer"]
+    assert "pqa-cite-1-1" in final.chat[-1]["content"]  # links name their own turn
+
+
+def test_off_topic_question_is_refused_with_closest_passages(ui: ChatUI) -> None:
+    final = list(ui.respond(OFF_TOPIC, []))[-1]
+    answer = final.turns[-1]["answer"]
+    assert answer["abstained"] and not answer["citations"]
+    assert NOT_FOUND in final.chat[-1]["content"]
+    assert NOT_FOUND in final.sources and final.sources.count('class="pqa-card"') >= 1
+    assert "<mark>" not in final.sources
+    assert NOT_FOUND in plain_text(answer)
+
+
+@pytest.mark.parametrize(
+    ("question", "message"),
+    [
+        ("", "Please type a question."),
+        ("   \n\t ", "Please type a question."),
+        ("x" * 100_000, "100,000 characters long"),
+    ],
+)
+def test_bad_questions_get_a_clear_message(ui: ChatUI, question: str, message: str) -> None:
+    views = list(ui.respond(question, []))
+    final = views[-1]
+    assert message in final.status and 'role="alert"' in final.status
+    assert final.turns == [] and final.chat == []
+    assert final.question == question  # kept so it can be fixed
+    assert "Traceback" not in final.status
+
+
+def test_missing_index_gets_a_clear_message(tmp_path: Path, qa: Any) -> None:
+    settings = Settings(index_dir=tmp_path / "nothing", data_dir=tmp_path)
+    ui = ChatUI(Assistant(settings=settings, embeddings=qa.embeddings))
+    final = list(ui.respond(FIRST_QUESTION, []))[-1]
+    assert "Index documents first" in final.status and final.turns == []
+    assert ui.documents_view().table == []
+
+
+def test_missing_chroma_server_gets_a_clear_message(tmp_path: Path, qa: Any) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    ui = ChatUI(
+        Assistant(settings=Settings(chroma_url=url, data_dir=tmp_path), embeddings=qa.embeddings)
+    )
+    final = list(ui.respond(FIRST_QUESTION, []))[-1]
+    assert f"Cannot reach the Chroma server at {url}" in final.status
+    assert "Cannot reach the Chroma server" in ui.documents_view().status
+
+
+# --- conversation controls --------------------------------------------------------------------
+
+
+def test_stop_marks_the_unfinished_answer_and_new_chat_clears(
+    first: list[ChatView], ui: ChatUI
+) -> None:
+    pending = first[0].turns  # as the page was when the stream was cancelled
+    chat, turns = ui.stop(pending)
+    assert turns[-1]["stopped"] and "Stopped." in chat[-1]["content"]
+    cleared = ui.new_chat()
+    assert cleared.chat == [] and cleared.turns == [] and cleared.plain == ""
+
+
+def test_copy_text_has_the_answer_and_its_sources(first: list[ChatView]) -> None:
+    text = first[-1].plain
+    answer = first[-1].turns[-1]["answer"]
+    assert text.startswith(answer["answer"])
+    for c in answer["citations"]:
+        assert f"[{c['n']}] {c['title']} § {c['section']}" in text
+        assert f'"{c["quote"]}"' in text
+    assert "<" not in text.replace("<", "") and "&#" not in text
+
+
+def test_feedback_is_recorded_as_json_lines(
+    first: list[ChatView], ui: ChatUI, ui_qa: Assistant
+) -> None:
+    turns = first[-1].turns
+    assert "saved" in ui.feedback(turns, 1, True)
+    assert "saved" in ui.feedback(turns, [1, 0], "Dislike")
+    rows = [json.loads(line) for line in ui_qa.settings.feedback_path.read_text().splitlines()]
+    assert [r["rating"] for r in rows[-2:]] == ["up", "down"]
+    row = rows[-1]
+    answer = turns[0]["answer"]
+    assert row["question"] == FIRST_QUESTION and row["answer"] == answer["answer"]
+    assert row["citations"] == answer["citations"]
+    assert "Only a finished answer" in ui.feedback(first[0].turns, 1, True)
+
+
+# --- documents --------------------------------------------------------------------------------
+
+
+def test_upload_indexes_at_once_and_hostile_text_stays_inert(
+    ui: ChatUI, ui_qa: Assistant, tmp_path: Path
+) -> None:
+    seen: list[tuple[int, int, str]] = []
+    view = ui.upload([str(write_hostile(tmp_path))], progress=lambda *a: seen.append(a))
+    assert "searchable now" in view.status and seen
+    assert HOSTILE_NAME in [row[1] for row in view.table]
+    assert (HOSTILE_NAME, HOSTILE_NAME) in view.remove_choices.choices
+    assert (ui.upload_dir / HOSTILE_NAME).is_file()
+
+    final = list(ui.respond(HOSTILE_QUESTION, []))[-1]
+    answer = final.turns[-1]["answer"]
+    assert "42 percent" in answer["answer"]
+    assert answer["citations"][0]["source"] == HOSTILE_NAME
+    assert "onerror" in answer["answer"]  # the markup is in the answer, as text
+    assert not _LIVE_MARKUP.search(final.chat[-1]["content"])  # Markdown: no tags, no links
+    assert not _LIVE_TAG.search(final.sources)  # HTML: no tags
+    assert "&lt;img src=x onerror=" in final.sources
+    assert "&lt;script&gt;" in final.sources  # the title, escaped
+
+    removed = ui.remove(HOSTILE_NAME)
+    assert "Removed" in removed.status
+    assert HOSTILE_NAME not in [row[1] for row in removed.table]
+    assert not (ui.upload_dir / HOSTILE_NAME).exists()
+    assert "not indexed" in ui.remove(HOSTILE_NAME).status
+
+
+def test_upload_refuses_wrong_types_and_oversized_files(ui: ChatUI, tmp_path: Path) -> None:
+    exe = tmp_path / "tool.exe"
+    exe.write_bytes(b"MZ")
+    big = tmp_path / "big.txt"
+    big.write_text("policy " * 200_000)  # 1.4 MB; this app's limit is 1 MB
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    status = ui.upload([str(exe), str(big), str(empty)]).status
+    assert ".exe files are not supported" in status
+    assert "over the 1 MB limit" in status
+    assert "empty.txt" in status and 'role="alert"' in status
+    assert "Choose one or more files" in ui.upload([]).status
+
+
+# --- the served app ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def served(ui_qa: Assistant) -> Iterator[str]:
+    with running_app(ui_qa) as url:
+        yield url
+
+
+def test_api_returns_answer_to_dict(served: str, ui_qa: Assistant) -> None:
+    client = Client(served, verbose=False)
+    got = client.predict(FIRST_QUESTION, [], api_name=f"/{API_NAME}")
+    assert got == ui_qa.ask(FIRST_QUESTION).to_dict()
+    follow = client.predict(
+        "When was it re-established?",
+        json.dumps([[FIRST_QUESTION, got["answer"]]]),
+        api_name="/ask",
+    )
+    assert FIRST_QUESTION in follow["retrieval_query"] and follow["citations"]
+    api = client.view_api(print_info=False, return_format="dict")
+    assert f"/{API_NAME}" in api["named_endpoints"]
+    assert list(api["named_endpoints"]) == [f"/{API_NAME}"]  # the page's own events stay private
+
+
+def test_api_errors_are_messages_not_tracebacks(served: str) -> None:
+    client = Client(served, verbose=False)
+    with pytest.raises(Exception, match="Please type a question") as caught:
+        client.predict("   ", [], api_name="/ask")
+    assert "Traceback" not in str(caught.value)
+
+
+def test_password_protection_from_settings(corpus_index: Path, qa: Any, tmp_path: Path) -> None:
+    assistant = private_assistant(corpus_index, qa, tmp_path, auth="reader:s3cret-pass")
+    with running_app(assistant) as url:
+        with pytest.raises(ValueError):
+            Client(url, verbose=False).predict(FIRST_QUESTION, [], api_name="/ask")
+        client = Client(url, auth=("reader", "s3cret-pass"), verbose=False)
+        assert client.predict(FIRST_QUESTION, [], api_name="/ask")["citations"]
+
+
+@pytest.mark.parametrize(
+    ("host", "auth", "warned"),
+    [
+        ("127.0.0.1", None, False),
+        ("localhost", None, False),
+        ("::1", None, False),
+        ("0.0.0.0", None, True),
+        ("192.168.1.20", "user:pw", True),
+    ],
+)
+def test_binding_beyond_loopback_warns(host: str, auth: str | None, warned: bool) -> None:
+    message = exposure_warning(Settings(host=host, auth=auth), share_warning=True)
+    assert (message is not None) == warned
+    if message:
+        assert "reachable from other machines" in message
+        assert ("POLICY_QA_AUTH" in message) == (auth is None)
