@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 Progress = Callable[[int, int, str], None]
 History = Sequence[tuple[str, str]]
 
-_EMBED_BATCH = 256  # chunks embedded per call: amortises model overhead across small files
+_EMBED_BATCH = 64  # chunks per embed+write: amortises per-call costs, yet progress moves often
 _STALE_CHECK_SECONDS = 30.0  # how often to notice documents indexed by someone else (server mode)
 _FOLLOW_UP = re.compile(
     r"\b(it|its|it's|they|them|their|theirs|this|that|these|those|he|she|his|her|there|"
@@ -250,16 +250,18 @@ class Assistant:
             nonlocal done
             texts = [_embedding_text(c) for _, _, chunks in batch for c in chunks]
             vectors = {m: encode(e, texts) for m, e in self.embeddings.items()}
+            items = []
             offset = 0
             for doc, root, chunks in batch:
                 n = len(chunks)
-                store.write_document(
-                    doc, chunks, {m: v[offset : offset + n] for m, v in vectors.items()}, root
+                items.append(
+                    (doc, chunks, {m: v[offset : offset + n] for m, v in vectors.items()}, root)
                 )
                 offset += n
-                done += n
-                if progress:
-                    progress(done, total, f"embedding {doc.source}")
+            store.write_documents(items)
+            done += offset
+            if progress:
+                progress(done, total, f"embedding {batch[-1][0].source}")
             batch.clear()
 
         pending = 0

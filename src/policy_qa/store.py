@@ -169,12 +169,35 @@ class Store:
         root: str,
     ) -> None:
         """Replace whatever was stored for ``doc.source`` with ``doc`` and its chunks."""
-        self.delete_document(doc.source)
-        ids = [c.id for c in chunks]
-        metas = [_chunk_metadata(c, doc.id) for c in chunks]
-        texts = [c.text for c in chunks]
+        self.write_documents([(doc, chunks, vectors, root)])
+
+    def write_documents(
+        self,
+        items: Sequence[tuple[Document, Sequence[Chunk], Mapping[str, np.ndarray], str]],
+    ) -> None:
+        """Write many documents at once: one delete and a few upserts per collection.
+
+        Each Chroma call commits, so writing a thousand one-chunk files one by one costs
+        minutes; batching them costs seconds.
+        """
+        if not items:
+            return
+        existing = self._docs.get(ids=[doc.id for doc, _, _, _ in items], include=["metadatas"])
+        stale = [str(m["source"]) for m in existing["metadatas"] or []]
+        if stale:
+            self._delete_chunks(stale)
+        ids: list[str] = []
+        metas: list[dict[str, Any]] = []
+        texts: list[str] = []
+        for doc, chunks, _, _ in items:
+            ids.extend(c.id for c in chunks)
+            metas.extend(_chunk_metadata(c, doc.id) for c in chunks)
+            texts.extend(c.text for c in chunks)
         for model, collection in self._collections.items():
-            matrix = vectors[model]
+            matrix = np.vstack(
+                [np.asarray(v[model]).reshape(len(c), -1) for _, c, v, _ in items if len(c)]
+                or [np.zeros((0, 1))]
+            )
             for i in range(0, len(ids), _BATCH):
                 collection.upsert(
                     ids=ids[i : i + _BATCH],
@@ -182,34 +205,43 @@ class Store:
                     documents=texts[i : i + _BATCH],
                     metadatas=metas[i : i + _BATCH],
                 )
-        # The document record goes last: its presence means "fully indexed".
-        self._docs.upsert(
-            ids=[doc.id],
-            embeddings=[_DOC_VECTOR],
-            documents=[doc.text],
-            metadatas=[
-                {
-                    "source": doc.source,
-                    "title": doc.title,
-                    "language": doc.language,
-                    "hash": doc.content_hash,
-                    "root": root,
-                    "chunks": len(chunks),
-                    "sections": json.dumps([[s.title, s.start, s.end] for s in doc.sections]),
-                    "indexed_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                }
-            ],
-        )
+        # Document records go last: their presence means "fully indexed".
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        for i in range(0, len(items), _BATCH):
+            part = items[i : i + _BATCH]
+            self._docs.upsert(
+                ids=[doc.id for doc, _, _, _ in part],
+                embeddings=[_DOC_VECTOR for _ in part],
+                documents=[doc.text for doc, _, _, _ in part],
+                metadatas=[
+                    {
+                        "source": doc.source,
+                        "title": doc.title,
+                        "language": doc.language,
+                        "hash": doc.content_hash,
+                        "root": root,
+                        "chunks": len(chunks),
+                        "sections": json.dumps([[s.title, s.start, s.end] for s in doc.sections]),
+                        "indexed_at": now,
+                    }
+                    for doc, chunks, _, root in part
+                ],
+            )
+
+    def _delete_chunks(self, sources: Sequence[str]) -> int:
+        removed = 0
+        for collection in self._collections.values():
+            for i in range(0, len(sources), _BATCH):
+                where = {"source": {"$in": list(sources[i : i + _BATCH])}}
+                got = collection.get(where=where, include=[])
+                removed = max(removed, len(got["ids"]))
+                if got["ids"]:
+                    collection.delete(ids=got["ids"])
+        return removed
 
     def delete_document(self, source: str) -> int:
         """Remove a document and its chunks; returns how many chunks went."""
-        removed = 0
-        for collection in self._collections.values():
-            got = collection.get(where={"source": source}, include=[])
-            if got["ids"]:
-                removed = len(got["ids"])
-                for i in range(0, len(got["ids"]), _BATCH):
-                    collection.delete(ids=got["ids"][i : i + _BATCH])
+        removed = self._delete_chunks([source])
         self._docs.delete(ids=[content_id("doc", source)])
         return removed
 

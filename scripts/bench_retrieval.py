@@ -1,0 +1,212 @@
+"""Retrieval latency at scale: prints a table and writes JSON.
+
+    python scripts/bench_retrieval.py [--chunks 10000] [--real 1500] [--queries 200]
+
+Builds an index of ``--chunks`` chunks: ``--real`` chunks of real text (contexts from the shared
+PolicyQA, KorQuAD and CLAP NQ sets) embedded by both models, which also measures indexing
+throughput, then copies of them (text tagged, vectors slightly perturbed) up to ``--chunks`` so
+that Chroma's HNSW graph and the BM25 matrix have the full size. Embedding 10,000 chunks for
+real would take half an hour on two cores and would not change query timings, which depend on
+the index's size, not on what the copies say.
+
+Then times ``Assistant.retrieve`` for English and Korean questions, with and without the
+sentence reranker, and each stage on its own. Speed targets live here, not in tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+from policy_qa import Assistant, Settings  # noqa: E402
+from policy_qa.embeddings import encode, load_embeddings  # noqa: E402
+from policy_qa.ingest import chunk_document  # noqa: E402
+from policy_qa.store import Store  # noqa: E402
+from policy_qa.types import Document  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def contexts(datasets: Path) -> tuple[list[tuple[str, str]], list[str], list[str]]:
+    """(source, text) pairs of real passages, plus English and Korean questions."""
+    texts: list[tuple[str, str]] = []
+    english: list[str] = []
+    korean: list[str] = []
+    policy = json.loads((datasets / "policyqa" / "dev.json").read_text(encoding="utf-8"))
+    for article in policy["data"]:
+        for i, para in enumerate(article["paragraphs"]):
+            texts.append((f"policyqa/{article['title']}/p{i:03}.txt", para["context"]))
+            english.extend(q["question"] for q in para["qas"][:1])
+    kor = json.loads((datasets / "korquad1" / "KorQuAD_v1.0_dev.json").read_text(encoding="utf-8"))
+    for article in kor["data"]:
+        for i, para in enumerate(article["paragraphs"]):
+            texts.append((f"korquad/{article['title']}/p{i:03}.txt", para["context"]))
+            korean.extend(q["question"] for q in para["qas"][:1])
+    with open(datasets / "clapnq" / "clapnq_dev_answerable.jsonl", encoding="utf-8") as f:
+        for line in f:
+            row = json.loads(line)
+            english.append(row["input"])
+            for j, p in enumerate(row["passages"]):
+                texts.append((f"clapnq/{row['id']}-{j}.txt", p["text"]))
+    return texts, english, korean
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--chunks", type=int, default=10_000)
+    parser.add_argument("--real", type=int, default=1500)
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--datasets", type=Path, default=REPO.parent / "shared" / "datasets")
+    parser.add_argument("--out", type=Path, default=REPO / "bench-out" / "retrieval.json")
+    parser.add_argument("--seed", type=int, default=13)
+    args = parser.parse_args()
+    rng = random.Random(args.seed)
+
+    texts, english, korean = contexts(args.datasets)
+    rng.shuffle(texts)
+    settings = Settings(data_dir=Path(tempfile.mkdtemp(prefix="bench-retrieval-")))
+    models = {m: load_embeddings(m) for m in settings.dense_models}
+
+    # Real chunks, embedded for real: this is the indexing throughput a user sees.
+    docs: list[tuple[Document, list]] = []
+    for source, text in texts:
+        doc = Document(source=source, title=source.split("/")[1], text=text.strip())
+        chunks = chunk_document(doc, settings.chunk_size, settings.chunk_min)
+        docs.append((doc, chunks))
+        if sum(len(c) for _, c in docs) >= args.real:
+            break
+    real_chunks = [c for _, cs in docs for c in cs]
+    timings: dict[str, float] = {}
+    vectors: dict[str, np.ndarray] = {}
+    for name, model in models.items():
+        began = time.perf_counter()
+        vectors[name] = encode(model, [c.text for c in real_chunks])
+        timings[name] = time.perf_counter() - began
+    n_real = len(real_chunks)
+    embed_rate = {m: n_real / s for m, s in timings.items()}
+    both_rate = n_real / sum(timings.values())
+
+    store = Store(
+        settings.resolved_index_dir, None, settings.collection, models, create=True
+    )
+    copies = max(1, -(-args.chunks // n_real))
+    noise = np.random.default_rng(args.seed)
+    written = 0
+    pending: list = []
+    began = time.perf_counter()
+    for k in range(copies):
+        offset = 0
+        for doc, chunks in docs:
+            n = len(chunks)
+            if written >= args.chunks:
+                break
+            tag = "" if k == 0 else f"copy{k}/"
+            copy_doc = Document(source=tag + doc.source, title=doc.title, text=doc.text)
+            copy_chunks = [
+                type(c)(
+                    source=copy_doc.source, title=c.title, section=c.section,
+                    start=c.start, end=c.end, text=c.text, language=c.language,
+                )
+                for c in chunks
+            ]
+            vecs = {}
+            for m, v in vectors.items():
+                part = v[offset : offset + n]
+                if k:
+                    part = part + noise.normal(0, 0.02, part.shape).astype(np.float32)
+                    part /= np.linalg.norm(part, axis=1, keepdims=True)
+                vecs[m] = part
+            pending.append((copy_doc, copy_chunks, vecs, "bench"))
+            if len(pending) >= 500:
+                store.write_documents(pending)
+                pending.clear()
+            offset += n
+            written += n
+    store.write_documents(pending)
+    write_seconds = time.perf_counter() - began
+
+    qa = Assistant(settings=settings, embeddings=models)
+    began = time.perf_counter()
+    qa.retrieve("warm up the lexical index")
+    lexical_build = time.perf_counter() - began
+    total = store.count()
+
+    rng.shuffle(english)
+    rng.shuffle(korean)
+    sets = {
+        "English": english[: args.queries],
+        "Korean": korean[: max(1, args.queries // 2)],
+    }
+    rows = []
+    retriever = qa._retriever()
+    for label, questions in sets.items():
+        for rerank in (False, True):
+            times = []
+            for q in questions:
+                began = time.perf_counter()
+                qa.retrieve(q, k=10, rerank=rerank)
+                times.append((time.perf_counter() - began) * 1000)
+            rows.append((f"{label}, {'reranked' if rerank else 'fused'}", times))
+        times = []
+        for q in questions:
+            began = time.perf_counter()
+            retriever.lexical.search(q, 30)
+            times.append((time.perf_counter() - began) * 1000)
+        rows.append((f"{label}, BM25 only", times))
+
+    print(f"\nIndex: {total:,} chunks ({n_real:,} real, embedded; the rest perturbed copies)")
+    print(
+        "Indexing throughput (embedding, 2 cores): "
+        + ", ".join(f"{m} {r:.1f} chunks/s" for m, r in embed_rate.items())
+        + f"; both models {both_rate:.1f} chunks/s"
+    )
+    print(f"Chroma writes: {total / write_seconds:,.0f} chunks/s; BM25 build {lexical_build:.1f} s\n")
+    print(f"| {'query set':<26} | {'n':>4} | {'p50 ms':>7} | {'p95 ms':>7} | {'mean ms':>7} |")
+    print(f"|{'-' * 28}|{'-' * 6}|{'-' * 9}|{'-' * 9}|{'-' * 9}|")
+    result = []
+    for label, times in rows:
+        p50, p95 = percentile(times, 50), percentile(times, 95)
+        print(
+            f"| {label:<26} | {len(times):>4} | {p50:>7.1f} | {p95:>7.1f} | "
+            f"{statistics.mean(times):>7.1f} |"
+        )
+        result.append({"query_set": label, "n": len(times), "p50_ms": p50, "p95_ms": p95})
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(
+        json.dumps(
+            {
+                "chunks": total,
+                "real_chunks": n_real,
+                "embed_chunks_per_s": embed_rate,
+                "both_models_chunks_per_s": both_rate,
+                "lexical_build_s": lexical_build,
+                "latency": result,
+            },
+            indent=2,
+        ),
+        encoding="utf-8",
+    )
+    print(f"\nwrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
