@@ -13,6 +13,7 @@ import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ Progress = Callable[[int, int, str], None]
 History = Sequence[tuple[str, str]]
 
 _EMBED_BATCH = 64  # chunks per embed+write: amortises per-call costs, yet progress moves often
+_LLM_PASSAGES = 4  # passages put in an LLM's prompt
 _STALE_CHECK_SECONDS = 30.0  # how often to notice documents indexed by someone else (server mode)
 _FOLLOW_UP = re.compile(
     r"\b(it|its|it's|they|them|their|theirs|this|that|these|those|he|she|his|her|there|"
@@ -394,9 +396,10 @@ class Assistant:
 
         fallback_note = ""
         try:
-            for item in llm.stream(question, history, passages, self.document_text):
+            # Prompt reading dominates a local model's time; the top passages carry the answer.
+            for item in llm.stream(question, history, passages[:_LLM_PASSAGES], self.document_text):
                 if isinstance(item, Answer):
-                    yield item
+                    yield replace(item, retrieval_query=query)
                     return
                 if item is None:
                     break
@@ -434,8 +437,6 @@ class Assistant:
 def _with_note(answer: Answer, note: str) -> Answer:
     if not note:
         return answer
-    from dataclasses import replace
-
     return replace(answer, notes=(*answer.notes, note))
 
 

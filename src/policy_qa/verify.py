@@ -97,7 +97,7 @@ _ARITHMETIC = frozenset(
 )
 # What is left of "…, as stated in [1]." once the marker is gone.
 _DANGLING_REF = re.compile(
-    r",?\s*(?:as (?:stated|mentioned|shown|described|noted) in|according to|see)"
+    r",?\s*(?:as (?:stated|mentioned|shown|seen|described|noted) in|according to|see)"
     r"(?:\s+(?:the\s+)?(?:passages?|sources?|documents?))?\s*(?=[.!?]?\s*$)",
     re.IGNORECASE,
 )
@@ -263,11 +263,20 @@ class Verifier:
         notes: list[str] = []
         answer_claims: list[Claim] = []
         refusals = 0
+        seen: set[str] = set()
+        repeats = 0
         for claim in claims:
             if is_refusal(claim.text) and not any(1 <= n <= len(passages) for n in claim.cited):
                 refusals += 1
                 continue
+            key = " ".join(claim.text.lower().split())
+            if key in seen:  # small models loop; a repeated sentence adds nothing
+                repeats += 1
+                continue
+            seen.add(key)
             answer_claims.append(claim)
+        if repeats:
+            notes.append(f"removed {repeats} repeated sentence{'s' if repeats > 1 else ''}")
         if refusals and not answer_claims:
             return Verification(answer="", citations=(), notes=notes, refused=True)
         if refusals:
@@ -369,7 +378,8 @@ class Verifier:
             kept.append((claim.text, spans, value))
 
         if not kept:
-            return Verification(answer="", citations=(), notes=notes)
+            # The model refused in part and nothing else held up: that is a refusal.
+            return Verification(answer="", citations=(), notes=notes, refused=refusals > 0)
         answer, citations = self._assemble(kept, passages, doc_text)
         return Verification(
             answer=answer, citations=citations, notes=notes, supports=[k[2] for k in kept]
