@@ -27,7 +27,7 @@ def default_datasets_dir() -> Path:
     return Path(configured) if configured else REPO_ROOT.parent / "shared" / "datasets"
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register ``eval`` on the main CLI's subparsers."""
     parser = subparsers.add_parser(
         "eval",
@@ -39,52 +39,102 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[
             "--datasets-dir)."
         ),
     )
-    parser.add_argument("sets", nargs="+", metavar="SET", help="question set path or name")
     parser.add_argument(
-        "--limit", type=int, default=None,
-        help="questions per set, sampled with --seed (default: all of a .jsonl set, 50 of a dataset)",
+        "sets",
+        nargs="+",
+        metavar="SET",
+        help="question set path or name; NAME:N limits that set to N",
+    )
+    parser.add_argument(
+        "--limit",
+        type=int,
+        default=None,
+        help="questions per set, sampled with --seed (default: all of a .jsonl set, 50 of a "
+        "dataset)",
     )
     parser.add_argument("--out", type=Path, default=Path("eval-results"), help="output folder")
     parser.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     parser.add_argument(
-        "--datasets-dir", type=Path, default=None,
-        help=f"folder with policyqa/, clapnq/, korquad1/ (default ${DATASETS_ENV} or ../shared/datasets)",
+        "--datasets-dir",
+        type=Path,
+        default=None,
+        help=f"folder with policyqa/, clapnq/, korquad1/ "
+        f"(default ${DATASETS_ENV} or ../shared/datasets)",
     )
     parser.add_argument(
-        "--systems", default=",".join(SYSTEM_NAMES),
+        "--systems",
+        default=",".join(SYSTEM_NAMES),
         help=f"comma-separated, from {','.join(SYSTEM_NAMES)} (default: all)",
     )
     parser.add_argument(
-        "--groups", type=int, default=None,
+        "--groups",
+        type=int,
+        default=None,
         help="sample this many policies (policyqa) or articles (korquad) before questions",
     )
     parser.add_argument(
-        "--no-scope", action="store_true",
+        "--no-scope",
+        action="store_true",
         help="ask PolicyQA questions of all policies instead of their own one",
     )
     parser.add_argument("--corpus", type=Path, default=None, help="corpus folder for .jsonl sets")
     parser.add_argument(
-        "--workdir", type=Path, default=None,
+        "--workdir",
+        type=Path,
+        default=None,
         help="keep indexes and generated corpora here (default: a temporary folder)",
     )
     parser.add_argument(
-        "--check", type=Path, default=None, metavar="BASELINE_JSON",
+        "--check",
+        type=Path,
+        default=None,
+        metavar="BASELINE_JSON",
         help="exit 1 when a gated figure is worse than this baseline by more than its tolerance",
     )
     parser.add_argument(
-        "--save-baseline", type=Path, default=None, metavar="BASELINE_JSON",
+        "--save-baseline",
+        type=Path,
+        default=None,
+        metavar="BASELINE_JSON",
         help="write this run's policy-qa figures as the regression baseline",
     )
-    parser.add_argument("--tolerance", type=float, default=0.05, help="for --save-baseline")
+    parser.add_argument(
+        "--tolerance",
+        type=_tolerance,
+        default=0.05,
+        help="for --save-baseline: a number, or per set like 'daedeok=0.03,default=0.09'",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(func=handle)
+
+
+def _tolerance(text: str) -> float | dict[str, float]:
+    try:
+        if "=" not in text:
+            return float(text)
+        pairs = (part.split("=", 1) for part in text.split(",") if part.strip())
+        return {name.strip(): float(value) for name, value in pairs}
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"tolerance must be a number or 'set=number,...', got {text!r}"
+        ) from None
+
+
+def _spec(text: str, limit: int | None, groups: int | None) -> SetSpec:
+    """``NAME`` or ``NAME:LIMIT`` (a per-set limit beats --limit)."""
+    name, _, own = text.rpartition(":")
+    if name and own.isdigit():
+        if int(own) < 1:
+            raise ConfigError(f"the limit in {text!r} must be at least 1")
+        return SetSpec(name, limit=int(own), groups=groups)
+    return SetSpec(text, limit=limit, groups=groups)
 
 
 def options_from_args(args: argparse.Namespace) -> tuple[list[SetSpec], RunOptions]:
     if args.limit is not None and args.limit < 1:
         raise ConfigError(f"--limit must be at least 1, got {args.limit}")
     systems = tuple(s.strip() for s in str(args.systems).split(",") if s.strip())
-    specs = [SetSpec(name, limit=args.limit, groups=args.groups) for name in args.sets]
+    specs = [_spec(name, args.limit, args.groups) for name in args.sets]
     options = RunOptions(
         systems=systems,
         seed=args.seed,

@@ -357,7 +357,9 @@ def _squad_turn(context: str, qa: dict[str, Any]) -> Turn:
             sentence = answer_sentence(context, start, start + len(text))
             if sentence and sentence not in evidence:
                 evidence.append(sentence)
-    return Turn(question=str(qa["question"]).strip(), answers=tuple(answers), evidence=tuple(evidence))
+    return Turn(
+        question=str(qa["question"]).strip(), answers=tuple(answers), evidence=tuple(evidence)
+    )
 
 
 def load_squad(
@@ -383,7 +385,10 @@ def load_squad(
     if titles is not None:
         if titles < 1:
             raise ConfigError(f"titles must be at least 1, got {titles}")
-        articles = [articles[i] for i in sorted(rng.sample(range(len(articles)), min(titles, len(articles))))]
+        articles = [
+            articles[i]
+            for i in sorted(rng.sample(range(len(articles)), min(titles, len(articles))))
+        ]
     candidates: list[tuple[int, int, dict[str, Any]]] = []
     for a, article in enumerate(articles):
         for p, paragraph in enumerate(article["paragraphs"]):

@@ -17,9 +17,9 @@ Definitions (also in ``eval/README.md``)
 - *Retrieval* is scored against gold evidence spans, not against one system's chunks, so that
   systems that chunk differently are compared fairly. For each ranked passage the caller gives
   the set of evidence indices it covers. Recall@k is the fraction of evidence spans covered by
-  the top k; MRR@k is 1/rank of the first passage covering any evidence; nDCG@k gives a gain of
-  1 to a passage that covers a not-yet-covered evidence span, ideal DCG assumes one new span
-  per rank.
+  the top k; MRR@k is 1/rank of the first passage covering any evidence; nDCG@k treats each
+  evidence span as one relevant item found at the rank of the first passage covering it, with
+  the ideal finding all of them at rank 1.
 - *Citations* (in the spirit of ALCE): a citation is correct when its quote contains a gold
   answer or overlaps a gold evidence span. Precision = correct / all citations given to
   answerable questions; recall = fraction of answerable questions with at least one correct
@@ -209,18 +209,21 @@ def mrr_at_k(covered: Sequence[set[int]], k: int) -> float:
 
 
 def ndcg_at_k(covered: Sequence[set[int]], n_gold: int, k: int) -> float:
-    """nDCG with novelty: a passage gains 1 when it covers an evidence span not yet covered."""
+    """nDCG over evidence spans: each span gains 1/log2(r + 1) at the first rank r (<= k) of
+    a passage covering it; the ideal ranking covers every span at rank 1.
+
+    Counting spans rather than passages keeps the figure comparable between systems that
+    chunk differently: a passage holding all the evidence at rank 1 scores 1.0 whatever the
+    chunk size, and evidence split over ranks 1 and 2 scores (1 + 1/log2 3) / 2.
+    """
     if n_gold <= 0:
         raise ValueError("nDCG needs at least one gold evidence span")
-    seen: set[int] = set()
-    dcg = 0.0
+    first: dict[int, int] = {}
     for rank, hits in enumerate(covered[:k], start=1):
-        new = hits - seen
-        if new:
-            dcg += 1.0 / math.log2(rank + 1)
-            seen |= new
-    ideal = sum(1.0 / math.log2(rank + 1) for rank in range(1, min(n_gold, k) + 1))
-    return dcg / ideal
+        for i in hits:
+            first.setdefault(i, rank)
+    dcg = sum(1.0 / math.log2(rank + 1) for i, rank in first.items() if i < n_gold)
+    return dcg / n_gold
 
 
 def first_hit_rank(covered: Sequence[set[int]]) -> int | None:

@@ -36,6 +36,7 @@ LABELS = {
     "index_seconds": "Indexing time (s) ↓",
     "index_chunks_per_s": "Indexing chunks/s",
     "evidence_located": "Gold evidence located",
+    "eval_seconds": "Time for the whole set (s)",
 }
 TABLE_METRICS = (
     "recall@1",
@@ -57,6 +58,7 @@ TABLE_METRICS = (
     "index_chunks",
     "index_seconds",
     "index_chunks_per_s",
+    "eval_seconds",
     "evidence_located",
 )
 CHART_METRICS = (
@@ -112,7 +114,7 @@ def fmt(value: Any, metric: str = "") -> str:
         return str(value)
     if metric.startswith("latency"):
         return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"
-    if metric in ("index_seconds", "index_chunks_per_s"):
+    if metric in ("index_seconds", "index_chunks_per_s", "eval_seconds"):
         return f"{value:.1f}"
     return f"{value:.3f}"
 
@@ -120,7 +122,7 @@ def fmt(value: Any, metric: str = "") -> str:
 def _delta(metric: str, ours: Any, theirs: Any) -> str:
     if not isinstance(ours, int | float) or not isinstance(theirs, int | float):
         return ""
-    if metric.startswith(("index_", "latency")):
+    if metric.startswith(("index_", "latency", "eval_")):
         return ""
     diff = ours - theirs
     better = diff < 0 if metric in LOWER_IS_BETTER else diff > 0
@@ -128,7 +130,9 @@ def _delta(metric: str, ours: Any, theirs: Any) -> str:
     return f"{diff:+.3f}{mark}"
 
 
-def summary_table(figures: dict[str, dict[str, Any]], metrics: Sequence[str] = TABLE_METRICS) -> str:
+def summary_table(
+    figures: dict[str, dict[str, Any]], metrics: Sequence[str] = TABLE_METRICS
+) -> str:
     systems = list(figures)
     head = ["metric", *[SYSTEM_LABELS.get(s, s) for s in systems]]
     compare = "policy-qa" in figures and "baseline" in figures
@@ -150,7 +154,9 @@ def summary_table(figures: dict[str, dict[str, Any]], metrics: Sequence[str] = T
 
 def retrieval_table(results: dict[str, Any]) -> str:
     """Recall@5 / MRR@10 per set for every system (the retrieval-only baselines' figures)."""
-    systems = [s for s in ("policy-qa", "baseline", "bm25", "use") if s in results["config"]["systems"]]
+    systems = [
+        s for s in ("policy-qa", "baseline", "bm25", "use") if s in results["config"]["systems"]
+    ]
     head = ["set", *[SYSTEM_LABELS.get(s, s) for s in systems]]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, data in results["sets"].items():
@@ -180,9 +186,7 @@ def compact_table(results: dict[str, Any], system: str = "policy-qa") -> str:
         for s in (system, "baseline"):
             f = data["figures"].get(s)
             if f is not None:
-                lines.append(
-                    "| " + " | ".join([name, s, *[fmt(f.get(k), k) for k in keys]]) + " |"
-                )
+                lines.append("| " + " | ".join([name, s, *[fmt(f.get(k), k) for k in keys]]) + " |")
     return "\n".join(lines)
 
 
@@ -199,7 +203,12 @@ def _type_table(data: dict[str, Any]) -> str:
         lines.append(
             "| "
             + " | ".join(
-                [t, str(n), *[fmt(p.get("correct")) for p in per], *[fmt(p.get("recall@5")) for p in per]]
+                [
+                    t,
+                    str(n),
+                    *[fmt(p.get("correct")) for p in per],
+                    *[fmt(p.get("recall@5")) for p in per],
+                ]
             )
             + " |"
         )
@@ -230,16 +239,22 @@ def failures(data: dict[str, Any], system: str) -> list[str]:
         lines.append(f"  - Q: {_quote(row['question'])}")
         lines.append(f"  - Gold: {_gold(row)}")
         answer = own.get("answer") or ""
-        lines.append(f"  - Answer{' (refused)' if own.get('abstained') else ''}: {_quote(answer, 400)}")
+        lines.append(
+            f"  - Answer{' (refused)' if own.get('abstained') else ''}: {_quote(answer, 400)}"
+        )
         if own.get("retrieval_query") and own["retrieval_query"] != row["question"]:
             lines.append(f"  - Searched for: {_quote(own['retrieval_query'], 200)}")
         for n, c in enumerate(own.get("citations", []), start=1):
             ok = "✓" if c["correct"] else "✗"
-            lines.append(f"  - [{n}] {ok} {c['source']} {c['start']}–{c['end']}: “{_quote(c['quote'], 200)}”")
+            lines.append(
+                f"  - [{n}] {ok} {c['source']} {c['start']}–{c['end']}: “{_quote(c['quote'], 200)}”"
+            )
         if row["answerable"]:
             hit = own.get("first_hit")
             lines.append(
-                f"  - First relevant passage at rank {hit}" if hit else "  - No relevant passage in the top 10"
+                f"  - First relevant passage at rank {hit}"
+                if hit
+                else "  - No relevant passage in the top 10"
             )
         extra = []
         if own.get("confidence") is not None:
@@ -248,11 +263,25 @@ def failures(data: dict[str, Any], system: str) -> list[str]:
             extra.append("notes: " + ", ".join(own["notes"]))
         if own.get("error"):
             extra.append("error: " + own["error"])
-        if row.get("evidence_located") and own.get("evidence_located", "").startswith("0/") and row["gold_evidence"]:
+        if row["gold_evidence"] and own.get("evidence_located", "").startswith("0/"):
             extra.append("gold evidence not found in this system's text")
         if extra:
             lines.append("  - " + "; ".join(extra))
     return lines
+
+
+def _missing_evidence(data: dict[str, Any]) -> list[str]:
+    found = []
+    for row in data["rows"]:
+        systems = [
+            name
+            for name, own in row["systems"].items()
+            if own.get("evidence_located", "0/0").split("/")[0]
+            != own.get("evidence_located", "0/0").split("/")[1]
+        ]
+        if systems:
+            found.append(f"{row['id']} ({', '.join(systems)})")
+    return found
 
 
 def _failure_table(data: dict[str, Any], system: str) -> list[str]:
@@ -296,6 +325,13 @@ def markdown(results: dict[str, Any], files: dict[str, str] | None = None) -> st
             f"unanswerable; {s['dialogues']} dialogues) over `{s['corpus']}`."
         )
         out += ["", summary_table(data["figures"]), ""]
+        missing = _missing_evidence(data)
+        if missing:
+            out.append(
+                "Gold evidence not found verbatim in a system's text (check these quotes; "
+                "those questions fall back to answer containment): " + "; ".join(missing) + "."
+            )
+            out.append("")
         types = _type_table(data)
         if types:
             out += ["By question type:", "", types, ""]
@@ -369,7 +405,9 @@ def charts(results: dict[str, Any], out: Path) -> dict[str, Path]:
     plt.close(fig)
 
     curves = [(name, data["refusal_curve"]) for name, data in sets if data.get("refusal_curve")]
-    curves = [(n, c) for n, c in curves if c["observed"][0] is not None and c["observed"][1] is not None]
+    curves = [
+        (n, c) for n, c in curves if c["observed"][0] is not None and c["observed"][1] is not None
+    ]
     if curves:
         fig, ax = plt.subplots(figsize=(6.5, 5))
         for name, curve in curves:
@@ -377,11 +415,25 @@ def charts(results: dict[str, Any], out: Path) -> dict[str, Path]:
             ys = [p[1] for p in curve["points"]]
             (line,) = ax.plot(xs, ys, marker=".", label=f"{name}: threshold sweep")
             t, r, fr = curve["at_threshold"]
-            ax.scatter([fr], [r], s=110, marker="*", color=line.get_color(), zorder=5,
-                       label=f"{name}: chosen threshold {t:.2f}")
-            ax.scatter([curve["observed"][1]], [curve["observed"][0]], s=60, marker="o",
-                       facecolors="none", edgecolors=line.get_color(), zorder=5,
-                       label=f"{name}: observed")
+            ax.scatter(
+                [fr],
+                [r],
+                s=110,
+                marker="*",
+                color=line.get_color(),
+                zorder=5,
+                label=f"{name}: chosen threshold {t:.2f}",
+            )
+            ax.scatter(
+                [curve["observed"][1]],
+                [curve["observed"][0]],
+                s=60,
+                marker="o",
+                facecolors="none",
+                edgecolors=line.get_color(),
+                zorder=5,
+                label=f"{name}: observed",
+            )
         ax.scatter([0], [0], marker="x", color=COLORS["baseline"], label="baseline (never refuses)")
         ax.set_xlabel("false-refusal rate on answerable questions (lower is better)")
         ax.set_ylabel("refusal rate on unanswerable questions (higher is better)")
@@ -403,8 +455,14 @@ def charts(results: dict[str, Any], out: Path) -> dict[str, Path]:
             for j, (metric, hatch) in enumerate((("latency_p50", ""), ("latency_p95", "//"))):
                 values = [_num(d["figures"].get(s, {}).get(metric)) * 1000 for _, d in sets]
                 xs = [x + (2 * i + j - len(answering) + 0.5) * width for x in range(len(sets))]
-                ax.bar(xs, values, width, color=COLORS.get(s), hatch=hatch,
-                       label=f"{SYSTEM_LABELS.get(s, s)} {metric[-3:]}")
+                ax.bar(
+                    xs,
+                    values,
+                    width,
+                    color=COLORS.get(s),
+                    hatch=hatch,
+                    label=f"{SYSTEM_LABELS.get(s, s)} {metric[-3:]}",
+                )
         ax.set_xticks(range(len(sets)), [n for n, _ in sets])
         ax.set_ylabel("ms per question")
         ax.set_title("Answer latency (p50 plain, p95 hatched)")
@@ -427,23 +485,29 @@ def _bars(ax: Any, figures: dict[str, dict[str, Any]], metrics: Sequence[str], t
         values = [_num(figures[s].get(m)) for m in metrics]
         xs = [x + (i - (len(systems) - 1) / 2) * width for x in range(len(metrics))]
         ax.bar(xs, values, width, label=SYSTEM_LABELS.get(s, s), color=COLORS.get(s))
-    ax.set_xticks(range(len(metrics)), [LABELS.get(m, m).replace(" (", "\n(") for m in metrics], fontsize=7)
-    ax.set_ylim(0, 1.05)
+    ax.set_xticks(
+        range(len(metrics)), [LABELS.get(m, m).replace(" (", "\n(") for m in metrics], fontsize=7
+    )
+    ax.set_ylim(0, 1.2)  # headroom so the legend never covers a bar
+    ax.set_yticks([0, 0.2, 0.4, 0.6, 0.8, 1.0])
     ax.set_title(title)
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=7, ncol=len(systems))
+    ax.legend(fontsize=7, ncol=len(systems), loc="upper center")
 
 
 def _bars_by_set(ax: Any, per_set: dict[str, dict[str, dict[str, Any]]], metric: str) -> None:
     names = list(per_set)
-    systems = [s for s in ("policy-qa", "baseline", "bm25", "use") if any(s in f for f in per_set.values())]
+    systems = [
+        s for s in ("policy-qa", "baseline", "bm25", "use") if any(s in f for f in per_set.values())
+    ]
     width = 0.8 / max(1, len(systems))
     for i, s in enumerate(systems):
         values = [_num(per_set[n].get(s, {}).get(metric)) for n in names]
         xs = [x + (i - (len(systems) - 1) / 2) * width for x in range(len(names))]
         ax.bar(xs, values, width, label=SYSTEM_LABELS.get(s, s), color=COLORS.get(s))
     ax.set_xticks(range(len(names)), names)
-    ax.set_ylim(0, 1.05)
+    ax.set_ylim(0, 1.25)
+    ax.set_yticks([0, 0.2, 0.4, 0.6, 0.8, 1.0])
     ax.set_title(LABELS.get(metric, metric))
     ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, ncol=2, loc="upper center")

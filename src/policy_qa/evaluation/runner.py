@@ -237,7 +237,13 @@ def score_turn(
             else False
         )
         citations.append(
-            {"source": c.source, "start": c.start, "end": c.end, "quote": c.text, "correct": verdict}
+            {
+                "source": c.source,
+                "start": c.start,
+                "end": c.end,
+                "quote": c.text,
+                "correct": verdict,
+            }
         )
     row.update(
         {
@@ -383,6 +389,7 @@ def run_set(
     indexing: dict[str, Any] = {}
     try:
         for system in systems:
+            began = time.perf_counter()
             log.info("indexing %s for %s", eval_set.corpus, system.name)
             stats = system.index(eval_set.corpus, progress=bar.index_progress(system.name))
             indexing[system.name] = dataclasses.asdict(stats)
@@ -396,8 +403,18 @@ def run_set(
                 )
                 bar.step(system.name)
             own = [_flatten(r, system.name) for r in rows]
+            unlocated = [r["id"] for r in own if _unlocated(r["evidence_located"])]
+            if unlocated:
+                log.warning(
+                    "%s: gold evidence of %d question(s) not found in %s's text: %s",
+                    eval_set.name,
+                    len(unlocated),
+                    system.name,
+                    ", ".join(unlocated[:10]),
+                )
             figures[system.name] = aggregate(own, stats)
             figures[system.name]["by_type"] = by_type(own)
+            figures[system.name]["eval_seconds"] = time.perf_counter() - began
             system.close()
     finally:
         bar.close()
@@ -443,6 +460,11 @@ def _ask_one(
     if error:
         row["error"] = error
     return row
+
+
+def _unlocated(located: str) -> bool:
+    found, total = located.split("/")
+    return found != total
 
 
 def _flatten(row: dict[str, Any], system: str) -> dict[str, Any]:
@@ -504,10 +526,14 @@ def run(
     with _workdir(workdir) as work:
         for n, spec in enumerate(specs):
             set_dir = work / f"{n:02d}-{Path(spec.name).stem}"
+            if set_dir.exists():
+                raise ConfigError(f"{set_dir} exists: give --workdir an empty folder")
             eval_set = resolve_set(spec, options, set_dir)
             if eval_set.name in results["sets"]:
                 raise ConfigError(f"set {eval_set.name!r} named twice")
-            log.info("set %s: %d questions over %s", eval_set.name, eval_set.n_questions, eval_set.corpus)
+            log.info(
+                "set %s: %d questions over %s", eval_set.name, eval_set.n_questions, eval_set.corpus
+            )
             systems = build_systems(options.systems, settings, set_dir)
             results["sets"][eval_set.name] = run_set(eval_set, systems, progress=options.progress)
     results["config"]["seconds"] = round(time.perf_counter() - started, 1)
@@ -515,7 +541,7 @@ def run(
 
 
 def _config(specs: Sequence[SetSpec], options: RunOptions, settings: Settings) -> dict[str, Any]:
-    versions = {}
+    versions: dict[str, str | None] = {}
     for package in ("policy-qa", "langchain-chroma", "chromadb", "sentence-transformers", "bm25s"):
         try:
             versions[package] = metadata.version(package)
@@ -545,7 +571,7 @@ def _config(specs: Sequence[SetSpec], options: RunOptions, settings: Settings) -
 def make_baseline(
     results: dict[str, Any],
     *,
-    tolerance: float = 0.05,
+    tolerance: float | dict[str, float] = 0.05,
     gated: Sequence[str] = DEFAULT_GATED,
     systems: Sequence[str] = ("policy-qa",),
 ) -> dict[str, Any]:
@@ -560,8 +586,9 @@ def make_baseline(
     return {
         "tolerance": tolerance,
         "note": (
-            "A gated figure may fall by at most `tolerance` (absolute; rise, for rates where "
-            "lower is better) before the regression test fails. Refresh with "
+            "A gated figure may fall by at most its set's tolerance (absolute; rise, for the "
+            "figures in lower_is_better) before the regression test fails. `tolerance` is one "
+            "number or {set name: number, 'default': number}. Refresh with "
             "`policy-qa eval ... --save-baseline eval/baseline.json` after an intended change."
         ),
         "lower_is_better": sorted(LOWER_IS_BETTER & set(gated)),
@@ -579,6 +606,12 @@ def regressions(results: dict[str, Any], baseline: dict[str, Any]) -> list[str]:
     """Every gated figure that got worse by more than the tolerance, said plainly."""
     tolerance = baseline.get("tolerance", 0.05)
     problems = []
+
+    def allowed(set_name: str) -> float:
+        if isinstance(tolerance, dict):
+            return float(tolerance.get(set_name) or tolerance.get("default") or 0.05)
+        return float(tolerance)
+
     for set_name, systems in baseline["figures"].items():
         current_set = results["sets"].get(set_name)
         if current_set is None:
@@ -596,7 +629,7 @@ def regressions(results: dict[str, Any], baseline: dict[str, Any]) -> list[str]:
                 if new is None:
                     problems.append(f"{set_name}/{system} {metric}: was {old:.3f}, now missing")
                     continue
-                tol = tolerance.get(metric, 0.05) if isinstance(tolerance, dict) else tolerance
+                tol = allowed(set_name)
                 worse = new - old if metric in LOWER_IS_BETTER else old - new
                 if worse > tol + 1e-9:
                     problems.append(
