@@ -245,9 +245,12 @@ class ExtractiveAnswerer:
             c = p.chunk
             for s, e in split_sentences(c.text):
                 text = c.text[s:e]
-                if len(text) < 25:
-                    continue  # fragments answer nothing on their own
-                raw.append((rank, p, c.start + s, c.start + e, text, _is_heading(text)))
+                if len(text) < 25 or _is_heading(text):
+                    # Fragments and headings answer nothing on their own: a title that merely
+                    # names the topic ("Helena (A Midsummer Night's Dream)") must not pass
+                    # for evidence.
+                    continue
+                raw.append((rank, p, c.start + s, c.start + e, text, False))
         if not raw:
             return [], Evidence(0.0, 0.0, 0.0)
 

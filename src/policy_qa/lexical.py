@@ -29,6 +29,9 @@ import Stemmer
 from bm25s.stopwords import STOPWORDS_EN_PLUS, STOPWORDS_KOREAN
 
 log = logging.getLogger(__name__)
+# bm25s sets its own logger to DEBUG when imported, which would print index-building chatter
+# under any application's logging set-up.
+logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 _TOKEN = re.compile(r"[A-Za-z][A-Za-z'’]*|\d+(?:[.,]\d+)*|[\uac00-\ud7a3]+|[\u4e00-\u9fff]")
 _HANGUL = re.compile(r"[\uac00-\ud7a3]")

@@ -43,10 +43,9 @@ class FusionWeights:
 
 # Tuned on the dev sets (README "Retrieval"): MiniLM is strong on English but nearly blind on
 # Korean; USE is the only model that crosses languages; BM25 is strong wherever words match.
-# A zero weight skips that retriever: USE costs ~370 ms a query on two cores, so English
-# questions only pay for it where it earns its place.
+# A zero weight skips that retriever (and the cost of embedding the query for it).
 WEIGHTS = {
-    "en": FusionWeights(bm25=1.0, minilm=1.0, use=0.0),
+    "en": FusionWeights(bm25=1.0, minilm=1.0, use=0.5),
     "ko": FusionWeights(bm25=0.8, minilm=0.1, use=1.0),
 }
 
