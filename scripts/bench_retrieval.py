@@ -104,9 +104,7 @@ def main() -> int:
     embed_rate = {m: n_real / s for m, s in timings.items()}
     both_rate = n_real / sum(timings.values())
 
-    store = Store(
-        settings.resolved_index_dir, None, settings.collection, models, create=True
-    )
+    store = Store(settings.resolved_index_dir, None, settings.collection, models, create=True)
     copies = max(1, -(-args.chunks // n_real))
     noise = np.random.default_rng(args.seed)
     written = 0
@@ -122,8 +120,13 @@ def main() -> int:
             copy_doc = Document(source=tag + doc.source, title=doc.title, text=doc.text)
             copy_chunks = [
                 type(c)(
-                    source=copy_doc.source, title=c.title, section=c.section,
-                    start=c.start, end=c.end, text=c.text, language=c.language,
+                    source=copy_doc.source,
+                    title=c.title,
+                    section=c.section,
+                    start=c.start,
+                    end=c.end,
+                    text=c.text,
+                    language=c.language,
                 )
                 for c in chunks
             ]
@@ -178,7 +181,9 @@ def main() -> int:
         + ", ".join(f"{m} {r:.1f} chunks/s" for m, r in embed_rate.items())
         + f"; both models {both_rate:.1f} chunks/s"
     )
-    print(f"Chroma writes: {total / write_seconds:,.0f} chunks/s; BM25 build {lexical_build:.1f} s\n")
+    print(
+        f"Chroma writes: {total / write_seconds:,.0f} chunks/s; BM25 build {lexical_build:.1f} s\n"
+    )
     print(f"| {'query set':<26} | {'n':>4} | {'p50 ms':>7} | {'p95 ms':>7} | {'mean ms':>7} |")
     print(f"|{'-' * 28}|{'-' * 6}|{'-' * 9}|{'-' * 9}|{'-' * 9}|")
     result = []

@@ -22,9 +22,15 @@ from .types import Answer, Citation, Passage
 
 REFUSAL = "The indexed documents do not answer this."
 
-# Calibrated on the dev sets (README "Refusal"); see ``ExtractiveAnswerer._score``.
-CROSS_LINGUAL_OFFSET = 0.10  # USE similarities across languages run lower than within one
-TYPE_MISMATCH_PENALTY = 0.5
+# Calibrated on dev samples (seed 1) of CLAP NQ, PolicyQA and KorQuAD with
+# scripts/calibrate_refusal.py; README "Refusal" has the table. See ``ExtractiveAnswerer._score``.
+SIMILARITY_WEIGHT = 0.4  # confidence = w * best sentence similarity + (1 - w) * term coverage
+CROSS_LINGUAL_OFFSET = 0.15  # USE similarities across languages run lower than within one
+KOREAN_OFFSET = 0.15  # Korean questions over Korean text: USE similarities and bigram coverage
+TYPE_MISMATCH_PENALTY = 0.8
+# An amount of money or of people is a precise ask: a passage without one cannot answer it.
+STRICT_TYPE_PENALTY = 0.5
+_STRICT_TYPES = frozenset({"money", "population"})
 UNKNOWN_NAME_PENALTY = 0.6
 HEADING_PENALTY = 0.1  # a heading can answer ("... (National Innovation Convergence Complex)")
 SOFT_MATCH_FLOOR = 0.55  # word-embedding similarity below which a paraphrase earns nothing
@@ -193,7 +199,7 @@ class ExtractiveAnswerer:
         self,
         scorer: SentenceScorer,
         lexical: LexicalIndex,
-        threshold: float = 0.40,
+        threshold: float = 0.48,
         max_sentences: int = 3,
         passages_considered: int = 4,
     ) -> None:
@@ -311,13 +317,15 @@ class ExtractiveAnswerer:
                 if (p.chunk.source, rank) in top
             )
             cov = self._soft_coverage(question if query == question else query, context)
-            confidence = 0.5 * best_sim + 0.5 * cov
+            confidence = SIMILARITY_WEIGHT * best_sim + (1 - SIMILARITY_WEIGHT) * cov
+            if language == "ko":
+                confidence += KOREAN_OFFSET
             if _unknown_names(question, self.lexical):
                 confidence *= UNKNOWN_NAME_PENALTY
         if typed and _type_match(kind, best.text, question) == 0:
             # "When" needs a time, "how many" a number, "who" a name the question lacks: if the
             # best sentence has none, the passages are about the topic but not the answer.
-            confidence *= TYPE_MISMATCH_PENALTY
+            confidence *= STRICT_TYPE_PENALTY if kind in _STRICT_TYPES else TYPE_MISMATCH_PENALTY
         return candidates, Evidence(confidence, best_sim, cov)
 
     def _soft_coverage(self, question: str, context: str) -> float:

@@ -43,7 +43,7 @@ class Settings:
     # Answering.
     max_question_chars: int = 4000
     max_answer_sentences: int = 3
-    refusal_threshold: float = 0.45
+    refusal_threshold: float = 0.48
 
     # LLM backend.
     llm: str = "none"
