@@ -31,11 +31,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
-from policy_qa import Assistant, Settings  # noqa: E402
-from policy_qa.embeddings import encode, load_embeddings  # noqa: E402
-from policy_qa.ingest import chunk_document  # noqa: E402
-from policy_qa.store import Store  # noqa: E402
-from policy_qa.types import Document  # noqa: E402
+from policy_qa import Assistant, Settings
+from policy_qa.embeddings import encode, load_embeddings
+from policy_qa.ingest import chunk_document
+from policy_qa.store import Store
+from policy_qa.types import Document
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -22,11 +22,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
-from policy_qa import Assistant, Settings  # noqa: E402
-from policy_qa.answer import ExtractiveAnswerer  # noqa: E402
-from policy_qa.assistant import contextualize  # noqa: E402
-from policy_qa.evaluation.datasets import load_named, load_set  # noqa: E402
-from policy_qa.ingest import detect_language  # noqa: E402
+from policy_qa import Assistant, Settings
+from policy_qa.answer import ExtractiveAnswerer
+from policy_qa.assistant import contextualize
+from policy_qa.evaluation.datasets import load_named, load_set
+from policy_qa.ingest import detect_language
 
 REPO = Path(__file__).resolve().parents[1]
 
