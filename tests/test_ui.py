@@ -15,6 +15,7 @@ from gradio_client import Client
 from policy_qa import Assistant, Settings
 from policy_qa.ui import (
     API_NAME,
+    EXTRACTIVE_LABEL,
     NOT_FOUND,
     ChatUI,
     ChatView,
@@ -114,15 +115,18 @@ def test_answer_streams_then_shows_cited_passages(first: list[ChatView], ui_qa: 
     assert final.status == ""
 
 
-def test_clicking_a_marker_shows_that_quote(first: list[ChatView], ui: ChatUI) -> None:
-    turns = first[-1].turns
+def test_clicking_a_marker_shows_that_quote(ui: ChatUI) -> None:
+    # A question in two parts gets one cited sentence for each part.
+    two_part = "In which years were Daedeok Research Complex and Daedeok Valley established?"
+    turns = list(ui.respond(two_part, []))[-1].turns
+    assert len(turns[0]["answer"]["citations"]) >= 2
     c2 = turns[0]["answer"]["citations"][1]
     view = ui.show_citation(turns, "#pqa-cite-0-2")
     assert view.focus == 0
     assert '<span class="pqa-badge">[2]</span>' in view.sources
     assert f"<mark>{c2['quote']}</mark>" in view.sources
     assert view.cites.value == "2"
-    assert ui.pick_citation(turns, 0, "3").sources.count("<mark>") == 1
+    assert ui.pick_citation(turns, 0, "1").sources.count("<mark>") == 1
 
 
 def test_follow_up_uses_the_conversation(first: list[ChatView], ui: ChatUI) -> None:
@@ -290,6 +294,92 @@ def test_api_errors_are_messages_not_tracebacks(served: str) -> None:
     with pytest.raises(Exception, match="Please type a question") as caught:
         client.predict("   ", [], api_name="/ask")
     assert "Traceback" not in str(caught.value)
+
+
+# --- choosing the answer backend --------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def llm_qa(
+    corpus_index: Path, qa: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Assistant]:
+    """An assistant configured for an OpenAI-compatible server that is not running."""
+    assistant = private_assistant(
+        corpus_index,
+        qa,
+        tmp_path_factory.mktemp("llm-ui"),
+        llm="openai",
+        llm_base_url=f"http://127.0.0.1:{free_port()}/v1",  # nothing listens there
+        llm_timeout=5,
+    )
+    yield assistant
+    assistant.close()
+
+
+def test_answer_with_lists_the_backends(llm_qa: Assistant, ui: ChatUI) -> None:
+    llm_ui = ChatUI(llm_qa)
+    model = llm_qa.settings.llm_model
+    assert llm_ui.backend_choices() == [
+        (EXTRACTIVE_LABEL, "none"),
+        (f"LLM: openai {model}", "openai"),
+    ]
+    selector = llm_ui.backend_selector()
+    assert selector.label == "Answer with"
+    assert selector.value == "openai" and selector.visible
+    assert [value for _, value in selector.choices] == llm_qa.backends
+    # With no LLM configured there is nothing to choose: the dropdown stays hidden.
+    only = ui.backend_selector()
+    assert only.choices == [(EXTRACTIVE_LABEL, "none")]
+    assert only.value == "none" and not only.visible
+
+
+def test_failed_llm_falls_back_to_quotes_with_a_note(llm_qa: Assistant) -> None:
+    final = list(ChatUI(llm_qa).respond(FIRST_QUESTION, [], "openai"))[-1]
+    answer = final.turns[-1]["answer"]
+    assert answer["backend"] == "extractive"
+    assert any(note.startswith("LLM failed") for note in answer["notes"])
+    assert "1973" in answer["answer"] and answer["citations"]
+    message = final.chat[-1]["content"]
+    assert "Note: LLM failed" in message
+    assert "Answered with: extractive" in message
+    assert "Note: LLM failed" in final.plain
+    assert final.status == ""
+
+
+def test_extractive_choice_skips_the_llm(llm_qa: Assistant) -> None:
+    final = list(ChatUI(llm_qa).respond(FIRST_QUESTION, [], "none"))[-1]
+    answer = final.turns[-1]["answer"]
+    assert answer["backend"] == "extractive" and answer["notes"] == []
+    assert "1973" in answer["answer"] and answer["citations"]
+    assert "LLM failed" not in final.chat[-1]["content"]
+    assert "Answered with: extractive" in final.chat[-1]["content"]
+
+
+def test_unknown_backend_gets_a_clear_message(llm_qa: Assistant) -> None:
+    final = list(ChatUI(llm_qa).respond(FIRST_QUESTION, [], "gpt-9"))[-1]
+    status = html.unescape(final.status)
+    assert "Unknown answer backend 'gpt-9'" in status and "none, openai" in status
+    assert final.turns == [] and final.question == FIRST_QUESTION
+
+
+def test_api_takes_an_optional_backend(llm_qa: Assistant) -> None:
+    with running_app(llm_qa) as url:
+        client = Client(url, verbose=False)
+        failed = client.predict(FIRST_QUESTION, [], "openai", api_name="/ask")
+        assert failed["backend"] == "extractive" and failed["citations"]
+        assert any(note.startswith("LLM failed") for note in failed["notes"])
+        quotes = client.predict(FIRST_QUESTION, [], "none", api_name="/ask")
+        assert quotes["notes"] == [] and quotes["citations"]
+        assert quotes["answer"] == failed["answer"]
+        default = client.predict(FIRST_QUESTION, [], api_name="/ask")  # the configured: openai
+        assert any(note.startswith("LLM failed") for note in default["notes"])
+        with pytest.raises(Exception, match="Unknown answer backend") as caught:
+            client.predict(FIRST_QUESTION, [], "gpt-9", api_name="/ask")
+        assert "Traceback" not in str(caught.value)
+        api = client.view_api(print_info=False, return_format="dict")
+        params = api["named_endpoints"]["/ask"]["parameters"]
+        assert [p["parameter_name"] for p in params] == ["question", "history", "backend"]
+        assert params[2]["parameter_has_default"]
 
 
 def test_password_protection_from_settings(corpus_index: Path, qa: Any, tmp_path: Path) -> None:

@@ -86,7 +86,7 @@ class Assistant:
         self._store: Store | None = None
         self._lexical: LexicalIndex | None = None
         self._scorer: SentenceScorer | None = None
-        self._llm: Any = None
+        self._llms: dict[str, Any] = {}
         self._lock = threading.RLock()
         self._checked_at = 0.0
         self._cross_encoder: Any = None
@@ -350,10 +350,14 @@ class Assistant:
         history: History | None = None,
         *,
         within: str | None = None,
+        llm: str | None = None,
     ) -> Answer:
-        """Answer ``question`` from the indexed documents, citing each claim, or refuse."""
+        """Answer ``question`` from the indexed documents, citing each claim, or refuse.
+
+        ``llm`` overrides the configured backend for this question ("none" for extractive).
+        """
         final: Answer | None = None
-        for item in self.stream(question, history, within=within):
+        for item in self.stream(question, history, within=within, llm=llm):
             if isinstance(item, Answer):
                 final = item
         assert final is not None
@@ -365,6 +369,7 @@ class Assistant:
         history: History | None = None,
         *,
         within: str | None = None,
+        llm: str | None = None,
     ) -> Iterator[str | Answer]:
         """Yield the answer's text as it is produced, then the final ``Answer``.
 
@@ -374,8 +379,8 @@ class Assistant:
         question = self._check_question(question)
         store = self._ready()
         history = list(history or [])
-        llm = self._llm_answerer()
-        query = llm.condense(question, history) if llm and history else None
+        answerer = self._llm_answerer(llm or self.settings.llm)
+        query = answerer.condense(question, history) if answerer and history else None
         query = query or contextualize(question, history)
         sources = self._sources_within(store, within)
         retriever = self._retriever()
@@ -386,7 +391,7 @@ class Assistant:
             threshold=self.settings.refusal_threshold,
             max_sentences=self.settings.max_answer_sentences,
         )
-        if llm is None:
+        if answerer is None:
             answer = extractive.answer(question, passages, query)
             if within is not None and not sources:
                 answer = _with_note(answer, f"no indexed document is under {within!r}")
@@ -397,7 +402,9 @@ class Assistant:
         fallback_note = ""
         try:
             # Prompt reading dominates a local model's time; the top passages carry the answer.
-            for item in llm.stream(question, history, passages[:_LLM_PASSAGES], self.document_text):
+            for item in answerer.stream(
+                question, history, passages[:_LLM_PASSAGES], self.document_text
+            ):
                 if isinstance(item, Answer):
                     yield replace(item, retrieval_query=query)
                     return
@@ -411,16 +418,24 @@ class Assistant:
         yield "\n\n" + answer.answer
         yield answer
 
-    def _llm_answerer(self) -> Any:
-        if self.settings.llm == "none":
+    def _llm_answerer(self, backend: str) -> Any:
+        """The LLM answerer for ``backend`` (None for extractive), built once per backend."""
+        if backend == "none":
             return None
-        if self._llm is None:
+        if backend not in self._llms:
             from .generate import LLMAnswerer
 
             scorer = self._scorer_()
             model = scorer.model_for("ko")
-            self._llm = LLMAnswerer(self.settings, lambda texts: scorer.vectors(model, texts))
-        return self._llm
+            self._llms[backend] = LLMAnswerer(
+                self.settings.replace(llm=backend), lambda texts: scorer.vectors(model, texts)
+            )
+        return self._llms[backend]
+
+    @property
+    def backends(self) -> list[str]:
+        """Answer backends this assistant can use: extractive, plus the configured LLM."""
+        return ["none"] + ([self.settings.llm] if self.settings.llm != "none" else [])
 
     def close(self) -> None:
         """Release the index (embedded Chroma keeps files open)."""

@@ -50,6 +50,21 @@ WEIGHTS = {
 }
 
 
+@dataclass(frozen=True)
+class RerankMix:
+    """How the reranker weighs best-sentence similarity, term coverage and the fused rank."""
+
+    sentence: float
+    coverage: float
+    fused: float
+
+
+RERANK_MIX = {
+    "en": RerankMix(sentence=0.5, coverage=0.3, fused=0.4),
+    "ko": RerankMix(sentence=0.5, coverage=0.1, fused=0.4),
+}
+
+
 class SentenceScorer:
     """Embeds sentences once and remembers them (an LRU), so reranking and answering share work."""
 
@@ -205,14 +220,14 @@ class Retriever:
             for sim, owner in zip(sims, owners, strict=True):
                 best[owner] = max(best[owner], float(sim))
             top_rrf = max(p.score for p in head)
+            mix = RERANK_MIX.get(language, RERANK_MIX["en"])
             scores = []
             for i, p in enumerate(head):
                 cov = coverage(self.lexical, query, f"{p.chunk.section}\n{p.chunk.text}")
-                lexical_weight = 0.3 if language == "en" else 0.1
                 scores.append(
-                    0.5 * float(best[i])
-                    + lexical_weight * cov
-                    + 0.4 * (p.score / top_rrf if top_rrf > 0 else 0.0)
+                    mix.sentence * float(best[i])
+                    + mix.coverage * cov
+                    + mix.fused * (p.score / top_rrf if top_rrf > 0 else 0.0)
                 )
         reranked = [
             replace(p, score=float(s), scores=(*p.scores, ("rerank", float(s))))

@@ -11,8 +11,11 @@ or a document supplies goes through ``escape_md`` (chat messages, rendered as Ma
     ┌──────────────────────────────┐    ┌─ Sources ─┬─ Documents ─┐
     │ Chatbot: answers with [n]    │    │ [1] [2] [3] (radio)       │
     │ question  [Send]             │    │ title · section · offsets │
-    │ [Stop] [New chat] [Copy]     │    │ passage with <mark>quote  │
-    └──────────────────────────────┘    └───────────────────────────┘
+    │ Answer with: [extractive ▾]  │    │ passage with <mark>quote  │
+    │ [Stop] [New chat] [Copy]     │    └───────────────────────────┘
+    └──────────────────────────────┘
+
+"Answer with" lists ``Assistant.backends`` and is shown only when an LLM is configured.
 
 A click on an ``[n]`` link in the chat reaches Python through the sources panel's own
 ``gr.HTML`` event (``js_on_load`` + ``trigger``): a few lines of JavaScript, no framework.
@@ -36,7 +39,7 @@ import gradio as gr
 
 from .assistant import Assistant
 from .config import Settings
-from .errors import PolicyQAError
+from .errors import ConfigError, PolicyQAError
 from .ingest import SUPPORTED_SUFFIXES
 from .types import Answer
 
@@ -61,6 +64,7 @@ EXAMPLES = (
     "What does the Special Act on Balanced National Development do?",
 )
 NOT_FOUND = "Not found in the documents."
+EXTRACTIVE_LABEL = "Extractive (quotes only)"
 _THINKING = "Searching the documents…"
 _CONTEXT_CHARS = 300  # document text shown on each side of a quote without a stored passage
 _CLOSEST = 3  # passages shown under a refusal
@@ -118,6 +122,8 @@ def render_answer(turn: int, answer: dict[str, Any]) -> str:
             for (title, section), ns in groups.items()
         ]
         body += "\n\n<small>Sources: " + " · ".join(lines) + "</small>"
+    if answer.get("backend"):
+        body += f"\n\n<small><em>Answered with: {escape_md(answer['backend'])}</em></small>"
     for note in answer.get("notes", []):
         body += f"\n\n<small><em>Note: {escape_md(note)}</em></small>"
     return body
@@ -221,10 +227,56 @@ class ChatUI:
 
     # chat
 
-    def respond(self, question: str, turns: Sequence[Turn] | None) -> Iterator[ChatView]:
-        """Answer ``question`` in the conversation ``turns``, yielding the page as it streams."""
+    def backend_choices(self) -> list[tuple[str, str]]:
+        """The "Answer with" choices: ``(label, value)`` for each of ``Assistant.backends``."""
+        return [(self._backend_label(b), b) for b in self.qa.backends]
+
+    def backend_selector(self) -> Any:
+        """The "Answer with" dropdown: the configured backend first, hidden with one choice."""
+        choices = self.backend_choices()
+        return gr.Dropdown(
+            label="Answer with",
+            choices=choices,
+            value=self.qa.settings.llm,
+            visible=len(choices) > 1,
+            interactive=True,
+            elem_id="pqa-backend",
+        )
+
+    def _backend_label(self, backend: str) -> str:
+        if backend == "none":
+            return EXTRACTIVE_LABEL
+        if backend == "openai":
+            return f"LLM: openai {self.qa.settings.llm_model}"
+        if backend == "llamacpp":
+            return "LLM: local GGUF"
+        return f"LLM: {backend}"
+
+    def _check_backend(self, backend: str | None) -> str | None:
+        """``backend`` for ``Assistant.stream`` (None: configured); ConfigError if unknown."""
+        if backend in (None, ""):
+            return None
+        if backend not in self.qa.backends:
+            raise ConfigError(
+                f"Unknown answer backend {backend!r}: choose one of {', '.join(self.qa.backends)}."
+            )
+        return backend
+
+    def respond(
+        self, question: str, turns: Sequence[Turn] | None, backend: str | None = None
+    ) -> Iterator[ChatView]:
+        """Answer ``question`` in the conversation ``turns``, yielding the page as it streams.
+
+        ``backend`` is one of ``Assistant.backends`` (the "Answer with" choice); None or empty
+        uses the configured one.
+        """
         turns = [dict(t) for t in (turns or [])]
         question = question or ""
+        try:
+            llm = self._check_backend(backend)
+        except ConfigError as exc:
+            yield self._view("", turns, status=_status(str(exc)), keep=question)
+            return
         history = [
             (t["question"], t["answer"]["answer"]) for t in turns if t.get("answer") is not None
         ]
@@ -235,7 +287,7 @@ class ChatUI:
         turns.append(turn)
         yield self._view("", turns, status="", focus=len(turns) - 1)
         try:
-            for item in self.qa.stream(question, history):
+            for item in self.qa.stream(question, history, llm=llm):
                 if isinstance(item, Answer):
                     turn["answer"] = item.to_dict()
                 else:
@@ -314,11 +366,18 @@ class ChatUI:
             f.write(json.dumps(row, ensure_ascii=False) + "\n")
         return _status(f"Thanks: feedback saved to {path}.", "ok")
 
-    def api_ask(self, question: str, history: Any = None) -> dict[str, Any]:
+    def api_ask(
+        self, question: str, history: Any = None, backend: str | None = None
+    ) -> dict[str, Any]:
         """The ``/ask`` endpoint: ``Answer.to_dict()`` for a question and prior turns.
 
         ``history`` is a list of ``[question, answer]`` pairs, or the same as a JSON string.
+        ``backend`` is one of ``Assistant.backends``; None or empty uses the configured one.
         """
+        try:
+            llm = self._check_backend(backend)
+        except ConfigError as exc:
+            raise gr.Error(str(exc), print_exception=False) from None
         if isinstance(history, str):
             try:
                 history = json.loads(history) if history.strip() else []
@@ -327,7 +386,7 @@ class ChatUI:
                 raise gr.Error(message) from None
         pairs = [(str(q), str(a)) for q, a in (history or [])]
         try:
-            return self.qa.ask(question, pairs).to_dict()
+            return self.qa.ask(question, pairs, llm=llm).to_dict()
         except PolicyQAError as exc:
             raise gr.Error(str(exc), print_exception=False) from None
 
@@ -615,6 +674,7 @@ def build_app(assistant: Assistant) -> gr.Blocks:
                         autofocus=True,
                     )
                     send = gr.Button("Send", variant="primary", scale=1, min_width=70)
+                backend = ui.backend_selector()
                 status = gr.HTML(elem_id="pqa-status")
                 with gr.Row():
                     stop = gr.Button("Stop", variant="stop", size="sm", min_width=60)
@@ -665,11 +725,12 @@ def build_app(assistant: Assistant) -> gr.Blocks:
         src_out = [focus, sources, cites, plain, tabs]
         docs_out = [doc_status, table, to_remove, files]
 
+        ask_in = [question, turns, backend]
         events = [
-            question.submit(ui.respond, [question, turns], chat_out, **locked),
-            send.click(ui.respond, [question, turns], chat_out, **locked),
+            question.submit(ui.respond, ask_in, chat_out, **locked),
+            send.click(ui.respond, ask_in, chat_out, **locked),
             chat.example_select(_example_text, None, question, **private).then(
-                ui.respond, [question, turns], chat_out, **locked
+                ui.respond, ask_in, chat_out, **locked
             ),
         ]
         stop.click(ui.stop, [turns], [chat, turns], cancels=events, **private)
@@ -727,12 +788,16 @@ def _on_upload(ui: ChatUI) -> Callable[..., DocumentsView]:
 
 
 def _api(ui: ChatUI) -> Callable[..., dict[str, Any]]:
-    def ask(question: str, history: list[list[str]] | str | None = None) -> dict[str, Any]:
+    def ask(
+        question: str, history: list[list[str]] | str | None = None, backend: str | None = None
+    ) -> dict[str, Any]:
         """Answer a question from the indexed documents; returns ``Answer.to_dict()``.
 
         history: earlier turns as [[question, answer], ...] (or that list as a JSON string).
+        backend: "none" (extractive, quotes only) or the configured LLM backend; default: the
+        configured backend.
         """
-        return ui.api_ask(question, history)
+        return ui.api_ask(question, history, backend)
 
     return ask
 
