@@ -23,6 +23,8 @@ stream reliably and let us enforce a wall-clock timeout.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import hashlib
 import importlib.metadata
 import importlib.util
@@ -226,6 +228,16 @@ def resolve_gguf_path(settings: Settings) -> Path:
 
 _loaded: dict[tuple[str, int, int], Any] = {}
 _load_lock = threading.Lock()
+
+
+@atexit.register
+def _close_loaded() -> None:
+    # Close models while llama.cpp's bindings still exist: left to the garbage collector at
+    # interpreter exit, Llama.__del__ runs after them and prints a TypeError traceback.
+    for model in _loaded.values():
+        with contextlib.suppress(Exception):
+            model.close()
+    _loaded.clear()
 
 
 def _load_llama(path: Path, n_ctx: int, n_threads: int) -> Any:
