@@ -323,3 +323,18 @@ def refusal_curve(
         false_refused = sum(1 for c in pos if c < t) / len(pos) if pos else 0.0
         curve.append((float(t), refused, false_refused))
     return curve
+
+
+# The figures a report charts and the regression gate checks, and those where smaller is better.
+HEADLINE_METRICS = (
+    "recall@5",
+    "mrr@10",
+    "ndcg@10",
+    "answer_correct",
+    "token_f1",
+    "citation_precision",
+    "citation_recall",
+    "refusal_rate",
+    "false_refusal_rate",
+)
+LOWER_IS_BETTER = frozenset({"false_refusal_rate", "latency_p50", "latency_p95", "index_seconds"})

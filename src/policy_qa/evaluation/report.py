@@ -13,6 +13,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .metrics import HEADLINE_METRICS, LOWER_IS_BETTER
+
 log = logging.getLogger(__name__)
 
 LABELS = {
@@ -61,18 +63,7 @@ TABLE_METRICS = (
     "eval_seconds",
     "evidence_located",
 )
-CHART_METRICS = (
-    "recall@5",
-    "mrr@10",
-    "ndcg@10",
-    "answer_correct",
-    "token_f1",
-    "citation_precision",
-    "citation_recall",
-    "refusal_rate",
-    "false_refusal_rate",
-)
-LOWER_IS_BETTER = {"false_refusal_rate", "latency_p50", "latency_p95", "index_seconds"}
+CHART_METRICS = HEADLINE_METRICS
 SYSTEM_LABELS = {
     "policy-qa": "policy-qa",
     "baseline": "LangChain baseline (MiniLM)",

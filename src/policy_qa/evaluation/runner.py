@@ -47,19 +47,8 @@ ANSWERING = ("policy-qa", "baseline")
 K = 10
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
-# Figures where a smaller value is the better one (the gate and the report's deltas use it).
-LOWER_IS_BETTER = frozenset({"false_refusal_rate", "latency_p50", "latency_p95", "index_seconds"})
-DEFAULT_GATED = (
-    "recall@5",
-    "mrr@10",
-    "ndcg@10",
-    "answer_correct",
-    "token_f1",
-    "citation_precision",
-    "citation_recall",
-    "refusal_rate",
-    "false_refusal_rate",
-)
+DEFAULT_GATED = M.HEADLINE_METRICS
+LOWER_IS_BETTER = M.LOWER_IS_BETTER
 
 
 @dataclass(frozen=True)
