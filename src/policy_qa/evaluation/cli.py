@@ -105,6 +105,14 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="for --save-baseline: a number, or per set like 'daedeok=0.03,default=0.09'",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--llm",
+        choices=("none", "openai", "llamacpp"),
+        help="the answer backend policy-qa is scored with (default: POLICY_QA_LLM or none)",
+    )
+    parser.add_argument("--llm-base-url", help="OpenAI-compatible server for --llm openai")
+    parser.add_argument("--llm-model", help="model name for --llm openai")
+    parser.add_argument("--llm-model-path", help="a GGUF file for --llm llamacpp")
     parser.set_defaults(func=handle)
 
 
@@ -151,7 +159,12 @@ def handle(args: argparse.Namespace) -> int:
     from .report import write_all
 
     specs, options = options_from_args(args)
-    settings = Settings.from_env()
+    settings = Settings.from_env(
+        llm=args.llm,
+        llm_base_url=args.llm_base_url,
+        llm_model=args.llm_model,
+        llm_model_path=args.llm_model_path,
+    )
     results = run(specs, options, settings, workdir=args.workdir)
     paths = write_all(results, args.out)
     print(f"report: {paths['report']}")
