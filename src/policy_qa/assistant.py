@@ -133,7 +133,7 @@ class Assistant:
             if self._lexical is not None and self._lexical.fingerprint == fingerprint:
                 return self._lexical
             folder = self._lexical_dir()
-            tokenizer = Tokenizer()
+            tokenizer = Tokenizer(korean=self.settings.korean_tokenizer)
             loaded = LexicalIndex.load(folder, tokenizer, fingerprint)
             if loaded is None:
                 log.info("building the lexical index")

@@ -36,6 +36,7 @@ class Settings:
 
     # Retrieval.
     dense_models: tuple[str, ...] = ("minilm", "use")
+    korean_tokenizer: str = "bigram"  # or "kiwi" (morphological analyser); README "Retrieval"
     top_k: int = 6
     candidates: int = 30
     reranker_path: str | None = None  # a local sentence-transformers CrossEncoder folder
@@ -76,6 +77,10 @@ class Settings:
         unknown = set(self.dense_models) - {"minilm", "use"}
         if unknown:
             raise ConfigError(f"unknown dense model(s) {sorted(unknown)}: use 'minilm', 'use'")
+        if self.korean_tokenizer not in ("bigram", "kiwi"):
+            raise ConfigError(
+                f"korean_tokenizer must be 'bigram' or 'kiwi', got {self.korean_tokenizer!r}"
+            )
         if self.llm not in LLM_BACKENDS:
             raise ConfigError(f"llm must be one of {', '.join(LLM_BACKENDS)}, got {self.llm!r}")
         if self.chroma_url:
