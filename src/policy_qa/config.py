@@ -36,7 +36,7 @@ class Settings:
 
     # Retrieval.
     dense_models: tuple[str, ...] = ("minilm", "use")
-    korean_tokenizer: str = "bigram"  # or "kiwi" (morphological analyser); README "Retrieval"
+    korean_tokenizer: str = "kiwi"  # or "bigram" (character bigrams); README "Retrieval"
     top_k: int = 6
     candidates: int = 30
     reranker_path: str | None = None  # a local sentence-transformers CrossEncoder folder
