@@ -35,6 +35,8 @@ UNKNOWN_NAME_PENALTY = 0.6
 HEADING_PENALTY = 0.1  # a heading can answer ("... (National Innovation Convergence Complex)")
 SOFT_MATCH_FLOOR = 0.55  # word-embedding similarity below which a paraphrase earns nothing
 _HANGUL = re.compile(r"[\uac00-\ud7a3]")
+_WORD = re.compile(r"[^\W_]+(?:[-'’][^\W_]+)*")
+_LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z-]{2,}")
 
 _YEAR = re.compile(r"\b(1[5-9]\d\d|20\d\d)s?\b|\d{4}년")
 _DATE = re.compile(
@@ -340,41 +342,32 @@ class ExtractiveAnswerer:
         present = set(tokenizer(context))
         weights: list[float] = []
         credit: list[float] = []
-        missing: list[str] = []
-        for word in dict.fromkeys(re.findall(r"[^\W_]+(?:[-'’][^\W_]+)*", question)):
+        missing: dict[str, int] = {}  # question word -> its slot in ``credit``
+        for word in dict.fromkeys(_WORD.findall(question)):
             terms = tokenizer(word)
             if not terms:
                 continue
-            weight = max(self.lexical.idf(t) for t in terms)
             hit = sum(t in present for t in terms) / len(terms)
-            weights.append(weight)
-            credit.append(hit)
             if hit < 1.0 and not _HANGUL.search(word):
-                missing.append(word)
+                missing[word] = len(credit)
+            weights.append(max(self.lexical.idf(t) for t in terms))
+            credit.append(hit)
         if not weights:
             return 0.0
-        if missing:
-            context_words = list(
-                dict.fromkeys(
-                    w for w in re.findall(r"[A-Za-z][A-Za-z-]{2,}", context) if tokenizer(w)
-                )
+        context_words = (
+            list(dict.fromkeys(w for w in _LATIN_WORD.findall(context) if tokenizer(w)))
+            if missing
+            else []
+        )
+        if context_words:
+            model = self.scorer.model_for("en")
+            sims = (
+                self.scorer.vectors(model, list(missing))
+                @ self.scorer.vectors(model, context_words).T
             )
-            if context_words:
-                model = self.scorer.model_for("en")
-                sims = (
-                    self.scorer.vectors(model, missing)
-                    @ self.scorer.vectors(model, context_words).T
-                )
-                best = dict(zip(missing, sims.max(axis=1), strict=True))
-                words = [
-                    w
-                    for w in dict.fromkeys(re.findall(r"[^\W_]+(?:[-'’][^\W_]+)*", question))
-                    if tokenizer(w)
-                ]
-                for i, word in enumerate(words):
-                    if word in best:
-                        soft = (float(best[word]) - SOFT_MATCH_FLOOR) / (1.0 - SOFT_MATCH_FLOOR)
-                        credit[i] = max(credit[i], min(max(soft, 0.0), 1.0))
+            for slot, best in zip(missing.values(), sims.max(axis=1), strict=True):
+                soft = (float(best) - SOFT_MATCH_FLOOR) / (1.0 - SOFT_MATCH_FLOOR)
+                credit[slot] = max(credit[slot], min(max(soft, 0.0), 1.0))
         w = np.asarray(weights)
         return float((w * np.asarray(credit)).sum() / max(w.sum(), 1e-9))
 
