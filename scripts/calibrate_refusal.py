@@ -77,6 +77,7 @@ def main() -> int:
                         "similarity": ev.best_similarity,
                         "coverage": ev.coverage,
                         "confidence": ev.confidence,
+                        "features": dict(ev.features),
                     }
                 )
                 history.append((turn.question, ""))

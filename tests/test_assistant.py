@@ -16,6 +16,8 @@ from policy_qa import (
     QuestionError,
     Settings,
 )
+from policy_qa.retrieve import language_pair
+from policy_qa.types import Chunk
 
 from .conftest import CORPUS, SEED_SOURCE
 
@@ -52,6 +54,8 @@ def test_answers_how_many_businesses_each_cluster_should_attract(qa: Assistant) 
         "What is the budget of the National Innovation Cluster?",
         "What is the population of Daejeon?",
         "When will the first cluster open?",
+        # a number is there ("six years"), but it does not count companies
+        "How many companies resided in Daedeok Special Zone in 2005?",
     ],
 )
 def test_refuses_what_the_article_does_not_say(qa: Assistant, question: str) -> None:
@@ -169,6 +173,50 @@ def test_within_restricts_retrieval_to_a_prefix(tmp_path: Path) -> None:
     assert "Ulsan" in answer.answer
     nothing = qa.ask("Where is my data stored?", within="zzz/")
     assert nothing.abstained
+
+
+@pytest.mark.parametrize(
+    ("question", "count"),
+    [
+        ("How many specialists will make up the Regional Innovation Council?", "20"),
+        ("How many clusters will be designated?", "14"),
+    ],
+)
+def test_how_many_is_answered_by_a_count_of_that_thing(
+    qa: Assistant, question: str, count: str
+) -> None:
+    answer = qa.ask(question)
+    assert not answer.abstained
+    assert count in answer.answer
+
+
+def test_korean_questions_weigh_retrievers_by_the_text_they_match(tmp_path: Path) -> None:
+    """A Korean question over Korean text leans on BM25; over English text on USE and names."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    shutil.copy(CORPUS / SEED_SOURCE, docs / SEED_SOURCE)
+    (docs / "sejong.txt").write_text(
+        "세종특별자치시\n\n세종시는 2012년 7월에 출범한 행정중심복합도시이다. 국무총리실과 "
+        "여러 중앙행정기관이 세종시로 이전하였다.\n",
+        encoding="utf-8",
+    )
+    qa = Assistant(index_dir=tmp_path / "index")
+    qa.index([docs])
+    korean = qa.retrieve("세종시는 언제 출범했나요?", k=1)
+    assert korean[0].chunk.source == "sejong.txt"
+    english = qa.retrieve("대덕연구단지는 언제 설립되었나요?", k=3)
+    assert any("1973" in p.chunk.text for p in english)
+    assert all(p.chunk.source == SEED_SOURCE for p in english)
+
+
+def test_language_pair_follows_the_best_lexical_match() -> None:
+    def chunk(language: str) -> Chunk:
+        return Chunk("a.txt", "A", "", 0, 4, "text", language)
+
+    assert language_pair("en", chunk("ko")) == "en"
+    assert language_pair("ko", chunk("ko")) == "ko-ko"
+    assert language_pair("ko", chunk("en")) == "ko"
+    assert language_pair("ko", None) == "ko"
 
 
 def test_settings_choose_the_index_dir(tmp_path: Path) -> None:

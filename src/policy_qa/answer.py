@@ -34,6 +34,7 @@ _STRICT_TYPES = frozenset({"money", "population"})
 UNKNOWN_NAME_PENALTY = 0.6
 HEADING_PENALTY = 0.1  # a heading can answer ("... (National Innovation Convergence Complex)")
 SOFT_MATCH_FLOOR = 0.55  # word-embedding similarity below which a paraphrase earns nothing
+COUNT_MATCH_FLOOR = 0.6  # how close a counted word must be to what "how many" asks about
 _HANGUL = re.compile(r"[\uac00-\ud7a3]")
 _WORD = re.compile(r"[^\W_]+(?:[-'’][^\W_]+)*")
 _LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z-]{2,}")
@@ -106,6 +107,52 @@ def _names(sentence: str) -> set[str]:
         word = m.group(0).lower()
         if word not in _NOT_NAMES:
             out.add(word)
+    return out
+
+
+_HOW_MANY = re.compile(r"\bhow many\s+((?:[a-z][\w-]*\s*){1,3})", re.IGNORECASE)
+_NOT_FOCUS = frozenset(
+    "is are was were will would do does did have has had can could should of the a an in on at "
+    "to for there it they he she we you".split()
+)
+
+
+# Words that count anything: "How many members will it have?" is answered by "20 specialists".
+_ANY_COUNT = frozenset("members people persons ones units items things times".split())
+
+
+def _count_focus(question: str) -> list[str]:
+    """What a "how many X" question counts: the words after each "how many", up to a verb.
+
+    Empty when there is no "how many", or when X is a word that any count answers.
+    """
+    focus: list[str] = []
+    for m in _HOW_MANY.finditer(question):
+        words = []
+        for word in m.group(1).split():
+            if word.lower() in _NOT_FOCUS:
+                break
+            words.append(word.lower())
+        if not words or _ANY_COUNT & set(words):
+            return []
+        focus.extend(words)
+    return focus
+
+
+_CLAUSE = re.compile(r"[,;:()–—]|\band\b|\bbut\b|\bwhile\b")
+
+
+def _counted_words(sentence: str) -> list[str]:
+    """The words that share a clause with a number in ``sentence``: what the sentence counts.
+
+    "A cluster will be designated in each of the 14 cities" counts clusters; "the zone had
+    doubled its number of companies and its revenue had grown eight times" does not.
+    """
+    out: list[str] = []
+    for clause in _CLAUSE.split(sentence):
+        words = _WORD.findall(clause)
+        if any(_NUMBER.fullmatch(w) or w[0].isdigit() for w in words):
+            out.extend(w.lower() for w in words if not w[0].isdigit())
     return out
 
 
@@ -188,6 +235,9 @@ class Evidence:
     confidence: float
     best_similarity: float
     coverage: float
+    # The signals the confidence is made of, by name: recorded so that the refusal model can be
+    # refitted on dev questions (scripts/calibrate_refusal.py) without re-deriving them.
+    features: tuple[tuple[str, float], ...] = ()
 
 
 class ExtractiveAnswerer:
@@ -324,11 +374,50 @@ class ExtractiveAnswerer:
                 confidence += KOREAN_OFFSET
             if _unknown_names(question, self.lexical):
                 confidence *= UNKNOWN_NAME_PENALTY
-        if typed and _type_match(kind, best.text, question) == 0:
+        type_miss = typed and _type_match(kind, best.text, question) == 0
+        if type_miss:
             # "When" needs a time, "how many" a number, "who" a name the question lacks: if the
             # best sentence has none, the passages are about the topic but not the answer.
             confidence *= STRICT_TYPE_PENALTY if kind in _STRICT_TYPES else TYPE_MISMATCH_PENALTY
-        return candidates, Evidence(confidence, best_sim, cov)
+        elif kind == "number" and not self._counts(_count_focus(question), best.text):
+            # "How many companies ...?" is answered by a count of companies, not by "six years"
+            # or "doubled its number of companies": a number that counts something else is
+            # as good as none, and the question is as precise as one about money.
+            type_miss = True
+            confidence *= STRICT_TYPE_PENALTY
+        features = (
+            ("similarity", best_sim),
+            ("coverage", cov),
+            ("sentence_coverage", coverage(self.lexical, query, best.text)),
+            ("best_score", best.score),
+            ("passage_score", float(passages[0].score)),
+            ("type_miss", float(type_miss)),
+            ("strict_miss", float(type_miss and kind in _STRICT_TYPES)),
+            ("typed", float(typed)),
+            ("unknown_name", float(bool(_unknown_names(question, self.lexical)))),
+            ("korean", float(language == "ko" and not cross_lingual)),
+            ("cross_lingual", float(cross_lingual)),
+            ("follow_up", float(query != question)),
+        )
+        return candidates, Evidence(confidence, best_sim, cov, features)
+
+    def _counts(self, focus: Sequence[str], sentence: str) -> bool:
+        """Whether a number in ``sentence`` counts what ``focus`` names (True without a focus).
+
+        The counted word may be a paraphrase ("20 experts" for "how many specialists"), so
+        words that do not share a stem are compared by embedding, like ``_soft_coverage``.
+        """
+        if not focus:
+            return True
+        counted = _counted_words(sentence)
+        if not counted:
+            return False
+        stems = set(self.lexical.tokenizer(" ".join(focus)))
+        if stems & set(self.lexical.tokenizer(" ".join(counted))):
+            return True
+        model = self.scorer.model_for("en")
+        sims = self.scorer.vectors(model, list(focus)) @ self.scorer.vectors(model, counted).T
+        return bool(sims.max() >= COUNT_MATCH_FLOOR)
 
     def _soft_coverage(self, question: str, context: str) -> float:
         """Like ``coverage``, but a word the context paraphrases earns partial credit.

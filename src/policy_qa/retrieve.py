@@ -41,12 +41,15 @@ class FusionWeights:
         return float(getattr(self, name, 1.0))
 
 
-# Tuned on the dev sets (README "Retrieval"): MiniLM is strong on English but nearly blind on
-# Korean; USE is the only model that crosses languages; BM25 is strong wherever words match.
-# A zero weight skips that retriever (and the cost of embedding the query for it).
+# Tuned on the dev sets with scripts/tune_fusion.py (README "Retrieval"). Keys are language
+# pairs: an English question; a Korean question over English text ("ko", where only USE and
+# romanised names can match); a Korean question over Korean text ("ko-ko", where BM25 with a
+# morphological tokenizer is nearly perfect and USE mostly adds noise). MiniLM is nearly blind
+# on Korean. A zero weight skips that retriever (and the cost of embedding the query for it).
 WEIGHTS = {
-    "en": FusionWeights(bm25=1.0, minilm=1.0, use=0.5),
-    "ko": FusionWeights(bm25=0.8, minilm=0.1, use=1.0),
+    "en": FusionWeights(bm25=1.0, minilm=1.0, use=1.0),
+    "ko": FusionWeights(bm25=0.8, minilm=0.0, use=1.0),
+    "ko-ko": FusionWeights(bm25=1.0, minilm=0.0, use=0.25),
 }
 
 
@@ -62,7 +65,19 @@ class RerankMix:
 RERANK_MIX = {
     "en": RerankMix(sentence=0.5, coverage=0.3, fused=0.4),
     "ko": RerankMix(sentence=0.5, coverage=0.1, fused=0.4),
+    "ko-ko": RerankMix(sentence=0.5, coverage=0.5, fused=0.4),
 }
+
+
+def language_pair(language: str, top_lexical: Chunk | None) -> str:
+    """Which weights apply: the question's language, and for Korean whether the best lexical
+    match is Korean text (a Korean question's words can only match Korean text, so BM25's
+    best hit says which kind of document the question is about)."""
+    if language != "ko":
+        return "en"
+    if top_lexical is not None and top_lexical.language == "ko":
+        return "ko-ko"
+    return "ko"
 
 
 class SentenceScorer:
@@ -151,7 +166,16 @@ class Retriever:
         rerank: bool = True,
     ) -> list[Passage]:
         language = detect_language(query)
-        weights = WEIGHTS.get(language, WEIGHTS["en"])
+        # Which dense models to ask is known from the question alone: every pair of a language
+        # shares the models with a non-zero weight.
+        family = language_pair(language, None)
+        wanted = {
+            name
+            for pair, w in WEIGHTS.items()
+            if pair.split("-")[0] == family
+            for name in self.embeddings
+            if w.of(name) > 0
+        }
         ranked: dict[str, list[str]] = {}
         chunks: dict[str, Chunk] = {}
         raw: dict[str, dict[str, float]] = {}
@@ -162,7 +186,7 @@ class Retriever:
             raw.setdefault(cid, {})["bm25"] = score
 
         for model, emb in self.embeddings.items():
-            if weights.of(model) <= 0 and len(self.embeddings) > 1:
+            if model not in wanted and len(self.embeddings) > 1:
                 continue
             vector = encode(emb, [query])[0]
             hits = self.store.search(model, vector.tolist(), self.candidates, sources)
@@ -171,6 +195,14 @@ class Retriever:
                 chunks[cid] = chunk
                 raw.setdefault(cid, {})[model] = sim
 
+        top_lexical = None
+        if language == "ko" and lexical_hits:
+            top_id = lexical_hits[0][0]
+            if top_id not in chunks:
+                chunks.update(self.store.get_chunks([top_id]))
+            top_lexical = chunks.get(top_id)
+        pair = language_pair(language, top_lexical)
+        weights = WEIGHTS[pair]
         fused: dict[str, float] = {}
         for name, ids in ranked.items():
             w = weights.of(name)
@@ -192,10 +224,12 @@ class Retriever:
             for cid in order
         ]
         if rerank and len(passages) > 1:
-            passages = self.rerank(query, language, passages)
+            passages = self.rerank(query, language, passages, pair)
         return passages[:k]
 
-    def rerank(self, query: str, language: str, passages: list[Passage]) -> list[Passage]:
+    def rerank(
+        self, query: str, language: str, passages: list[Passage], pair: str | None = None
+    ) -> list[Passage]:
         """Second stage over the top candidates: best-sentence similarity + term coverage.
 
         Whole-chunk vectors blur a passage's one relevant sentence with its neighbours; scoring
@@ -208,6 +242,7 @@ class Retriever:
             ce = np.asarray(self.cross_encoder.predict(pairs))  # type: ignore[attr-defined]
             scores = list(ce)
         else:
+            mix = RERANK_MIX[pair or language_pair(language, None)]
             model = self.scorer.model_for(language)
             sentences: list[str] = []
             owners: list[int] = []
@@ -220,7 +255,6 @@ class Retriever:
             for sim, owner in zip(sims, owners, strict=True):
                 best[owner] = max(best[owner], float(sim))
             top_rrf = max(p.score for p in head)
-            mix = RERANK_MIX.get(language, RERANK_MIX["en"])
             scores = []
             for i, p in enumerate(head):
                 cov = coverage(self.lexical, query, f"{p.chunk.section}\n{p.chunk.text}")
