@@ -151,8 +151,7 @@ def rerank(base: Ranker, mix: dict[str, dict[str, float]], depth: int = 12) -> R
             prior = 1.0 - i / max(n, 1)
             scores[cid] = (
                 m.get("sentence", 0) * f[f"sent_{sent_model}"]
-                + m.get("second", 0)
-                * f["sent_minilm" if sent_model == "use" else "sent_use"]
+                + m.get("second", 0) * f["sent_minilm" if sent_model == "use" else "sent_use"]
                 + m.get("coverage", 0) * f["coverage"]
                 + m.get("fused", 0) * prior
             )

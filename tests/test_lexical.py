@@ -49,3 +49,22 @@ def test_coverage_weighs_missing_rare_terms() -> None:
     assert coverage(index, "When was the research complex established?", DOCS[0][2]) == 1.0
     low = coverage(index, "What is the budget of the research complex?", DOCS[0][2])
     assert 0.0 < low < 0.6
+
+
+def test_term_presence_from_the_index_matches_tokenizing() -> None:
+    tok = Tokenizer()
+    index = LexicalIndex.build(DOCS, tok)
+    terms = ["establish", "busi", "1973", "대덕", "설립", "zebra"]
+    present = index.contains(["c3", "missing", "c1"], terms)
+    assert present[1] is None  # not in this index: the caller tokenizes the text itself
+    for row, (_, _, text) in zip((present[0], present[2]), (DOCS[2], DOCS[0]), strict=True):
+        assert row == [t in set(tok(text)) for t in terms]
+    assert present[2] == [True, False, True, False, False, False]
+
+
+def test_cached_tokens_are_the_tokenizers_and_safe_to_change() -> None:
+    index = LexicalIndex.build(DOCS, Tokenizer())
+    first = index.tokens("How many businesses were established?")
+    assert first == Tokenizer()("How many businesses were established?")
+    first.append("mutated")
+    assert index.tokens("How many businesses were established?") == ["busi", "establish"]

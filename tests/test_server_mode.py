@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from policy_qa import Assistant, Settings, StoreUnavailableError
+from policy_qa.store import Store
 
 from .conftest import CORPUS, SEED_SOURCE, free_port
 
@@ -64,6 +65,12 @@ def test_index_and_ask_through_a_chroma_server(chroma_url: str, tmp_path: Path) 
         assert reader.document_text(c.source)[c.start : c.end] == c.quote
 
     assert writer.index([folder]).unchanged == (SEED_SOURCE,)
+
+    # Sentence vectors live on the server with their chunks, and go with them.
+    server = Store(tmp_path / "unused", chroma_url, "policy_qa", reader.embeddings)
+    assert all(server.sentence_count(m) > server.count() for m in ("minilm", "use"))
+    assert writer.remove(SEED_SOURCE)
+    assert [server.sentence_count(m) for m in ("minilm", "use")] == [0, 0]
 
 
 def test_unreachable_server_is_a_clear_error(tmp_path: Path) -> None:

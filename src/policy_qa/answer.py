@@ -330,11 +330,11 @@ class ExtractiveAnswerer:
             if cross_lingual
             else (0.6, 0.35, 0.15 if typed else 0.0, 0.02)
         )
-        q_terms = frozenset(self.lexical.tokenizer(query)) | frozenset(anchors)
+        q_terms = frozenset(self.lexical.tokens(query)) | frozenset(anchors)
 
         candidates = []
         for (rank, p, start, end, text, heading), sim in zip(raw, sims, strict=True):
-            terms = frozenset(self.lexical.tokenizer(text))
+            terms = frozenset(self.lexical.tokens(text))
             if cross_lingual:
                 lex = len(terms & set(anchors)) / len(anchors) if anchors else 0.0
             else:

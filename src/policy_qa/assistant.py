@@ -17,16 +17,17 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from .answer import ExtractiveAnswerer
 from .config import Settings, quiet_third_parties
 from .embeddings import encode, load_embeddings
 from .errors import IndexNotFoundError, LLMError, QuestionError
-from .ingest import chunk_document, load_paths
+from .ingest import chunk_document, load_paths, split_sentences
 from .lexical import LexicalIndex, Tokenizer
 from .retrieve import Retriever, SentenceScorer
-from .store import Store
+from .store import SentenceVectors, Store
 from .types import Answer, Chunk, Document, DocumentInfo, IndexReport, Passage
 
 log = logging.getLogger(__name__)
@@ -250,8 +251,10 @@ class Assistant:
 
         def flush() -> None:
             nonlocal done
-            texts = [_embedding_text(c) for _, _, chunks in batch for c in chunks]
+            flat = [c for _, _, chunks in batch for c in chunks]
+            texts = [_embedding_text(c) for c in flat]
             vectors = {m: encode(e, texts) for m, e in self.embeddings.items()}
+            sentences = embed_sentences(self.embeddings, flat)
             items = []
             offset = 0
             for doc, root, chunks in batch:
@@ -260,7 +263,7 @@ class Assistant:
                     (doc, chunks, {m: v[offset : offset + n] for m, v in vectors.items()}, root)
                 )
                 offset += n
-            store.write_documents(items)
+            store.write_documents(items, sentences)
             done += offset
             if progress:
                 progress(done, total, f"embedding {batch[-1][0].source}")
@@ -453,6 +456,24 @@ def _with_note(answer: Answer, note: str) -> Answer:
     if not note:
         return answer
     return replace(answer, notes=(*answer.notes, note))
+
+
+def embed_sentences(
+    embeddings: Mapping[str, Embeddings], chunks: Sequence[Chunk]
+) -> SentenceVectors:
+    """Every sentence of ``chunks`` embedded by every model, for the store to keep.
+
+    The spans come from ``split_sentences``, the function the reranker and the answerer use,
+    so the stored vectors belong to exactly the texts they will be looked up by.
+    """
+    spans = tuple(tuple(split_sentences(c.text)) for c in chunks)
+    texts = [c.text[s:e] for c, pairs in zip(chunks, spans, strict=True) for s, e in pairs]
+    # Headings and boilerplate repeat across chunks: embed each distinct sentence once.
+    unique = list(dict.fromkeys(texts))
+    where = {text: i for i, text in enumerate(unique)}
+    rows = np.asarray([where[t] for t in texts], dtype=np.intp)
+    vectors = {m: encode(e, unique)[rows] for m, e in embeddings.items()}
+    return SentenceVectors(spans=spans, vectors=vectors)
 
 
 def _embedding_text(chunk: Chunk) -> str:

@@ -18,7 +18,7 @@ import logging
 import math
 import re
 import threading
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from functools import cache
 from pathlib import Path
@@ -35,6 +35,7 @@ logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 _TOKEN = re.compile(r"[A-Za-z][A-Za-z'’]*|\d+(?:[.,]\d+)*|[\uac00-\ud7a3]+|[\u4e00-\u9fff]")
 _HANGUL = re.compile(r"[\uac00-\ud7a3]")
+_TOKEN_CACHE = 4096  # texts whose tokens ``LexicalIndex.tokens`` remembers
 # Question words and quantifiers carry the question's intent, not its topic, so they must
 # neither match passages nor count as "evidence missing" when judging coverage.
 _EXTRA_STOP = frozenset(
@@ -118,6 +119,11 @@ class LexicalIndex:
         self.tokenizer = tokenizer
         self.fingerprint = fingerprint
         self._source_array = np.asarray(sources, dtype=object)
+        self._rows = {cid: i for i, cid in enumerate(ids)}
+        # Coverage tokenizes the same question once per candidate and Kiwi costs ~1 ms per
+        # short Korean text, so recent texts' tokens are kept (returned as fresh lists).
+        self._tokens: OrderedDict[str, tuple[str, ...]] = OrderedDict()
+        self._tokens_lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -145,6 +151,42 @@ class LexicalIndex:
             retriever = bm25s.BM25()
             retriever.index(corpus, show_progress=False)
         return cls(ids, sources, retriever, dict(df), tokenizer, fingerprint)
+
+    def tokens(self, text: str) -> list[str]:
+        """``tokenizer(text)``, remembered for the last few thousand texts."""
+        with self._tokens_lock:
+            hit = self._tokens.get(text)
+            if hit is not None:
+                self._tokens.move_to_end(text)
+                return list(hit)
+        fresh = tuple(self.tokenizer(text))
+        with self._tokens_lock:
+            self._tokens[text] = fresh
+            while len(self._tokens) > _TOKEN_CACHE:
+                self._tokens.popitem(last=False)
+        return list(fresh)
+
+    def contains(self, chunk_ids: Sequence[str], terms: Sequence[str]) -> list[list[bool] | None]:
+        """For each chunk, whether its indexed text holds each of ``terms`` (None: not indexed).
+
+        Read from the BM25 matrix, where a term scores above zero exactly in the chunks that
+        contain it, so the reranker need not tokenize its candidates again (Kiwi takes ~10 ms
+        for one Korean chunk). The answer is the same as ``t in set(tokenizer(text))``.
+        """
+        columns: list[np.ndarray | None] = []
+        for term in terms:
+            if self._retriever is None or term not in self._retriever.vocab_dict:
+                columns.append(None)
+            else:
+                columns.append(np.asarray(self._retriever.get_scores([term])))
+        out: list[list[bool] | None] = []
+        for cid in chunk_ids:
+            row = self._rows.get(cid)
+            if row is None:
+                out.append(None)
+            else:
+                out.append([col is not None and bool(col[row] > 0) for col in columns])
+        return out
 
     def idf(self, term: str) -> float:
         n = max(len(self.ids), 1)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
@@ -81,7 +81,11 @@ def language_pair(language: str, top_lexical: Chunk | None) -> str:
 
 
 class SentenceScorer:
-    """Embeds sentences once and remembers them (an LRU), so reranking and answering share work."""
+    """Embeds sentences once and remembers them (an LRU), so reranking and answering share work.
+
+    ``prime`` hands it vectors computed elsewhere (at index time, or for the query during
+    search), which it then serves as if it had embedded them itself.
+    """
 
     def __init__(self, embeddings: Mapping[str, Embeddings], capacity: int = 20000) -> None:
         self._embeddings = embeddings
@@ -115,6 +119,27 @@ class SentenceScorer:
                 rows.append(vec)
         return np.vstack(rows) if rows else np.zeros((0, 1), dtype=np.float32)
 
+    def prime(self, model: str, vectors: Mapping[str, np.ndarray]) -> None:
+        """Remember ``vectors`` (text -> unit vector of ``model``); texts already known stay."""
+        with self._lock:
+            for text, vec in vectors.items():
+                key = (model, text)
+                if key in self._cache:
+                    self._cache.move_to_end(key)
+                else:
+                    self._cache[key] = vec
+            while len(self._cache) > self._capacity:
+                self._cache.popitem(last=False)
+
+    def missing(self, model: str, texts: Sequence[str]) -> list[str]:
+        """The ``texts`` that ``vectors`` would have to embed now."""
+        with self._lock:
+            return [t for t in dict.fromkeys(texts) if (model, t) not in self._cache]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._cache.clear()
+
     def similarity(self, model: str, query: str, texts: Sequence[str]) -> np.ndarray:
         if not texts:
             return np.zeros(0, dtype=np.float32)
@@ -128,13 +153,19 @@ def coverage(index: LexicalIndex, question: str, text: str) -> float:
     A term the corpus has never seen weighs the most: a question about a "budget" the
     documents never mention should not look answered just because "cluster" matches.
     """
-    terms = list(dict.fromkeys(index.tokenizer(question)))
+    terms = list(dict.fromkeys(index.tokens(question)))
     if not terms:
         return 0.0
-    present = set(index.tokenizer(text))
+    present = set(index.tokens(text))
+    return _weighted_share(index, terms, [t in present for t in terms])
+
+
+def _weighted_share(index: LexicalIndex, terms: Sequence[str], hits: Sequence[bool]) -> float:
+    if not terms:
+        return 0.0
     weights = np.array([index.idf(t) for t in terms])
-    hits = np.array([t in present for t in terms], dtype=float)
-    return float((weights * hits).sum() / max(weights.sum(), 1e-9))
+    found = np.array(hits, dtype=float)
+    return float((weights * found).sum() / max(weights.sum(), 1e-9))
 
 
 class Retriever:
@@ -189,6 +220,8 @@ class Retriever:
             if model not in wanted and len(self.embeddings) > 1:
                 continue
             vector = encode(emb, [query])[0]
+            # The reranker scores sentences against this same vector: spare it a second encode.
+            self.scorer.prime(model, {query: vector})
             hits = self.store.search(model, vector.tolist(), self.candidates, sources)
             ranked[model] = [cid for cid, _, _ in hits]
             for cid, chunk, sim in hits:
@@ -250,14 +283,16 @@ class Retriever:
                 for s, e in split_sentences(p.chunk.text):
                     sentences.append(p.chunk.text[s:e])
                     owners.append(i)
+            self._prime_sentences(model, head, sentences, owners)
             sims = self.scorer.similarity(model, query, sentences)
             best = np.full(len(head), -1.0)
             for sim, owner in zip(sims, owners, strict=True):
                 best[owner] = max(best[owner], float(sim))
             top_rrf = max(p.score for p in head)
+            coverages = self._coverages(query, head)
             scores = []
             for i, p in enumerate(head):
-                cov = coverage(self.lexical, query, f"{p.chunk.section}\n{p.chunk.text}")
+                cov = coverages[i]
                 scores.append(
                     mix.sentence * float(best[i])
                     + mix.coverage * cov
@@ -272,3 +307,38 @@ class Retriever:
         # Keep the tail below the reranked head, in its fused order.
         tail = [replace(p, score=floor - 1e-3 * (i + 1)) for i, p in enumerate(tail)]
         return reranked + tail
+
+    def _prime_sentences(
+        self, model: str, head: Sequence[Passage], sentences: Sequence[str], owners: Sequence[int]
+    ) -> None:
+        """Load the index-time vectors of sentences the scorer lacks, in one store call.
+
+        Embedding a dozen candidates' sentences at question time is most of the reranker's cost
+        (~100 ms with MiniLM on two cores); reading their stored vectors takes a few ms.
+        """
+        lacking = set(self.scorer.missing(model, sentences))
+        if not lacking:
+            return
+        per_chunk = Counter(owners)
+        wanted = {o for text, o in zip(sentences, owners, strict=True) if text in lacking}
+        chunks = {head[o].chunk.id: head[o].chunk for o in sorted(wanted)}
+        stored = self.store.sentence_vectors(
+            model, {head[o].chunk.id: per_chunk[o] for o in sorted(wanted)}
+        )
+        vectors: dict[str, np.ndarray] = {}
+        for cid, rows in stored.items():
+            text = chunks[cid].text
+            for start, end, vector in rows:
+                vectors[text[start:end]] = vector
+        self.scorer.prime(model, vectors)
+
+    def _coverages(self, query: str, head: Sequence[Passage]) -> list[float]:
+        """``coverage`` of each candidate, reading term presence from the lexical index."""
+        terms = list(dict.fromkeys(self.lexical.tokens(query)))
+        present = self.lexical.contains([p.chunk.id for p in head], terms)
+        return [
+            coverage(self.lexical, query, f"{p.chunk.section}\n{p.chunk.text}")
+            if hits is None
+            else _weighted_share(self.lexical, terms, hits)
+            for p, hits in zip(head, present, strict=True)
+        ]

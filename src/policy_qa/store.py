@@ -7,6 +7,10 @@ Layout inside one Chroma database, for a logical collection ``NAME``:
   Keeping it in Chroma means a team sharing a server also shares the texts citations point into.
 - ``NAME__<model>``: one record per chunk for each dense model (``minilm``, ``use``), written
   with vectors we compute ourselves and searched through ``langchain_chroma.Chroma``.
+- ``NAME__<model>__sentences``: one record per sentence of each chunk (id ``CHUNKID:i``), its
+  vector and where it sits in ``chunk.text``. Only fetched by chunk, never searched: the
+  reranker reads them instead of embedding every candidate's sentences at question time.
+  They are written and deleted together with their chunk, so they cannot outlive it.
 
 It must not decide what to index or how to rank: it stores and fetches.
 """
@@ -16,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -62,6 +67,18 @@ def _client(index_dir: Path, chroma_url: str | None, create: bool) -> Any:
         )
     index_dir.mkdir(parents=True, exist_ok=True)
     return chromadb.PersistentClient(path=str(index_dir), settings=settings)
+
+
+@dataclass(frozen=True)
+class SentenceVectors:
+    """The sentences of a run of chunks, to be written next to them.
+
+    ``spans[i]`` are chunk ``i``'s sentences as ``(start, end)`` offsets into ``chunk.text``;
+    ``vectors[model]`` holds one row per span, chunk by chunk and span by span.
+    """
+
+    spans: tuple[tuple[tuple[int, int], ...], ...]
+    vectors: Mapping[str, np.ndarray]
 
 
 def _chunk_metadata(chunk: Chunk, doc_id: str) -> dict[str, Any]:
@@ -120,6 +137,14 @@ class Store:
                 )
                 for model in embeddings
             }
+            self._sentences = {
+                model: self._client.get_or_create_collection(
+                    f"{name}__{model}__sentences",
+                    embedding_function=None,
+                    metadata={"hnsw:space": "cosine"},
+                )
+                for model in embeddings
+            }
         except Exception as exc:
             raise StoreUnavailableError(
                 f"Chroma at {self.location} failed to open its collections: {exc}"
@@ -167,18 +192,21 @@ class Store:
         chunks: Sequence[Chunk],
         vectors: Mapping[str, np.ndarray],
         root: str,
+        sentences: SentenceVectors | None = None,
     ) -> None:
         """Replace whatever was stored for ``doc.source`` with ``doc`` and its chunks."""
-        self.write_documents([(doc, chunks, vectors, root)])
+        self.write_documents([(doc, chunks, vectors, root)], sentences)
 
     def write_documents(
         self,
         items: Sequence[tuple[Document, Sequence[Chunk], Mapping[str, np.ndarray], str]],
+        sentences: SentenceVectors | None = None,
     ) -> None:
         """Write many documents at once: one delete and a few upserts per collection.
 
         Each Chroma call commits, so writing a thousand one-chunk files one by one costs
-        minutes; batching them costs seconds.
+        minutes; batching them costs seconds. ``sentences``, if given, covers every chunk of
+        ``items`` in order.
         """
         if not items:
             return
@@ -205,6 +233,8 @@ class Store:
                     documents=texts[i : i + _BATCH],
                     metadatas=metas[i : i + _BATCH],
                 )
+        if sentences is not None:
+            self._write_sentences([c for _, chunks, _, _ in items for c in chunks], sentences)
         # Document records go last: their presence means "fully indexed".
         now = datetime.now(UTC).isoformat(timespec="seconds")
         for i in range(0, len(items), _BATCH):
@@ -228,15 +258,45 @@ class Store:
                 ],
             )
 
+    def _write_sentences(self, chunks: Sequence[Chunk], sentences: SentenceVectors) -> None:
+        if len(sentences.spans) != len(chunks):
+            raise ValueError(f"sentence spans for {len(sentences.spans)} of {len(chunks)} chunks")
+        ids: list[str] = []
+        metas: list[dict[str, Any]] = []
+        for chunk, spans in zip(chunks, sentences.spans, strict=True):
+            cid = chunk.id
+            for i, (start, end) in enumerate(spans):
+                ids.append(f"{cid}:{i}")
+                metas.append({"source": chunk.source, "chunk": cid, "start": start, "end": end})
+        for model, collection in self._sentences.items():
+            matrix = np.asarray(sentences.vectors[model])
+            if len(matrix) != len(ids):
+                raise ValueError(f"{model}: {len(matrix)} sentence vectors for {len(ids)} spans")
+            for i in range(0, len(ids), _BATCH):
+                collection.upsert(
+                    ids=ids[i : i + _BATCH],
+                    embeddings=matrix[i : i + _BATCH].tolist(),
+                    metadatas=metas[i : i + _BATCH],
+                )
+
     def _delete_chunks(self, sources: Sequence[str]) -> int:
         removed = 0
         for collection in self._collections.values():
-            for i in range(0, len(sources), _BATCH):
-                where = {"source": {"$in": list(sources[i : i + _BATCH])}}
-                got = collection.get(where=where, include=[])
-                removed = max(removed, len(got["ids"]))
-                if got["ids"]:
-                    collection.delete(ids=got["ids"])
+            removed = max(removed, self._delete_where_source(collection, sources))
+        # A chunk's sentences go with it, so a changed or removed document leaves none behind.
+        for collection in self._sentences.values():
+            self._delete_where_source(collection, sources)
+        return removed
+
+    @staticmethod
+    def _delete_where_source(collection: Any, sources: Sequence[str]) -> int:
+        removed = 0
+        for i in range(0, len(sources), _BATCH):
+            where = {"source": {"$in": list(sources[i : i + _BATCH])}}
+            got = collection.get(where=where, include=[])
+            removed += len(got["ids"])
+            if got["ids"]:
+                collection.delete(ids=got["ids"])
         return removed
 
     def delete_document(self, source: str) -> int:
@@ -250,6 +310,10 @@ class Store:
     def count(self) -> int:
         first = next(iter(self._collections.values()))
         return int(first.count())
+
+    def sentence_count(self, model: str) -> int:
+        """How many sentence vectors of ``model`` are stored (0 for an index made without)."""
+        return int(self._sentences[model].count())
 
     def fingerprint(self) -> str:
         """Changes whenever any document is added, changed or removed (by anyone)."""
@@ -281,6 +345,36 @@ class Store:
                 got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True
             )
         }
+
+    def sentence_vectors(
+        self, model: str, chunks: Mapping[str, int]
+    ) -> dict[str, list[tuple[int, int, np.ndarray]]]:
+        """Stored sentences of some chunks: chunk id -> [(start, end, vector)] in text order.
+
+        ``chunks`` maps each chunk id to how many sentences it has now; records are fetched by
+        id, which takes half the time of filtering the collection by chunk. Offsets are into
+        ``chunk.text`` and come from the record, so a sentence split differently since indexing
+        is simply not found. Chunks stored without sentence vectors (an index made before they
+        existed) are absent; the caller embeds their sentences itself.
+        """
+        collection = self._sentences.get(model)
+        ids = [f"{cid}:{i}" for cid, n in chunks.items() for i in range(n)]
+        if collection is None or not ids:
+            return {}
+        try:
+            got = collection.get(ids=ids, include=["embeddings", "metadatas"])
+        except Exception as exc:
+            raise StoreUnavailableError(f"Chroma get failed at {self.location}: {exc}") from exc
+        out: dict[str, list[tuple[int, int, np.ndarray]]] = {}
+        embeddings = got["embeddings"]
+        vectors = np.asarray([] if embeddings is None else embeddings, dtype=np.float32)
+        for meta, vector in zip(got["metadatas"] or [], vectors, strict=True):
+            out.setdefault(str(meta["chunk"]), []).append(
+                (int(meta["start"]), int(meta["end"]), vector)
+            )
+        for spans in out.values():
+            spans.sort(key=lambda row: row[0])
+        return out
 
     def search(
         self,
