@@ -355,6 +355,7 @@ class ExtractiveAnswerer:
         candidates.sort(key=lambda c: -c.score)
         best = candidates[0]
         best_sim = float(np.max(sims))
+        unknown = bool(_unknown_names(question, self.lexical))
 
         if cross_lingual:
             cov = len(best.terms & set(anchors)) / len(anchors) if anchors else 0.0
@@ -372,7 +373,7 @@ class ExtractiveAnswerer:
             confidence = SIMILARITY_WEIGHT * best_sim + (1 - SIMILARITY_WEIGHT) * cov
             if language == "ko":
                 confidence += KOREAN_OFFSET
-            if _unknown_names(question, self.lexical):
+            if unknown:
                 confidence *= UNKNOWN_NAME_PENALTY
         type_miss = typed and _type_match(kind, best.text, question) == 0
         if type_miss:
@@ -394,7 +395,7 @@ class ExtractiveAnswerer:
             ("type_miss", float(type_miss)),
             ("strict_miss", float(type_miss and kind in _STRICT_TYPES)),
             ("typed", float(typed)),
-            ("unknown_name", float(bool(_unknown_names(question, self.lexical)))),
+            ("unknown_name", float(unknown)),
             ("korean", float(language == "ko" and not cross_lingual)),
             ("cross_lingual", float(cross_lingual)),
             ("follow_up", float(query != question)),
@@ -412,8 +413,8 @@ class ExtractiveAnswerer:
         counted = _counted_words(sentence)
         if not counted:
             return False
-        stems = set(self.lexical.tokenizer(" ".join(focus)))
-        if stems & set(self.lexical.tokenizer(" ".join(counted))):
+        stems = set(self.lexical.tokens(" ".join(focus)))
+        if stems & set(self.lexical.tokens(" ".join(counted))):
             return True
         model = self.scorer.model_for("en")
         sims = self.scorer.vectors(model, list(focus)) @ self.scorer.vectors(model, counted).T
