@@ -15,6 +15,9 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# The answerability check reads ~200 tokens with Qwen (~2.5 s) for every borderline question;
+# most tests are about other things. tests/test_judge.py and the regression gate turn it on.
+os.environ.setdefault("POLICY_QA_JUDGE", "off")
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO / "corpus"

@@ -4,21 +4,27 @@ Every sentence in an answer is a verbatim span of a source's cleaned text, so ea
 quote is exact by construction. When the evidence is too weak the answer is a refusal, with the
 closest passages still attached so a person can look for themselves.
 
-This module decides *what to say*; it does not retrieve and it does not call a language model.
+This module decides *what to say*; it does not retrieve, and it calls a language model only
+through the optional answerability check it is given (``policy_qa.judge``).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .errors import LLMError
 from .ingest import detect_language, split_sentences
 from .lexical import LexicalIndex, latin_anchors
 from .retrieve import SentenceScorer, coverage
 from .types import Answer, Citation, Passage
+
+if TYPE_CHECKING:
+    from .judge import AnswerabilityJudge
 
 REFUSAL = "The indexed documents do not answer this."
 
@@ -244,7 +250,8 @@ class ExtractiveAnswerer:
     """Picks answer sentences from passages and decides when to refuse.
 
     ``threshold`` is the confidence below which we refuse; it was chosen on the dev sets'
-    unanswerable questions (README "Refusal").
+    unanswerable questions (README "Refusal"). With a ``judge``, confidences in its band are
+    decided by the judge instead.
     """
 
     def __init__(
@@ -254,6 +261,7 @@ class ExtractiveAnswerer:
         threshold: float = 0.48,
         max_sentences: int = 3,
         passages_considered: int = 4,
+        judge: AnswerabilityJudge | None = None,
     ) -> None:
         if max_sentences < 1:
             raise ValueError(f"max_sentences must be >= 1, got {max_sentences}")
@@ -262,6 +270,7 @@ class ExtractiveAnswerer:
         self.threshold = threshold
         self.max_sentences = max_sentences
         self.passages_considered = passages_considered
+        self.judge = judge
 
     def answer(
         self,
@@ -279,7 +288,16 @@ class ExtractiveAnswerer:
                 notes=("no passage matched the question",),
             )
         candidates, evidence = self._score(question, query, passages)
-        if not candidates or evidence.confidence < self.threshold:
+        refuse = not candidates or evidence.confidence < self.threshold
+        notes: tuple[str, ...] = ()
+        if candidates and self.judge is not None and self.judge.in_band(evidence.confidence):
+            # Borderline evidence: the passage is on the topic, but does it hold the answer?
+            try:
+                verdict = self.judge(question, passages[0].chunk.text, evidence.confidence)
+                refuse, notes = not verdict.answerable, (verdict.note,)
+            except LLMError as exc:
+                notes = (f"answerability check failed, refusal threshold used: {exc}",)
+        if refuse:
             return Answer(
                 question=question,
                 answer=REFUSAL,
@@ -287,9 +305,11 @@ class ExtractiveAnswerer:
                 passages=tuple(passages),
                 retrieval_query=query,
                 confidence=evidence.confidence,
+                notes=notes,
             )
         chosen = self._choose(candidates, question)
-        return self._compose(question, query, chosen, passages, evidence)
+        answer = self._compose(question, query, chosen, passages, evidence)
+        return replace(answer, notes=answer.notes + notes) if notes else answer
 
     # --- scoring --------------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
@@ -25,6 +25,7 @@ from .config import Settings, quiet_third_parties
 from .embeddings import encode, load_embeddings
 from .errors import IndexNotFoundError, LLMError, QuestionError
 from .ingest import chunk_document, load_paths, split_sentences
+from .judge import AnswerabilityJudge, make_judge
 from .lexical import LexicalIndex, Tokenizer
 from .retrieve import Retriever, SentenceScorer
 from .store import SentenceVectors, Store
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 Progress = Callable[[int, int, str], None]
 History = Sequence[tuple[str, str]]
 
+_UNSET: Any = object()  # "not decided yet", where None is a decision (the check is off)
 _EMBED_BATCH = 64  # chunks per embed+write: amortises per-call costs, yet progress moves often
 _LLM_PASSAGES = 4  # passages put in an LLM's prompt
 _STALE_CHECK_SECONDS = 30.0  # how often to notice documents indexed by someone else (server mode)
@@ -91,6 +93,7 @@ class Assistant:
         self._lock = threading.RLock()
         self._checked_at = 0.0
         self._cross_encoder: Any = None
+        self._judge: Any = _UNSET
 
     # --- lazily opened parts ---------------------------------------------------------------
 
@@ -115,6 +118,21 @@ class Assistant:
                     create=create,
                 )
             return self._store
+
+    def _judge_(self) -> AnswerabilityJudge | None:
+        """The answerability check ``settings.judge`` asks for, made once (None when off)."""
+        with self._lock:
+            if self._judge is _UNSET:
+                self._judge = make_judge(self.settings)
+            return cast("AnswerabilityJudge | None", self._judge)
+
+    def prepare_check(self) -> bool:
+        """Set up the answerability check now (on a first run this assembles the packaged Qwen,
+        ~10 s), so the first borderline question does not wait. True when the check is on."""
+        judge = self._judge_()
+        if judge is not None:
+            judge.load()
+        return judge is not None
 
     def _scorer_(self) -> SentenceScorer:
         if self._scorer is None:
@@ -393,6 +411,7 @@ class Assistant:
             retriever.lexical,
             threshold=self.settings.refusal_threshold,
             max_sentences=self.settings.max_answer_sentences,
+            judge=self._judge_(),
         )
         if answerer is None:
             answer = extractive.answer(question, passages, query)

@@ -38,6 +38,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         "llm_base_url": getattr(args, "llm_base_url", None),
         "llm_model": getattr(args, "llm_model", None),
         "llm_model_path": getattr(args, "llm_model_path", None),
+        "judge": getattr(args, "judge", None),
         "host": getattr(args, "host", None),
         "port": getattr(args, "port", None),
     }
@@ -180,6 +181,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
             f"{len(report.unchanged)} unchanged.",
             file=sys.stderr,
         )
+    on = qa.prepare_check()  # judge=on without the model fails here, before serving
+    print(
+        "Answerability check: "
+        + ("on (Qwen2.5-1.5B decides borderline refusals)." if on else "off."),
+        file=sys.stderr,
+    )
     serve(qa, share_warning=True)
     return 0
 
@@ -198,6 +205,12 @@ def _llm_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--llm-base-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:8080/v1")
     p.add_argument("--llm-model", help="model name for the OpenAI-compatible server")
     p.add_argument("--llm-model-path", help="a GGUF file for --llm llamacpp")
+    p.add_argument(
+        "--judge",
+        choices=("auto", "on", "off"),
+        help="answerability check on borderline refusals with the packaged Qwen "
+        "(default auto: on when policy-qa[llm] is installed; env POLICY_QA_JUDGE)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

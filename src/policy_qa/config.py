@@ -45,6 +45,9 @@ class Settings:
     max_question_chars: int = 4000
     max_answer_sentences: int = 3
     refusal_threshold: float = 0.48
+    # The answerability check on borderline confidences (policy_qa.judge): "auto" uses the
+    # packaged Qwen when policy-qa[llm] is installed, "on" insists on it, "off" never asks.
+    judge: str = "auto"
 
     # LLM backend.
     llm: str = "none"
@@ -81,6 +84,8 @@ class Settings:
             raise ConfigError(
                 f"korean_tokenizer must be 'bigram' or 'kiwi', got {self.korean_tokenizer!r}"
             )
+        if self.judge not in ("auto", "on", "off"):
+            raise ConfigError(f"judge must be 'auto', 'on' or 'off', got {self.judge!r}")
         if self.llm not in LLM_BACKENDS:
             raise ConfigError(f"llm must be one of {', '.join(LLM_BACKENDS)}, got {self.llm!r}")
         if self.chroma_url:

@@ -51,11 +51,13 @@ __all__ = [
     "QWEN_FILE_NAME",
     "QWEN_SHA256",
     "LlamaCppChat",
+    "YesNoModel",
     "backend_name",
     "describe_model",
     "ensure_qwen_model",
     "llm_error",
     "make_chat_model",
+    "qwen_installed",
     "resolve_gguf_path",
     "smollm2_model_path",
 ]
@@ -121,6 +123,16 @@ def _qwen_parts() -> list[Path]:
             f"{QWEN_PARTS} parts (part {shown}): {_PIP_QWEN}"
         )
     return parts
+
+
+def qwen_installed() -> bool:
+    """Whether all the packaged Qwen parts are installed (without reading them)."""
+    try:
+        for i in range(1, QWEN_PARTS + 1):
+            importlib.metadata.distribution(_QWEN_PART_DIST.format(i))
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return True
 
 
 def _sha256(path: Path) -> str:
@@ -345,6 +357,72 @@ class LlamaCppChat(BaseChatModel):
             except ValueError as exc:
                 # llama.cpp raises ValueError when the prompt exceeds the context window.
                 raise LLMError(f"the local model rejected the prompt: {exc}") from exc
+
+
+class YesNoModel:
+    """P("yes") as a GGUF model's first reply token to a chat prompt: a graded yes/no answer.
+
+    Reads the prompt once and samples nothing, so it costs only prompt reading (~90 tokens a
+    second for Qwen2.5-1.5B on two cores). The chat template is the one the GGUF file carries.
+    """
+
+    def __init__(self, model_path: Path, n_ctx: int = 2048, n_threads: int | None = None) -> None:
+        self.model_path = Path(model_path)
+        self._n_ctx = n_ctx
+        self._n_threads = n_threads or max(1, min(4, os.cpu_count() or 1))
+        self._lock = threading.Lock()
+        self._format: Any = None
+        self._yes: list[int] = []
+        self._no: list[int] = []
+
+    def _ready(self) -> Any:
+        llama = _load_llama(self.model_path, self._n_ctx, self._n_threads)
+        if self._format is None:
+            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+            template = llama.metadata.get("tokenizer.chat_template")
+            if not template:
+                raise LLMError(f"{self.model_path.name} carries no chat template")
+            self._format = Jinja2ChatFormatter(
+                template=template,
+                eos_token=_token_text(llama, llama.token_eos()),
+                bos_token=_token_text(llama, llama.token_bos()),
+                add_generation_prompt=True,
+            )
+            self._yes = sorted({llama.tokenize(w.encode(), add_bos=False)[0] for w in _YES})
+            self._no = sorted({llama.tokenize(w.encode(), add_bos=False)[0] for w in _NO})
+        return llama
+
+    def load(self) -> None:
+        with self._lock:
+            self._ready()
+
+    def p_yes(self, messages: list[dict[str, str]]) -> float:
+        """P(yes) / (P(yes) + P(no)) for the reply's first token."""
+        import numpy as np
+
+        with self._lock:
+            llama = self._ready()
+            prompt = self._format(messages=messages).prompt
+            tokens = llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+            if len(tokens) >= self._n_ctx:
+                raise LLMError(f"the prompt ({len(tokens)} tokens) exceeds n_ctx={self._n_ctx}")
+            llama.reset()
+            llama.eval(tokens)
+            # Only the last position's logits exist (logits_all=False keeps 1.2 GB of score
+            # rows away); llama-cpp-python exposes them on its context object.
+            logits = np.ctypeslib.as_array(llama._ctx.get_logits(), shape=(llama.n_vocab(),))
+            yes = float(np.logaddexp.reduce(logits[self._yes]))
+            no = float(np.logaddexp.reduce(logits[self._no]))
+        return 1.0 / (1.0 + float(np.exp(no - yes)))
+
+
+def _token_text(llama: Any, token: int) -> str:
+    return llama.detokenize([token]).decode("utf-8", "ignore") if token >= 0 else ""
+
+
+_YES = ("yes", "Yes")
+_NO = ("no", "No")
 
 
 def _role(message: BaseMessage) -> str:

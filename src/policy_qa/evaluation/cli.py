@@ -113,6 +113,12 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument("--llm-base-url", help="OpenAI-compatible server for --llm openai")
     parser.add_argument("--llm-model", help="model name for --llm openai")
     parser.add_argument("--llm-model-path", help="a GGUF file for --llm llamacpp")
+    parser.add_argument(
+        "--judge",
+        choices=("auto", "on", "off"),
+        help="policy-qa's answerability check on borderline refusals (default: POLICY_QA_JUDGE "
+        "or auto, on when policy-qa[llm] is installed)",
+    )
     parser.set_defaults(func=handle)
 
 
@@ -164,6 +170,7 @@ def handle(args: argparse.Namespace) -> int:
         llm_base_url=args.llm_base_url,
         llm_model=args.llm_model,
         llm_model_path=args.llm_model_path,
+        judge=args.judge,
     )
     results = run(specs, options, settings, workdir=args.workdir)
     paths = write_all(results, args.out)

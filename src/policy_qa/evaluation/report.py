@@ -296,7 +296,9 @@ def markdown(results: dict[str, Any], files: dict[str, str] | None = None) -> st
     out = ["# policy-qa evaluation", ""]
     out.append(
         f"Run {cfg['created']} · systems: {', '.join(cfg['systems'])} · seed {cfg['seed']} · "
-        f"PolicyQA scoping {'on' if cfg['scope'] else 'off'} · {cfg.get('seconds', '?')} s"
+        f"PolicyQA scoping {'on' if cfg['scope'] else 'off'} · "
+        f"answerability check {cfg.get('answerability_check', 'off')} · "
+        f"{cfg.get('seconds', '?')} s"
     )
     out.append("")
     out.append(
@@ -332,8 +334,8 @@ def markdown(results: dict[str, Any], files: dict[str, str] | None = None) -> st
             obs_r, obs_fr = curve["observed"]
             out.append(
                 f"Refusal threshold {t:.3f}: refusing below it gives refusal rate {fmt(r)} and "
-                f"false-refusal rate {fmt(fr)}; observed (all refusal rules): {fmt(obs_r)} / "
-                f"{fmt(obs_fr)}."
+                f"false-refusal rate {fmt(fr)}; observed (all refusal rules, with the "
+                f"answerability check when it is on): {fmt(obs_r)} / {fmt(obs_fr)}."
             )
             out.append("")
     chart_names = [k for k in ("metrics", "retrieval", "refusal_curve", "latency") if k in files]

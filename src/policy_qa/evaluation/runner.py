@@ -549,9 +549,19 @@ def _config(specs: Sequence[SetSpec], options: RunOptions, settings: Settings) -
         "scope": options.scope,
         "k": K,
         "settings": safe_settings,
+        # What "auto" resolved to on this machine: the check changes refusals, so say it.
+        "answerability_check": _check_state(settings),
         "python": platform.python_version(),
         "versions": versions,
     }
+
+
+def _check_state(settings: Settings) -> str:
+    from ..judge import judge_available
+
+    if settings.judge == "off" or (settings.judge == "auto" and not judge_available()):
+        return "off"
+    return "on"
 
 
 # --- regression gate ------------------------------------------------------------------------

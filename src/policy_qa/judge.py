@@ -1,0 +1,125 @@
+"""The answerability check: a second opinion on borderline refusals from a local model.
+
+The extractive answerer's confidence separates answerable from unanswerable questions well
+at its ends and poorly in the middle: CLAP NQ's unanswerable questions come with a passage on
+the very topic, so sentence similarity, term coverage and answer type all look fine. In that
+middle band only, the packaged Qwen2.5-1.5B reads the top passage and the question and gives
+P("yes", the passage states the answer). The question is answered when
+
+    confidence + WEIGHT * P(yes) >= TARGET
+
+so the weaker the evidence, the surer the model must be: Qwen is credulous about near-misses
+("What was the revenue in won?" over a sentence on revenue growth), and the scores are not.
+It reads about 200 tokens and writes none, ~2.5 s on two cores; questions outside the band
+cost nothing extra.
+
+The band, weight and target were chosen on dev samples and checked on held-out questions
+(scripts/judge_refusal.py; README "Refusal"). They belong to this model and this prompt:
+another model would need its own calibration, which is why the check always uses the packaged
+model.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config import Settings
+from .errors import ConfigError, LLMError
+
+__all__ = [
+    "BAND",
+    "JUDGE_MODES",
+    "TARGET",
+    "WEIGHT",
+    "AnswerabilityJudge",
+    "Verdict",
+    "judge_available",
+    "make_judge",
+]
+
+log = logging.getLogger(__name__)
+
+JUDGE_MODES = ("auto", "on", "off")
+
+# Chosen on the dev samples (scripts/judge_refusal.py); see the module docstring.
+BAND = (0.25, 0.75)  # extractive confidences the check is asked about: [low, high)
+WEIGHT = 2.0
+TARGET = 1.64
+PASSAGE_CHARS = 1500  # the top passage, trimmed: prompt reading is the whole cost
+
+_SYSTEM = "You check whether a text answers a question. Reply with one word: yes or no."
+_ASK = (
+    "Text:\n{text}\n\nQuestion: {question}\n\n"
+    "Does the text state the answer to the question? Reply yes or no."
+)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the check said about one question."""
+
+    p_yes: float
+    answerable: bool
+
+    @property
+    def note(self) -> str:
+        said = "the passage answers it" if self.answerable else "the passage does not answer it"
+        return f"answerability check (Qwen2.5-1.5B): {said}, p={self.p_yes:.2f}"
+
+
+class AnswerabilityJudge:
+    """Asks the packaged Qwen whether a passage states the answer to a question."""
+
+    def __init__(self, model_path: Path) -> None:
+        from .llm import YesNoModel
+
+        self._model = YesNoModel(model_path)
+
+    def load(self) -> None:
+        """Load the model now rather than on the first borderline question (~1 s)."""
+        self._model.load()
+
+    @staticmethod
+    def in_band(confidence: float) -> bool:
+        return BAND[0] <= confidence < BAND[1]
+
+    def __call__(self, question: str, passage: str, confidence: float) -> Verdict:
+        """The verdict on ``passage`` for ``question``, given the evidence ``confidence``."""
+        text = " ".join(passage.split())[:PASSAGE_CHARS]
+        p = self._model.p_yes(
+            [
+                {"role": "system", "content": _SYSTEM},
+                {"role": "user", "content": _ASK.format(text=text, question=question)},
+            ]
+        )
+        return Verdict(p_yes=p, answerable=confidence + WEIGHT * p >= TARGET)
+
+
+def judge_available() -> bool:
+    """Whether llama-cpp-python and all the packaged Qwen parts are installed."""
+    if importlib.util.find_spec("llama_cpp") is None:
+        return False
+    from .llm import qwen_installed
+
+    return qwen_installed()
+
+
+def make_judge(settings: Settings) -> AnswerabilityJudge | None:
+    """The check ``settings.judge`` asks for: ``auto`` uses it when it is installed."""
+    if settings.judge == "off":
+        return None
+    if settings.judge == "auto" and not judge_available():
+        log.info("answerability check off: install policy-qa[llm] to turn it on")
+        return None
+    from .llm import ensure_qwen_model
+
+    try:
+        return AnswerabilityJudge(ensure_qwen_model(settings.models_dir))
+    except LLMError as exc:
+        if settings.judge == "on":
+            raise ConfigError(f"judge=on, but {exc}") from exc
+        log.warning("answerability check off: %s", exc)
+        return None

@@ -1,0 +1,106 @@
+"""The answerability check: the packaged Qwen decides borderline refusals (real model)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from policy_qa import Assistant, Settings
+from policy_qa.errors import ConfigError, LLMError
+from policy_qa.judge import (
+    BAND,
+    TARGET,
+    WEIGHT,
+    AnswerabilityJudge,
+    judge_available,
+    make_judge,
+)
+
+pytestmark = pytest.mark.skipif(
+    not judge_available(), reason="needs policy-qa[llm] (llama-cpp-python and the Qwen parts)"
+)
+
+PASSAGE = (
+    "Daedeok Research Complex was established in 1973 in a bid to develop science technology "
+    "that would support the growth of the heavy chemicals industry. In 2005 it was "
+    "re-established as Daedeok Special Zone for Research and Development."
+)
+
+
+@pytest.fixture(scope="module")
+def judged(corpus_index: Path) -> Iterator[Assistant]:
+    qa = Assistant(index_dir=corpus_index, settings=Settings.from_env(judge="on"))
+    yield qa
+    qa.close()
+
+
+def test_judge_reads_the_passage() -> None:
+    judge = make_judge(Settings(judge="on"))
+    assert isinstance(judge, AnswerabilityJudge)
+    stated = judge("When was the Daedeok Research Complex established?", PASSAGE, 0.5)
+    missing = judge("How many people live in Daejeon?", PASSAGE, 0.5)
+    assert stated.answerable and not missing.answerable
+    assert missing.p_yes < 0.5 < stated.p_yes
+    assert "p=" in missing.note
+
+
+def test_borderline_question_about_the_topic_is_refused(judged: Assistant) -> None:
+    # The evidence is about presidents, so the scores alone answer (confidence ~0.57 >= 0.48);
+    # the check sees that no sentence names the current one.
+    question = "Who is the current President of South Korea?"
+    without = Assistant(index_dir=judged.index_dir, settings=Settings.from_env(judge="off"))
+    plain = without.ask(question)
+    assert not plain.abstained and BAND[0] <= plain.confidence < BAND[1]
+    checked = judged.ask(question)
+    assert checked.abstained
+    assert any(n.startswith("answerability check") for n in checked.notes)
+    without.close()
+
+
+def test_borderline_answerable_question_is_answered(judged: Assistant) -> None:
+    answer = judged.ask("What was Daedeok Valley meant to do?")
+    assert BAND[0] <= answer.confidence < BAND[1]
+    assert not answer.abstained and answer.citations
+    assert any("passage answers it" in n for n in answer.notes)
+
+
+def test_a_clear_yes_overturns_a_leaning_refusal(judged: Assistant) -> None:
+    # Below the refusal threshold the scores refuse; a confident yes from the check answers.
+    question = "What prompted the South Korean government to focus more on innovation?"
+    plain = Assistant(index_dir=judged.index_dir, settings=Settings.from_env(judge="off"))
+    refused = plain.ask(question)
+    assert refused.abstained and BAND[0] <= refused.confidence < plain.settings.refusal_threshold
+    answer = judged.ask(question)
+    assert not answer.abstained and answer.citations
+    verdict = next(n for n in answer.notes if n.startswith("answerability check"))
+    assert answer.confidence + WEIGHT * float(verdict.rsplit("p=", 1)[1]) >= TARGET
+    plain.close()
+
+
+def test_confident_answers_skip_the_check(judged: Assistant) -> None:
+    answer = judged.ask("When was the Daedeok Research Complex established?")
+    assert answer.confidence >= BAND[1] and not answer.abstained
+    assert not any(n.startswith("answerability check") for n in answer.notes)
+
+
+def test_a_broken_model_falls_back_to_the_threshold(judged: Assistant, tmp_path: Path) -> None:
+    bad = tmp_path / "broken.gguf"
+    bad.write_bytes(b"not a model")
+    broken = AnswerabilityJudge(bad)
+    with pytest.raises(LLMError, match="could not load"):
+        broken("Who chairs the council?", PASSAGE, 0.5)
+    qa = Assistant(index_dir=judged.index_dir, settings=Settings.from_env(judge="off"))
+    qa._judge = broken
+    answer = qa.ask("Who is the current President of South Korea?")
+    assert not answer.abstained  # the threshold's decision, as without the check
+    assert any("answerability check failed" in n for n in answer.notes)
+    qa.close()
+
+
+def test_settings_name_the_modes() -> None:
+    with pytest.raises(ConfigError, match="judge must be"):
+        Settings(judge="sometimes")
+    assert make_judge(Settings(judge="off")) is None
+    assert Settings.from_env({"POLICY_QA_JUDGE": "on"}).judge == "on"
