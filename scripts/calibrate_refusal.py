@@ -16,7 +16,9 @@ import json
 import os
 import statistics
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -25,10 +27,27 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 from policy_qa import Assistant, Settings
 from policy_qa.answer import ExtractiveAnswerer
 from policy_qa.assistant import contextualize
-from policy_qa.evaluation.datasets import load_named, load_set
+from policy_qa.evaluation.datasets import EvalSet, load_named, load_set
 from policy_qa.ingest import detect_language
+from policy_qa.types import Passage
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def walk(qa: Assistant, evalset: EvalSet) -> Iterator[tuple[Any, int, Any, list[Passage], Any]]:
+    """Every turn of ``evalset`` asked of ``qa`` as the assistant would (follow-ups condensed),
+    with its passages and the extractive answerer's evidence (threshold 0: nothing refused)."""
+    retriever = qa._retriever()
+    answerer = ExtractiveAnswerer(retriever.scorer, retriever.lexical, threshold=0.0)
+    for item in evalset.items:
+        history: list[tuple[str, str]] = []
+        for i, turn in enumerate(item.turns):
+            query = contextualize(turn.question, history)
+            sources = qa._sources_within(qa._open(), item.within)
+            passages = retriever.search(query, qa.settings.top_k, sources)
+            _, evidence = answerer._score(turn.question, query, passages)
+            yield item, i, turn, passages, evidence
+            history.append((turn.question, ""))
 
 
 def main() -> int:
@@ -57,30 +76,21 @@ def main() -> int:
             )
         qa = Assistant(settings=Settings(data_dir=args.workdir / "calib" / name))
         qa.index([evalset.corpus])
-        retriever = qa._retriever()
-        answerer = ExtractiveAnswerer(retriever.scorer, retriever.lexical, threshold=0.0)
-        for item in evalset.items:
-            history: list[tuple[str, str]] = []
-            for i, turn in enumerate(item.turns):
-                query = contextualize(turn.question, history)
-                sources = qa._sources_within(qa._open(), item.within)
-                passages = retriever.search(query, qa.settings.top_k, sources)
-                _, ev = answerer._score(turn.question, query, passages)
-                doc_lang = detect_language(passages[0].chunk.text) if passages else "en"
-                rows.append(
-                    {
-                        "set": name,
-                        "id": f"{item.id}#{i + 1}",
-                        "pair": f"{detect_language(turn.question)}-{doc_lang}",
-                        "follow_up": i > 0,
-                        "answerable": turn.answerable,
-                        "similarity": ev.best_similarity,
-                        "coverage": ev.coverage,
-                        "confidence": ev.confidence,
-                        "features": dict(ev.features),
-                    }
-                )
-                history.append((turn.question, ""))
+        for item, i, turn, passages, ev in walk(qa, evalset):
+            doc_lang = detect_language(passages[0].chunk.text) if passages else "en"
+            rows.append(
+                {
+                    "set": name,
+                    "id": f"{item.id}#{i + 1}",
+                    "pair": f"{detect_language(turn.question)}-{doc_lang}",
+                    "follow_up": i > 0,
+                    "answerable": turn.answerable,
+                    "similarity": ev.best_similarity,
+                    "coverage": ev.coverage,
+                    "confidence": ev.confidence,
+                    "features": dict(ev.features),
+                }
+            )
         qa.close()
 
     print("| pair | follow-up | answerable | n | confidence p10 | p50 | p90 |")

@@ -31,9 +31,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def collect(args: argparse.Namespace) -> None:
+    from calibrate_refusal import walk  # scripts/ is on sys.path when run as a script
+
     from policy_qa import Assistant, Settings
-    from policy_qa.answer import ExtractiveAnswerer
-    from policy_qa.assistant import contextualize
     from policy_qa.evaluation.datasets import load_named, load_set
     from policy_qa.judge import make_judge
 
@@ -51,30 +51,20 @@ def collect(args: argparse.Namespace) -> None:
         )
     qa = Assistant(settings=Settings(data_dir=work / "data"))
     qa.index([evalset.corpus])
-    retriever = qa._retriever()
-    answerer = ExtractiveAnswerer(retriever.scorer, retriever.lexical, threshold=0.0)
     judge = make_judge(Settings(judge="on", data_dir=REPO / ".policy-qa"))
     assert judge is not None
     out = args.workdir / f"{args.set}-{args.seed}-{args.limit}.jsonl"
     with out.open("w", encoding="utf-8") as fh:
-        for item in evalset.items:
-            history: list[tuple[str, str]] = []
-            for i, turn in enumerate(item.turns):
-                query = contextualize(turn.question, history)
-                sources = qa._sources_within(qa._open(), item.within)
-                passages = retriever.search(query, qa.settings.top_k, sources)
-                _, evidence = answerer._score(turn.question, query, passages)
-                row: dict[str, Any] = {
-                    "id": f"{item.id}#{i + 1}",
-                    "question": turn.question,
-                    "answerable": turn.answerable,
-                    "confidence": evidence.confidence,
-                    "p_yes": judge(turn.question, passages[0].chunk.text).p_yes
-                    if passages
-                    else 0.0,
-                }
-                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-                history.append((turn.question, ""))
+        for item, i, turn, passages, evidence in walk(qa, evalset):
+            p_yes = judge(turn.question, passages[0].chunk.text, 0.0).p_yes if passages else 0.0
+            row = {
+                "id": f"{item.id}#{i + 1}",
+                "question": turn.question,
+                "answerable": turn.answerable,
+                "confidence": evidence.confidence,
+                "p_yes": p_yes,
+            }
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
     print(f"wrote {out}")
 
 

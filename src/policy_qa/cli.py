@@ -181,6 +181,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             f"{len(report.unchanged)} unchanged.",
             file=sys.stderr,
         )
+    if settings.judge != "off":
+        print("Preparing the answerability check…", file=sys.stderr)
     on = qa.prepare_check()  # judge=on without the model fails here, before serving
     print(
         "Answerability check: "

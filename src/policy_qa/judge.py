@@ -45,9 +45,9 @@ log = logging.getLogger(__name__)
 JUDGE_MODES = ("auto", "on", "off")
 
 # Chosen on the dev samples (scripts/judge_refusal.py); see the module docstring.
-BAND = (0.25, 0.75)  # extractive confidences the check is asked about: [low, high)
+BAND = (0.30, 0.75)  # extractive confidences the check is asked about: [low, high)
 WEIGHT = 2.0
-TARGET = 1.64
+TARGET = 1.66
 PASSAGE_CHARS = 1500  # the top passage, trimmed: prompt reading is the whole cost
 
 _SYSTEM = "You check whether a text answers a question. Reply with one word: yes or no."
