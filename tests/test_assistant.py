@@ -220,7 +220,7 @@ def test_language_pair_follows_the_best_lexical_match() -> None:
 
 
 def test_settings_choose_the_index_dir(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path / "data")
+    settings = Settings(data_dir=tmp_path / "data", judge="off")
     assert settings.resolved_index_dir == tmp_path / "data" / "index"
     qa = Assistant(settings=settings)
     assert qa.index_dir == tmp_path / "data" / "index"

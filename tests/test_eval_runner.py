@@ -115,7 +115,7 @@ def test_runner_on_a_user_set_with_its_own_corpus(tmp_path: Path) -> None:
     path = tmp_path / "mine.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
     options = RunOptions(systems=("policy-qa", "baseline", "bm25"), progress=False)
-    results = run([SetSpec(str(path))], options, Settings(data_dir=tmp_path / "data"))
+    results = run([SetSpec(str(path))], options, Settings(data_dir=tmp_path / "data", judge="off"))
     data = results["sets"]["mine"]
     assert data["set"]["questions"] == 6 and data["set"]["dialogues"] == 1
     by_id = {r["id"]: r for r in data["rows"]}
@@ -134,6 +134,7 @@ def test_runner_on_a_user_set_with_its_own_corpus(tmp_path: Path) -> None:
     assert "refusal_curve" in data
     text = markdown(results)
     assert "`mine`" in text and "Gold evidence not found verbatim" in text and "typo (" in text
+    assert "answerability check off" in text
 
 
 def test_bad_arguments_are_config_errors(tmp_path: Path) -> None:

@@ -51,13 +51,17 @@ def test_index_and_ask_through_a_chroma_server(chroma_url: str, tmp_path: Path) 
     folder = tmp_path / "docs"
     folder.mkdir()
     shutil.copy(CORPUS / SEED_SOURCE, folder / SEED_SOURCE)
-    writer = Assistant(settings=Settings(data_dir=tmp_path / "a", chroma_url=chroma_url))
+    writer = Assistant(
+        settings=Settings(data_dir=tmp_path / "a", chroma_url=chroma_url, judge="off")
+    )
     report = writer.index([folder])
     assert report.added == (SEED_SOURCE,)
     assert not (tmp_path / "a" / "index").exists(), "server mode writes no local index"
 
     # A teammate on another data directory sees the same documents through the server.
-    reader = Assistant(settings=Settings(data_dir=tmp_path / "b", chroma_url=chroma_url))
+    reader = Assistant(
+        settings=Settings(data_dir=tmp_path / "b", chroma_url=chroma_url, judge="off")
+    )
     assert [d.source for d in reader.documents()] == [SEED_SOURCE]
     answer = reader.ask("When was the Daedeok Research Complex established?")
     assert "1973" in answer.answer
@@ -75,7 +79,7 @@ def test_index_and_ask_through_a_chroma_server(chroma_url: str, tmp_path: Path) 
 
 def test_unreachable_server_is_a_clear_error(tmp_path: Path) -> None:
     url = f"http://127.0.0.1:{free_port()}"
-    qa = Assistant(settings=Settings(data_dir=tmp_path, chroma_url=url))
+    qa = Assistant(settings=Settings(data_dir=tmp_path, chroma_url=url, judge="off"))
     with pytest.raises(StoreUnavailableError) as err:
         qa.ask("When was Daedeok established?")
     assert url in str(err.value) and "chroma run" in str(err.value)

@@ -166,7 +166,7 @@ def test_bad_questions_get_a_clear_message(ui: ChatUI, question: str, message: s
 
 
 def test_missing_index_gets_a_clear_message(tmp_path: Path, qa: Any) -> None:
-    settings = Settings(index_dir=tmp_path / "nothing", data_dir=tmp_path)
+    settings = Settings(index_dir=tmp_path / "nothing", data_dir=tmp_path, judge="off")
     ui = ChatUI(Assistant(settings=settings, embeddings=qa.embeddings))
     final = list(ui.respond(FIRST_QUESTION, []))[-1]
     assert "Index documents first" in final.status and final.turns == []
@@ -176,7 +176,10 @@ def test_missing_index_gets_a_clear_message(tmp_path: Path, qa: Any) -> None:
 def test_missing_chroma_server_gets_a_clear_message(tmp_path: Path, qa: Any) -> None:
     url = f"http://127.0.0.1:{free_port()}"
     ui = ChatUI(
-        Assistant(settings=Settings(chroma_url=url, data_dir=tmp_path), embeddings=qa.embeddings)
+        Assistant(
+            settings=Settings(chroma_url=url, data_dir=tmp_path, judge="off"),
+            embeddings=qa.embeddings,
+        )
     )
     final = list(ui.respond(FIRST_QUESTION, []))[-1]
     assert f"Cannot reach the Chroma server at {url}" in final.status

@@ -50,7 +50,12 @@ def private_assistant(corpus_index: Path, shared: Any, workdir: Path, **settings
     """An assistant over a copy of the corpus index, with its own data directory."""
     index_dir = workdir / "index"
     shutil.copytree(corpus_index, index_dir)
-    config = Settings(index_dir=index_dir, data_dir=workdir / "data", port=free_port(), **settings)
+    config = Settings(
+        index_dir=index_dir,
+        data_dir=workdir / "data",
+        port=free_port(),
+        **{"judge": "off", **settings},
+    )
     return Assistant(settings=config, embeddings=shared.embeddings)
 
 
