@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .config import Settings, quiet_third_parties
+from .config import JUDGE_MODES, Settings, quiet_third_parties
 from .errors import PolicyQAError
 
 log = logging.getLogger("policy_qa")
@@ -209,7 +209,7 @@ def _llm_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--llm-model-path", help="a GGUF file for --llm llamacpp")
     p.add_argument(
         "--judge",
-        choices=("auto", "on", "off"),
+        choices=JUDGE_MODES,
         help="answerability check on borderline refusals with the packaged Qwen "
         "(default auto: on when policy-qa[llm] is installed; env POLICY_QA_JUDGE)",
     )

@@ -18,6 +18,7 @@ from .errors import ConfigError
 
 ENV_PREFIX = "POLICY_QA_"
 LLM_BACKENDS = ("none", "openai", "llamacpp")
+JUDGE_MODES = ("auto", "on", "off")  # the answerability check (policy_qa.judge)
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,7 @@ class Settings:
             raise ConfigError(
                 f"korean_tokenizer must be 'bigram' or 'kiwi', got {self.korean_tokenizer!r}"
             )
-        if self.judge not in ("auto", "on", "off"):
+        if self.judge not in JUDGE_MODES:
             raise ConfigError(f"judge must be 'auto', 'on' or 'off', got {self.judge!r}")
         if self.llm not in LLM_BACKENDS:
             raise ConfigError(f"llm must be one of {', '.join(LLM_BACKENDS)}, got {self.llm!r}")

