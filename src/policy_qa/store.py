@@ -129,22 +129,8 @@ class Store:
             self._docs = self._client.get_or_create_collection(
                 f"{name}__docs", embedding_function=None
             )
-            self._collections = {
-                model: self._client.get_or_create_collection(
-                    f"{name}__{model}",
-                    embedding_function=None,
-                    metadata={"hnsw:space": "cosine"},
-                )
-                for model in embeddings
-            }
-            self._sentences = {
-                model: self._client.get_or_create_collection(
-                    f"{name}__{model}__sentences",
-                    embedding_function=None,
-                    metadata={"hnsw:space": "cosine"},
-                )
-                for model in embeddings
-            }
+            self._collections = self._per_model(embeddings, "")
+            self._sentences = self._per_model(embeddings, "__sentences")
         except Exception as exc:
             raise StoreUnavailableError(
                 f"Chroma at {self.location} failed to open its collections: {exc}"
@@ -257,6 +243,17 @@ class Store:
                     for doc, chunks, _, root in part
                 ],
             )
+
+    def _per_model(self, embeddings: Mapping[str, Embeddings], suffix: str) -> dict[str, Any]:
+        """``NAME__<model><suffix>`` for every model: vectors we compute, cosine space."""
+        return {
+            model: self._client.get_or_create_collection(
+                f"{self._name}__{model}{suffix}",
+                embedding_function=None,
+                metadata={"hnsw:space": "cosine"},
+            )
+            for model in embeddings
+        }
 
     def _write_sentences(self, chunks: Sequence[Chunk], sentences: SentenceVectors) -> None:
         if len(sentences.spans) != len(chunks):

@@ -28,6 +28,7 @@ from typing import Any
 
 from ..config import Settings
 from ..errors import ConfigError, PolicyQAError
+from ..judge import check_enabled
 from . import metrics as M
 from .datasets import (
     DATASET_NAMES,
@@ -550,18 +551,10 @@ def _config(specs: Sequence[SetSpec], options: RunOptions, settings: Settings) -
         "k": K,
         "settings": safe_settings,
         # What "auto" resolved to on this machine: the check changes refusals, so say it.
-        "answerability_check": _check_state(settings),
+        "answerability_check": "on" if check_enabled(settings) else "off",
         "python": platform.python_version(),
         "versions": versions,
     }
-
-
-def _check_state(settings: Settings) -> str:
-    from ..judge import judge_available
-
-    if settings.judge == "off" or (settings.judge == "auto" and not judge_available()):
-        return "off"
-    return "on"
 
 
 # --- regression gate ------------------------------------------------------------------------
