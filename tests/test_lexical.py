@@ -68,3 +68,41 @@ def test_cached_tokens_are_the_tokenizers_and_safe_to_change() -> None:
     assert first == Tokenizer()("How many businesses were established?")
     first.append("mutated")
     assert index.tokens("How many businesses were established?") == ["busi", "establish"]
+
+
+class CountingTokenizer(Tokenizer):
+    """The real tokenizer, remembering which texts it was given."""
+
+    def __init__(self, korean: str = "bigram") -> None:
+        super().__init__(korean)
+        self.seen: list[str] = []
+
+    def __call__(self, text: str) -> list[str]:
+        self.seen.append(text)
+        return super().__call__(text)
+
+
+def test_a_rebuild_tokenizes_only_new_or_changed_chunks(tmp_path: Path) -> None:
+    old = LexicalIndex.build(DOCS[:2], Tokenizer(), fingerprint="v1")
+    tok = CountingTokenizer()
+    new = LexicalIndex.build(DOCS, tok, "v2", previous=old)
+    assert tok.seen == [DOCS[2][2]]
+    scratch = LexicalIndex.build(DOCS, Tokenizer(), "v2")
+    assert new.doc_freq == scratch.doc_freq
+    for question in ("research complex established", "대덕연구단지 설립", "150 businesses"):
+        assert new.search(question, 3) == scratch.search(question, 3)
+
+    # A saved index lends its terms after a restart, even though its documents are stale.
+    new.save(tmp_path)
+    stale = LexicalIndex.load(tmp_path, Tokenizer(), None)
+    assert stale is not None and LexicalIndex.load(tmp_path, Tokenizer(), "v3") is None
+    changed = ("c2", "a.txt", "Each cluster should attract 200 businesses.")
+    tok = CountingTokenizer()
+    again = LexicalIndex.build([DOCS[0], changed, DOCS[2]], tok, "v3", previous=stale)
+    assert tok.seen == [changed[2]]  # same id, new text: tokenized again
+    assert again.search("200 businesses", 1)[0][0] == "c2"
+
+    # Terms made by another tokenizer are not reused.
+    tok = CountingTokenizer(korean="kiwi")
+    LexicalIndex.build(DOCS, tok, "v2", previous=stale)
+    assert len(tok.seen) == len(DOCS)

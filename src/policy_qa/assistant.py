@@ -155,11 +155,15 @@ class Assistant:
             tokenizer = Tokenizer(korean=self.settings.korean_tokenizer)
             loaded = LexicalIndex.load(folder, tokenizer, fingerprint)
             if loaded is None:
+                # The index before the change (in memory, or saved) lends its chunks' terms:
+                # only new chunks are tokenized.
+                previous = self._lexical or LexicalIndex.load(folder, tokenizer, None)
                 log.info("building the lexical index")
                 loaded = LexicalIndex.build(
                     ((cid, c.source, _lexical_text(c)) for cid, c in store.iter_chunks()),
                     tokenizer,
                     fingerprint,
+                    previous,
                 )
                 loaded.save(folder)
             self._lexical = loaded

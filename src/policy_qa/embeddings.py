@@ -161,4 +161,10 @@ def load_cross_encoder(path: str) -> object:
     quiet_third_parties()
     from sentence_transformers import CrossEncoder
 
-    return CrossEncoder(path, device="cpu", local_files_only=True)
+    try:
+        return CrossEncoder(path, device="cpu", local_files_only=True)
+    except Exception as exc:  # transformers raises OSError, ValueError, KeyError... by case
+        raise ConfigError(
+            f"reranker_path {path!r} does not hold a CrossEncoder model ({exc.__class__.__name__}"
+            f": {str(exc)[:200]}); point it at a folder saved by CrossEncoder.save"
+        ) from exc
