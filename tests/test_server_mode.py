@@ -73,8 +73,11 @@ def test_index_and_ask_through_a_chroma_server(chroma_url: str, tmp_path: Path) 
     # Sentence vectors live on the server with their chunks, and go with them.
     server = Store(tmp_path / "unused", chroma_url, "policy_qa", reader.embeddings)
     assert all(server.sentence_count(m) > server.count() for m in ("minilm", "use"))
+    before = server.fingerprint()
     assert writer.remove(SEED_SOURCE)
     assert [server.sentence_count(m) for m in ("minilm", "use")] == [0, 0]
+    # Every client notices the change through one small read (the revision the writer left).
+    assert server.fingerprint() != before
 
 
 def test_unreachable_server_is_a_clear_error(tmp_path: Path) -> None:

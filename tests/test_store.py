@@ -133,3 +133,26 @@ def test_questions_after_a_restart_embed_no_stored_sentence(tmp_path: Path, ques
     assert answer.passages
     embedded = {t for e in models.values() for t in e.seen}
     assert not embedded & sentences, "candidate sentences were embedded again"
+
+
+def test_fingerprint_changes_with_every_write_and_only_then(tmp_path: Path) -> None:
+    """Another process's view of the store notices each change, and nothing else."""
+    folder = tmp_path / "docs"
+    write_corpus(folder)
+    index_dir = tmp_path / "index"
+    qa = Assistant(index_dir=index_dir, embeddings=fresh_models())
+    qa.index([folder])
+    other = Store(index_dir, None, "policy_qa", fresh_models())
+    seen = [other.fingerprint()]
+    assert other.fingerprint() == seen[0]
+    assert qa.index([folder]).added == ()  # nothing written
+    assert other.fingerprint() == seen[0]
+
+    (folder / "parks.md").write_text("# Parks\n\nParks now open at seven.\n", encoding="utf-8")
+    assert qa.index([folder]).updated == ("parks.md",)
+    seen.append(other.fingerprint())
+    assert qa.remove("water.txt")
+    seen.append(other.fingerprint())
+    assert len(set(seen)) == 3
+    # The BM25 index follows: the removed document's words are gone from it.
+    assert all(p.chunk.source != "water.txt" for p in qa.retrieve("Water Board tariffs", k=5))
