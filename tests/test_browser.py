@@ -93,19 +93,24 @@ def open_page(browser: Any, url: str, viewport: dict[str, int]) -> Any:
     return page
 
 
-def ask(page: Any, question: str) -> Any:
-    """Type a question, press Enter and wait for the finished answer; returns its message."""
+def ask(page: Any, question: str, until: str | None = None) -> Any:
+    """Type a question, press Enter and wait for the answer; returns its message.
+
+    The answer streams: its text arrives before the final render (citation links, the
+    "not found" line). ``until`` waits for a text that only the final render has.
+    """
     before = page.locator(BOT).count()
     page.fill("#pqa-question textarea", question)
     page.keyboard.press("Enter")
     answer = page.locator(BOT).nth(before)
     answer.wait_for()
     page.wait_for_function(
-        """([sel, i]) => {
+        """([sel, i, until]) => {
             const m = document.querySelectorAll(sel)[i];
-            return m && !m.innerText.includes('Searching the documents');
+            if (!m || m.innerText.includes('Searching the documents')) return false;
+            return !until || m.innerText.includes(until);
         }""",
-        arg=[BOT, before],
+        arg=[BOT, before, until],
     )
     return answer
 
@@ -178,7 +183,8 @@ def test_phone_width_citation_and_copy(browser: Any, url: str) -> None:
 
 def test_off_topic_question_is_refused(browser: Any, url: str) -> None:
     page = open_page(browser, url, LAPTOP)
-    answer = ask(page, OFF_TOPIC)
+    # The refusal's text streams first; the final render adds the "not found" line.
+    answer = ask(page, OFF_TOPIC, until=NOT_FOUND)
     assert NOT_FOUND in answer.inner_text()
     note = page.locator("#pqa-sources .pqa-notfound")
     note.wait_for()
