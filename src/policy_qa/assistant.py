@@ -157,7 +157,9 @@ class Assistant:
             if loaded is None:
                 # The index before the change (in memory, or saved) lends its chunks' terms:
                 # only new chunks are tokenized.
-                previous = self._lexical or LexicalIndex.load(folder, tokenizer, None)
+                previous = self._lexical
+                if previous is None:
+                    previous = LexicalIndex.load(folder, tokenizer, None)
                 log.info("building the lexical index")
                 loaded = LexicalIndex.build(
                     ((cid, c.source, _lexical_text(c)) for cid, c in store.iter_chunks()),
