@@ -43,7 +43,7 @@ def walk(qa: Assistant, evalset: EvalSet) -> Iterator[tuple[Any, int, Any, list[
         history: list[tuple[str, str]] = []
         for i, turn in enumerate(item.turns):
             query = contextualize(turn.question, history)
-            sources = qa._sources_within(qa._open(), item.within)
+            sources = qa._sources_within(item.within)
             passages = retriever.search(query, qa.settings.top_k, sources)
             _, evidence = answerer._score(turn.question, query, passages)
             yield item, i, turn, passages, evidence

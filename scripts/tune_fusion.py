@@ -73,7 +73,7 @@ def collect(workdir: Path, datasets: Path, seed: int) -> None:
             if not n_gold:
                 continue
             question = turn.question
-            sources = qa._sources_within(store, item.within)
+            sources = qa._sources_within(item.within)
             lists: dict[str, list[tuple[str, float]]] = {}
             lists["bm25"] = retriever.lexical.search(question, DEPTH, sources)
             chunks = {}

@@ -340,10 +340,15 @@ class Assistant:
             )
         return " ".join(question.split())
 
-    def _sources_within(self, store: Store, within: str | None) -> list[str] | None:
+    def _sources_within(self, within: str | None) -> list[str] | None:
+        """The indexed sources under the prefix ``within`` (None: no restriction).
+
+        Read from the lexical index, which holds every chunk's source in memory: listing the
+        documents from Chroma on every question took ~0.5 s at 8,400 documents.
+        """
         if within is None:
             return None
-        return [s for s in store.document_meta() if s.startswith(within)]
+        return self._lexical_index().sources_under(within)
 
     def _ready(self) -> Store:
         store = self._open()
@@ -365,10 +370,10 @@ class Assistant:
     ) -> list[Passage]:
         """The ranked passages for a question (what ``ask`` answers from)."""
         question = self._check_question(question)
-        store = self._ready()
+        self._ready()
         query = contextualize(question, history)
         return self._retriever().search(
-            query, k or self.settings.top_k, self._sources_within(store, within), rerank=rerank
+            query, k or self.settings.top_k, self._sources_within(within), rerank=rerank
         )
 
     def ask(
@@ -404,12 +409,12 @@ class Assistant:
         final ``Answer`` is the verified one (which may differ from the streamed draft).
         """
         question = self._check_question(question)
-        store = self._ready()
+        self._ready()
         history = list(history or [])
         answerer = self._llm_answerer(llm or self.settings.llm)
         query = answerer.condense(question, history) if answerer and history else None
         query = query or contextualize(question, history)
-        sources = self._sources_within(store, within)
+        sources = self._sources_within(within)
         retriever = self._retriever()
         passages = retriever.search(query, self.settings.top_k, sources)
         extractive = ExtractiveAnswerer(

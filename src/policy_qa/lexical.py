@@ -194,6 +194,10 @@ class LexicalIndex:
     def __len__(self) -> int:
         return len(self.ids)
 
+    def sources_under(self, prefix: str) -> list[str]:
+        """The indexed sources whose path starts with ``prefix``, sorted."""
+        return sorted(s for s in self._source_rows if s.startswith(prefix))
+
     @classmethod
     def build(
         cls,
