@@ -34,6 +34,13 @@ def test_search_ranks_and_filters_by_source() -> None:
     assert index.search("zebra", 3) == []
 
 
+def test_sources_under_a_prefix() -> None:
+    index = LexicalIndex.build(DOCS, Tokenizer())
+    assert index.sources_under("") == ["a.txt", "b.txt"]
+    assert index.sources_under("b") == ["b.txt"]
+    assert index.sources_under("c") == []
+
+
 def test_saved_index_loads_only_for_the_same_fingerprint(tmp_path: Path) -> None:
     index = LexicalIndex.build(DOCS, Tokenizer(), fingerprint="v1")
     index.save(tmp_path)
