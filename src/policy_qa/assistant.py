@@ -91,6 +91,8 @@ class Assistant:
         self._scorer: SentenceScorer | None = None
         self._llms: dict[str, Any] = {}
         self._lock = threading.RLock()
+        self._build_lock = threading.Lock()
+        self._rebuilding: threading.Thread | None = None
         self._checked_at = 0.0
         self._cross_encoder: Any = None
         self._judge: Any = _UNSET
@@ -140,36 +142,76 @@ class Assistant:
         return self._scorer
 
     def _lexical_index(self, force_check: bool = False) -> LexicalIndex:
-        """The BM25 index, rebuilt when the stored documents changed (by us or anyone)."""
+        """The BM25 index, rebuilt when the stored documents changed (by us or anyone).
+
+        After this process's own writes (``force_check``) it is rebuilt at once. A change the
+        periodic check notices (someone else's writes, in server mode) is rebuilt on a
+        background thread while questions keep the index they have: at 100,000 chunks a
+        rebuild takes 15-30 s, which the next question would otherwise wait for.
+        """
         store = self._open()
         with self._lock:
             now = time.monotonic()
             fresh = now - self._checked_at < _STALE_CHECK_SECONDS
-            if self._lexical is not None and fresh and not force_check:
-                return self._lexical
+            current = self._lexical
+            if current is not None and fresh and not force_check:
+                return current
             fingerprint = store.fingerprint()
             self._checked_at = now
-            if self._lexical is not None and self._lexical.fingerprint == fingerprint:
-                return self._lexical
+            if current is not None and current.fingerprint == fingerprint:
+                return current
+            if current is not None and not force_check:
+                self._rebuild_later(store, fingerprint, current)
+                return current
+            built = self._build_lexical(store, fingerprint)
+            self._lexical = built
+            return built
+
+    def _build_lexical(self, store: Store, fingerprint: str) -> LexicalIndex:
+        """Load the saved BM25 index for ``fingerprint``, or build (and save) it."""
+        # One build at a time: builds write the same folder.
+        with self._build_lock:
             folder = self._lexical_dir()
             tokenizer = Tokenizer(korean=self.settings.korean_tokenizer)
             loaded = LexicalIndex.load(folder, tokenizer, fingerprint)
-            if loaded is None:
-                # The index before the change (in memory, or saved) lends its chunks' terms:
-                # only new chunks are tokenized.
-                previous = self._lexical
-                if previous is None:
-                    previous = LexicalIndex.load(folder, tokenizer, None)
-                log.info("building the lexical index")
-                loaded = LexicalIndex.build(
-                    ((cid, c.source, _lexical_text(c)) for cid, c in store.iter_chunks()),
-                    tokenizer,
-                    fingerprint,
-                    previous,
-                )
-                loaded.save(folder)
-            self._lexical = loaded
-            return loaded
+            if loaded is not None:
+                return loaded
+            # The index before the change (in memory, or saved) lends its chunks' terms:
+            # only new chunks are tokenized.
+            previous = self._lexical
+            if previous is None:
+                previous = LexicalIndex.load(folder, tokenizer, None)
+            log.info("building the lexical index")
+            built = LexicalIndex.build(
+                ((cid, c.source, _lexical_text(c)) for cid, c in store.iter_chunks()),
+                tokenizer,
+                fingerprint,
+                previous,
+            )
+            built.save(folder)
+            return built
+
+    def _rebuild_later(self, store: Store, fingerprint: str, current: LexicalIndex) -> None:
+        """Build the index for ``fingerprint`` on a thread; install it if nothing newer came."""
+        if self._rebuilding is not None and self._rebuilding.is_alive():
+            return  # the check after it finishes will notice anything newer
+
+        def run() -> None:
+            try:
+                built = self._build_lexical(store, fingerprint)
+            except Exception as exc:  # the next periodic check tries again
+                log.warning("background rebuild of the lexical index failed: %s", exc)
+                with self._lock:
+                    self._checked_at = 0.0
+                return
+            with self._lock:
+                # A rebuild after our own write (or close()) replaced ``current`` meanwhile:
+                # that index is at least as new as this one.
+                if self._lexical is current:
+                    self._lexical = built
+
+        self._rebuilding = threading.Thread(target=run, name="policy-qa-bm25", daemon=True)
+        self._rebuilding.start()
 
     def _lexical_dir(self) -> Path:
         # Server mode keeps the BM25 index as a local cache beside the data directory; it is
