@@ -13,6 +13,7 @@ Tokens:
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import json
 import logging
@@ -185,6 +186,7 @@ class LexicalIndex:
         for i, source in enumerate(sources):
             rows.setdefault(source, []).append(i)
         self._source_rows = {source: np.asarray(r, dtype=np.int64) for source, r in rows.items()}
+        self._sorted_sources = sorted(self._source_rows)  # a prefix is a contiguous run here
         self._rows = {cid: i for i, cid in enumerate(ids)}
         # Coverage tokenizes the same question once per candidate and Kiwi costs ~1 ms per
         # short Korean text, so recent texts' tokens are kept (returned as fresh lists).
@@ -196,7 +198,12 @@ class LexicalIndex:
 
     def sources_under(self, prefix: str) -> list[str]:
         """The indexed sources whose path starts with ``prefix``, sorted."""
-        return sorted(s for s in self._source_rows if s.startswith(prefix))
+        found = []
+        for source in self._sorted_sources[bisect.bisect_left(self._sorted_sources, prefix) :]:
+            if not source.startswith(prefix):
+                break
+            found.append(source)
+        return found
 
     @classmethod
     def build(
