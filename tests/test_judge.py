@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from policy_qa import Assistant, Settings
+from policy_qa.answer import precise_ask, quoted_names
 from policy_qa.errors import ConfigError, LLMError
 from policy_qa.judge import (
     BAND,
@@ -18,7 +19,7 @@ from policy_qa.judge import (
     make_judge,
 )
 
-pytestmark = pytest.mark.skipif(
+needs_judge = pytest.mark.skipif(
     not judge_available(), reason="needs policy-qa[llm] (llama-cpp-python and the Qwen parts)"
 )
 
@@ -36,6 +37,7 @@ def judged(corpus_index: Path) -> Iterator[Assistant]:
     qa.close()
 
 
+@needs_judge
 def test_judge_reads_the_passage() -> None:
     judge = make_judge(Settings(judge="on"))
     assert isinstance(judge, AnswerabilityJudge)
@@ -46,6 +48,7 @@ def test_judge_reads_the_passage() -> None:
     assert "p=" in missing.note
 
 
+@needs_judge
 def test_borderline_question_about_the_topic_is_refused(judged: Assistant) -> None:
     # The evidence is about presidents, so the scores alone answer (confidence ~0.57 >= 0.48);
     # the check sees that no sentence names the current one.
@@ -59,6 +62,7 @@ def test_borderline_question_about_the_topic_is_refused(judged: Assistant) -> No
     without.close()
 
 
+@needs_judge
 def test_borderline_answerable_question_is_answered(judged: Assistant) -> None:
     answer = judged.ask("What was Daedeok Valley meant to do?")
     assert BAND[0] <= answer.confidence < BAND[1]
@@ -66,6 +70,7 @@ def test_borderline_answerable_question_is_answered(judged: Assistant) -> None:
     assert any("passage answers it" in n for n in answer.notes)
 
 
+@needs_judge
 def test_a_clear_yes_overturns_a_leaning_refusal(judged: Assistant) -> None:
     # Below the refusal threshold the scores refuse; a confident yes from the check answers.
     question = "What prompted the South Korean government to focus more on innovation?"
@@ -79,12 +84,14 @@ def test_a_clear_yes_overturns_a_leaning_refusal(judged: Assistant) -> None:
     plain.close()
 
 
+@needs_judge
 def test_confident_answers_skip_the_check(judged: Assistant) -> None:
     answer = judged.ask("When was the Daedeok Research Complex established?")
     assert answer.confidence >= BAND[1] and not answer.abstained
     assert not any(n.startswith("answerability check") for n in answer.notes)
 
 
+@needs_judge
 def test_a_broken_model_falls_back_to_the_threshold(judged: Assistant, tmp_path: Path) -> None:
     bad = tmp_path / "broken.gguf"
     bad.write_bytes(b"not a model")
@@ -97,6 +104,61 @@ def test_a_broken_model_falls_back_to_the_threshold(judged: Assistant, tmp_path:
     assert not answer.abstained  # the threshold's decision, as without the check
     assert any("answerability check failed" in n for n in answer.notes)
     qa.close()
+
+
+@needs_judge
+def test_the_quote_comes_from_the_passage() -> None:
+    judge = make_judge(Settings(judge="on"))
+    assert isinstance(judge, AnswerabilityJudge)
+    question = "When was the Daedeok Research Complex established?"
+    assert judge(question, PASSAGE, 0.5).answerable
+    quote = judge.quote(question, PASSAGE)
+    assert "1973" in quote and quote.rstrip(".") in PASSAGE
+
+
+@needs_judge
+def test_a_yes_whose_quote_lacks_the_asked_count_is_refused(judged: Assistant) -> None:
+    # The passage says the zone "doubled its number of residing companies": on the topic, and
+    # the yes/no check says yes, but no count of companies in 2005 is there to quote.
+    answer = judged.ask("How many companies resided in Daedeok Special Zone in 2005?")
+    assert answer.abstained and BAND[0] <= answer.confidence < BAND[1]
+    said, refused = answer.notes
+    assert "the passage answers it" in said
+    assert refused.startswith("quote check: the words Qwen quotes as the answer hold no count")
+
+
+@needs_judge
+def test_a_quote_with_the_asked_kind_keeps_the_answer(judged: Assistant) -> None:
+    # "How many specialists ..." is answered by "20 specialists": the quote check lets it be.
+    answer = judged.ask("How many specialists will make up the Regional Innovation Council?")
+    assert not answer.abstained and "20 specialists" in answer.answer
+    assert not any(n.startswith("quote check") for n in answer.notes)
+
+
+def test_precise_asks() -> None:
+    assert precise_ask("In what year was the Special Act enacted?") == "year"
+    assert precise_ask("What was the revenue in won?") == "money"
+    assert precise_ask("What percentage of tax exemption will businesses receive?") == "percent"
+    assert precise_ask("How many companies resided there in 2005?") == "number"
+    assert precise_ask("Who chairs the Regional Innovation Council?") == "who"
+    # Answers of these kinds take too many shapes for a quote to be checked.
+    assert precise_ask("Who was Glumdalclitch?") is None
+    assert precise_ask("When does Alison come back for good?") is None
+    assert precise_ask("What is the size of the cluster?") is None
+    assert precise_ask("지역혁신협의회의 의장은 누구인가요?") is None
+
+
+def test_quoted_names_leave_out_what_the_question_names() -> None:
+    assert quoted_names("Frank wrote Capitalism and Underdevelopment", "who wrote capitalism") == [
+        "Frank"
+    ]
+    minister = "Who was the Minister of Trade, Industry and Energy?"
+    assert quoted_names("South Korea's Ministry of Trade, Industry and Energy", minister) == []
+    council = "Who chairs the Regional Innovation Council?"
+    assert (
+        quoted_names("The Regional Innovation Council, comprised of 20 specialists", council) == []
+    )
+    assert quoted_names("It is chaired by Kim Dong-yeon.", council) == ["Kim Dong-yeon"]
 
 
 def test_settings_name_the_modes() -> None:

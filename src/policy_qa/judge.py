@@ -13,6 +13,11 @@ so the weaker the evidence, the surer the model must be: Qwen is credulous about
 It reads about 200 tokens and writes none, ~2.5 s on two cores; questions outside the band
 cost nothing extra.
 
+A yes can still be a near-miss the scores flagged: "How many companies were there in 2005?"
+over a sentence on their number doubling. For such precise asks the answerer follows a yes with
+``AnswerabilityJudge.quote`` (the model's next turn, ~1 s) and keeps the yes only if the quoted
+words hold the asked kind of answer (``ExtractiveAnswerer._check_quote``).
+
 The band, weight and target were chosen on dev samples and checked on held-out questions
 (scripts/judge_refusal.py; README "Refusal"). They belong to this model and this prompt:
 another model would need its own calibration, which is why the check always uses the packaged
@@ -53,6 +58,7 @@ _ASK = (
     "Text:\n{text}\n\nQuestion: {question}\n\n"
     "Does the text state the answer to the question? Reply yes or no."
 )
+_QUOTE = "Quote the exact words of the text that answer the question, and nothing else."
 
 
 @dataclass(frozen=True)
@@ -86,14 +92,32 @@ class AnswerabilityJudge:
 
     def __call__(self, question: str, passage: str, confidence: float) -> Verdict:
         """The verdict on ``passage`` for ``question``, given the evidence ``confidence``."""
-        text = " ".join(passage.split())[:PASSAGE_CHARS]
-        p = self._model.p_yes(
+        p = self._model.p_yes(_messages(question, passage))
+        return Verdict(p_yes=p, answerable=confidence + WEIGHT * p >= TARGET)
+
+    def quote(self, question: str, passage: str) -> str:
+        """The words of ``passage`` the model says answer ``question`` (its reply, unchecked).
+
+        Asked after a yes, as the conversation's next turn: the model reuses what it read for
+        the verdict, so this costs ~1 s. A yes to "How many companies were there in 2005?" over
+        a sentence on the number of companies doubling quotes that sentence, which holds no
+        count of companies: the caller checks the quote for the kind of answer asked.
+        """
+        return self._model.reply(
             [
-                {"role": "system", "content": _SYSTEM},
-                {"role": "user", "content": _ASK.format(text=text, question=question)},
+                *_messages(question, passage),
+                {"role": "assistant", "content": "yes"},
+                {"role": "user", "content": _QUOTE},
             ]
         )
-        return Verdict(p_yes=p, answerable=confidence + WEIGHT * p >= TARGET)
+
+
+def _messages(question: str, passage: str) -> list[dict[str, str]]:
+    text = " ".join(passage.split())[:PASSAGE_CHARS]
+    return [
+        {"role": "system", "content": _SYSTEM},
+        {"role": "user", "content": _ASK.format(text=text, question=question)},
+    ]
 
 
 def judge_available() -> bool:

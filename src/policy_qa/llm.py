@@ -416,6 +416,27 @@ class YesNoModel:
             no = float(np.logaddexp.reduce(logits[self._no]))
         return 1.0 / (1.0 + float(np.exp(no - yes)))
 
+    def reply(self, messages: list[dict[str, str]], max_tokens: int = 40) -> str:
+        """The model's greedy reply to ``messages``, at most ``max_tokens`` tokens long.
+
+        A follow-up to the conversation ``p_yes`` just read costs only its new tokens: llama.cpp
+        keeps the shared prefix in its cache, so asking "which words say so?" after the yes/no
+        question reads ~30 tokens instead of the whole passage again.
+        """
+        with self._lock:
+            llama = self._ready()
+            prompt = self._format(messages=messages).prompt
+            tokens = llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+            if len(tokens) + max_tokens >= self._n_ctx:
+                raise LLMError(f"the prompt ({len(tokens)} tokens) exceeds n_ctx={self._n_ctx}")
+            stop = {llama.token_eos(), llama._model.token_eot()}
+            out: list[int] = []
+            for token in llama.generate(tokens, temp=0.0, top_k=1, reset=True):
+                if token in stop or len(out) >= max_tokens:
+                    break
+                out.append(token)
+        return llama.detokenize(out).decode("utf-8", "ignore").strip()
+
 
 def _token_text(llama: Any, token: int) -> str:
     return llama.detokenize([token]).decode("utf-8", "ignore") if token >= 0 else ""
