@@ -6,7 +6,9 @@
 ``collect`` indexes a dev sample, answers every question with the extractive answerer at
 threshold 0 (so nothing is refused), and records the confidence and answerability, then asks
 ``policy_qa.judge.AnswerabilityJudge`` (the production prompt and model) about the top passage.
-``choose`` searches (low, high, weight, target) -- refuse below ``low``, answer from ``high``,
+``collect`` also records, for a question with a precise ask, the quote the model gives after a
+yes and whether it holds the asked kind of answer (the quote check). ``choose`` searches (low,
+high, weight, target) -- refuse below ``low``, answer from ``high``,
 and in between answer when confidence + weight * P(yes) >= target -- for the most unanswerables
 refused while no dev file refuses more than 10% of its answerable ones, then reports the top
 choices on the test files' questions that no dev file holds (README "Refusal").
@@ -27,6 +29,8 @@ os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 import numpy as np
 
+from policy_qa.judge import BAND, TARGET, WEIGHT
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -34,6 +38,7 @@ def collect(args: argparse.Namespace) -> None:
     from calibrate_refusal import walk  # scripts/ is on sys.path when run as a script
 
     from policy_qa import Assistant, Settings
+    from policy_qa.answer import ExtractiveAnswerer, precise_ask
     from policy_qa.evaluation.datasets import load_named, load_set
     from policy_qa.judge import make_judge
 
@@ -53,6 +58,8 @@ def collect(args: argparse.Namespace) -> None:
     qa.index([evalset.corpus])
     judge = make_judge(Settings(judge="on", data_dir=REPO / ".policy-qa"))
     assert judge is not None
+    retriever = qa._retriever()
+    answerer = ExtractiveAnswerer(retriever.scorer, retriever.lexical)
     out = args.workdir / f"{args.set}-{args.seed}-{args.limit}.jsonl"
     with out.open("w", encoding="utf-8") as fh:
         for item, i, turn, passages, evidence in walk(qa, evalset):
@@ -64,6 +71,12 @@ def collect(args: argparse.Namespace) -> None:
                 "confidence": evidence.confidence,
                 "p_yes": p_yes,
             }
+            # The quote check (ExtractiveAnswerer._check_quote) asks for a quote only for these.
+            kind = precise_ask(turn.question)
+            if passages and kind and (kind == "percent" or dict(evidence.features)["type_miss"]):
+                quote = judge.quote(turn.question, passages[0].chunk.text)
+                row["quote"] = quote
+                row["quote_holds"] = answerer._holds(kind, quote, turn.question)
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")
     print(f"wrote {out}")
 
@@ -72,15 +85,23 @@ THRESHOLD = 0.48  # the refusal threshold without the check (Settings.refusal_th
 
 
 def _rates(
-    rows: list[dict[str, Any]], low: float, high: float, weight: float, target: float
+    rows: list[dict[str, Any]],
+    low: float,
+    high: float,
+    weight: float,
+    target: float,
+    quote_check: bool = False,
 ) -> tuple[float, float]:
-    """(unanswerables refused, answerables refused) under one policy (policy_qa.judge)."""
+    """(unanswerables refused, answerables refused) under one policy (policy_qa.judge), with or
+    without the quote check that may overturn a yes."""
 
     def refused(r: dict[str, Any]) -> bool:
         c = r["confidence"]
         if c < low or c >= high:
             return bool(c < THRESHOLD if low == high else c < low)
-        return bool(c + weight * r["p_yes"] < target)
+        if c + weight * r["p_yes"] < target:
+            return True
+        return quote_check and r.get("quote_holds") is False
 
     answerable = [refused(r) for r in rows if r["answerable"]]
     unanswerable = [refused(r) for r in rows if not r["answerable"]]
@@ -127,6 +148,15 @@ def choose(args: argparse.Namespace) -> None:
             + " | ".join(f"{r:.3f} / {f:.3f}" for r, f in cells)
             + " |"
         )
+    print("\nthe shipped check, then with the quote check after a yes:")
+    shipped = (*BAND, WEIGHT, TARGET)
+    for quote_check in (False, True):
+        cells = [
+            _rates(rows, *shipped, quote_check=quote_check)
+            for rows in [*devs.values(), *tests.values()]
+        ]
+        shown = "; ".join(f"{n} {r:.3f} / {f:.3f}" for n, (r, f) in zip(names, cells, strict=True))
+        print(f"  {'with' if quote_check else 'without'} the quote check: {shown}")
     print(f"\nwithout the check (threshold {THRESHOLD}):")
     cells = [_rates(rows, THRESHOLD, THRESHOLD, 0, 0) for rows in [*devs.values(), *tests.values()]]
     shown = "; ".join(f"{n} {r:.3f} / {f:.3f}" for n, (r, f) in zip(names, cells, strict=True))
