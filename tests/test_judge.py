@@ -143,6 +143,8 @@ def test_precise_asks() -> None:
     assert precise_ask("Who chairs the Regional Innovation Council?") == "who"
     # Answers of these kinds take too many shapes for a quote to be checked.
     assert precise_ask("Who was Glumdalclitch?") is None
+    assert precise_ask("Who can access the user's data?") is None
+    assert precise_ask("With whom do you share my data?") is None
     assert precise_ask("When does Alison come back for good?") is None
     assert precise_ask("What is the size of the cluster?") is None
     assert precise_ask("지역혁신협의회의 의장은 누구인가요?") is None
