@@ -15,7 +15,7 @@ cost nothing extra.
 
 A yes can still be a near-miss the scores flagged: "How many companies were there in 2005?"
 over a sentence on their number doubling. For such precise asks the answerer follows a yes with
-``AnswerabilityJudge.quote`` (the model's next turn, ~1 s) and keeps the yes only if the quoted
+``AnswerabilityJudge.quote`` (the model's next turn, ~2 s) and keeps the yes only if the quoted
 words hold the asked kind of answer (``ExtractiveAnswerer._check_quote``).
 
 The band, weight and target were chosen on dev samples and checked on held-out questions
@@ -99,9 +99,10 @@ class AnswerabilityJudge:
         """The words of ``passage`` the model says answer ``question`` (its reply, unchecked).
 
         Asked after a yes, as the conversation's next turn: the model reuses what it read for
-        the verdict, so this costs ~1 s. A yes to "How many companies were there in 2005?" over
-        a sentence on the number of companies doubling quotes that sentence, which holds no
-        count of companies: the caller checks the quote for the kind of answer asked.
+        the verdict and writes up to 40 tokens, ~2 s. A yes to "How many companies were there
+        in 2005?" over a sentence on the number of companies doubling quotes that sentence,
+        which holds no count of companies: the caller checks the quote for the kind of answer
+        asked.
         """
         return self._model.reply(
             [
