@@ -7,7 +7,8 @@
 Each backend is scored by the eval runner through ``Assistant(settings=Settings(llm=...))``, so
 the figures are the ones ``policy-qa eval`` prints: answer correctness, citation precision and
 recall, refusals on unanswerable questions, false refusals, seconds per answer. It also counts
-what verification did (sentences re-cited or removed, extractive fallbacks).
+what verification did (sentences re-cited or removed, extractive fallbacks) and how many
+questions the calibrated refusal turned away before the LLM was asked.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from policy_qa.assistant import GATED_NOTE
 from policy_qa.config import Settings, quiet_third_parties
 from policy_qa.evaluation.runner import RunOptions, SetSpec, resolve_set, run_set
 from policy_qa.evaluation.systems import PolicyQASystem
@@ -50,13 +52,15 @@ def settings_for(backend: str, args: argparse.Namespace, data_dir: Path) -> Sett
 
 
 def verification_counts(rows: list[dict[str, Any]], system: str) -> dict[str, int]:
-    counts = {"re-cited": 0, "removed": 0, "fallback": 0, "flagged": 0}
+    counts = {"re-cited": 0, "removed": 0, "fallback": 0, "flagged": 0, "refused first": 0}
     for row in rows:
         notes = " | ".join(row["systems"].get(system, {}).get("notes", []) or [])
         counts["re-cited"] += notes.count("re-cited")
         counts["removed"] += notes.count("removed sentence")
         counts["flagged"] += notes.count("check the arithmetic")
         counts["fallback"] += int("LLM failed" in notes or "had no claim" in notes)
+        # Refused by the calibrated refusal before the LLM was asked (Assistant.stream).
+        counts["refused first"] += int(GATED_NOTE in notes)
     return counts
 
 

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from gradio_client import Client
 
-from policy_qa import Assistant, Settings
+from policy_qa import REFUSAL, Assistant, Settings
+from policy_qa.assistant import GATED_NOTE
 from policy_qa.ui import (
     API_NAME,
     EXTRACTIVE_LABEL,
@@ -347,6 +348,18 @@ def test_failed_llm_falls_back_to_quotes_with_a_note(llm_qa: Assistant) -> None:
     assert "Answered with: extractive" in message
     assert "Note: LLM failed" in final.plain
     assert final.status == ""
+
+
+def test_a_question_the_documents_do_not_answer_never_reaches_the_llm(llm_qa: Assistant) -> None:
+    # Nothing listens at the configured server: had the LLM been asked, the answer would carry
+    # an "LLM failed" note. The calibrated refusal decided first.
+    final = list(ChatUI(llm_qa).respond("What is the capital of Japan?", [], "openai"))[-1]
+    answer = final.turns[-1]["answer"]
+    assert answer["abstained"] and answer["citations"] == []
+    assert answer["answer"] == REFUSAL
+    assert GATED_NOTE in answer["notes"]
+    assert not any("LLM failed" in note for note in answer["notes"])
+    assert "refused before the LLM was asked" in final.chat[-1]["content"]
 
 
 def test_extractive_choice_skips_the_llm(llm_qa: Assistant) -> None:

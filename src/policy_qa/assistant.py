@@ -39,6 +39,7 @@ History = Sequence[tuple[str, str]]
 _UNSET: Any = object()  # "not decided yet", where None is a decision (the check is off)
 _EMBED_BATCH = 64  # chunks per embed+write: amortises per-call costs, yet progress moves often
 _LLM_PASSAGES = 4  # passages put in an LLM's prompt
+GATED_NOTE = "refused before the LLM was asked: the documents' evidence does not answer it"
 _STALE_CHECK_SECONDS = 30.0  # how often to notice documents indexed by someone else (server mode)
 _FOLLOW_UP = re.compile(
     r"\b(it|its|it's|they|them|their|theirs|this|that|these|those|he|she|his|her|there|"
@@ -453,7 +454,9 @@ class Assistant:
         """Yield the answer's text as it is produced, then the final ``Answer``.
 
         Extractive answers come whole in one piece; LLM answers come token by token, and the
-        final ``Answer`` is the verified one (which may differ from the streamed draft).
+        final ``Answer`` is the verified one (which may differ from the streamed draft). Whatever
+        the backend, a question the calibrated refusal turns away is refused without asking an
+        LLM (its notes say so).
         """
         question = self._check_question(question)
         self._ready()
@@ -471,12 +474,18 @@ class Assistant:
             max_sentences=self.settings.max_answer_sentences,
             judge=self._judge_(),
         )
-        if answerer is None:
-            answer = extractive.answer(question, passages, query)
-            if within is not None and not sources:
-                answer = _with_note(answer, f"no indexed document is under {within!r}")
-            yield answer.answer
-            yield answer
+        # The calibrated refusal decides for every backend: the evidence scores, the
+        # answerability check and the quote check were chosen on the dev sets' unanswerable
+        # questions, while an LLM left to refuse by itself answered most of them (README
+        # "Answers from a language model"). A refused question never reaches the LLM.
+        extracted = extractive.answer(question, passages, query)
+        if within is not None and not sources:
+            extracted = _with_note(extracted, f"no indexed document is under {within!r}")
+        if answerer is None or extracted.abstained:
+            if answerer is not None:
+                extracted = _with_note(extracted, GATED_NOTE)
+            yield extracted.answer
+            yield extracted
             return
 
         fallback_note = ""
@@ -486,7 +495,9 @@ class Assistant:
                 question, history, passages[:_LLM_PASSAGES], self.document_text
             ):
                 if isinstance(item, Answer):
-                    yield replace(item, retrieval_query=query)
+                    # The check that let the question through is part of why it was answered.
+                    notes = (*extracted.notes, *item.notes)
+                    yield replace(item, retrieval_query=query, notes=notes)
                     return
                 if item is None:
                     break
@@ -494,7 +505,7 @@ class Assistant:
             fallback_note = "the generated answer had no claim its passages support"
         except LLMError as exc:
             fallback_note = f"LLM failed: {exc}"
-        answer = _with_note(extractive.answer(question, passages, query), fallback_note)
+        answer = _with_note(extracted, fallback_note)
         yield "\n\n" + answer.answer
         yield answer
 
