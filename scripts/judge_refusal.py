@@ -38,7 +38,7 @@ def collect(args: argparse.Namespace) -> None:
     from calibrate_refusal import walk  # scripts/ is on sys.path when run as a script
 
     from policy_qa import Assistant, Settings
-    from policy_qa.answer import ExtractiveAnswerer, precise_ask
+    from policy_qa.answer import ExtractiveAnswerer, quote_ask
     from policy_qa.evaluation.datasets import load_named, load_set
     from policy_qa.judge import make_judge
 
@@ -72,8 +72,8 @@ def collect(args: argparse.Namespace) -> None:
                 "p_yes": p_yes,
             }
             # The quote check (ExtractiveAnswerer._check_quote) asks for a quote only for these.
-            kind = precise_ask(turn.question)
-            if passages and kind and (kind == "percent" or dict(evidence.features)["type_miss"]):
+            kind = quote_ask(turn.question, evidence)
+            if passages and kind:
                 quote = judge.quote(turn.question, passages[0].chunk.text)
                 row["quote"] = quote
                 row["quote_holds"] = answerer._holds(kind, quote, turn.question)

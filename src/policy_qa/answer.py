@@ -235,6 +235,8 @@ def precise_ask(question: str) -> str | None:
     rather than "how many".
     """
     if detect_language(question) != "en":
+        # Measured for Korean figures (README "Refusal"): Qwen quotes the wrong English sentence
+        # for a Korean question often enough to refuse answerable ones.
         return None
     kind = answer_type(question)
     if kind in ("year", "money", "population"):
@@ -245,6 +247,18 @@ def precise_ask(question: str) -> str | None:
         return "number" if _QUANTITY_ASK.search(question) else None
     if kind == "who" and _WHO.search(question) and not _WHO_NOT_A_NAME.search(question):
         return "who"
+    return None
+
+
+def quote_ask(question: str, evidence: Evidence) -> str | None:
+    """The precise ask a yes to ``question`` must back with a quote (``precise_ask``), or None.
+
+    Only when the best sentence already lacks that kind of answer (``type_miss``), except for a
+    percentage, which any nearby number passes for: it is always checked.
+    """
+    kind = precise_ask(question)
+    if kind == "percent" or (kind and dict(evidence.features).get("type_miss")):
+        return kind
     return None
 
 
@@ -399,8 +413,8 @@ class ExtractiveAnswerer:
         answerable ones; of 444 CLAP NQ questions it changes two, one of them answerable.
         """
         assert self.judge is not None
-        kind = precise_ask(question)
-        if kind is None or (kind != "percent" and not dict(evidence.features).get("type_miss")):
+        kind = quote_ask(question, evidence)
+        if kind is None:
             return False, notes
         try:
             quote = self.judge.quote(question, passage.chunk.text)
