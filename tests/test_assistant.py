@@ -21,6 +21,7 @@ from policy_qa import (
 )
 from policy_qa.retrieve import language_pair
 from policy_qa.types import Chunk
+from policy_qa.verify import REFUSAL_KO
 
 from .conftest import CORPUS, SEED_SOURCE
 
@@ -67,6 +68,12 @@ def test_refuses_what_the_article_does_not_say(qa: Assistant, question: str) -> 
     assert answer.answer == REFUSAL
     assert answer.citations == ()
     assert answer.passages, "a refusal still shows the closest passages"
+
+
+def test_a_korean_question_is_refused_in_korean_too(qa: Assistant) -> None:
+    answer = qa.ask("일본의 수도는 어디입니까?")  # the capital of Japan
+    assert answer.abstained and answer.citations == ()
+    assert answer.answer == f"{REFUSAL} {REFUSAL_KO}"
 
 
 def test_follow_up_uses_the_conversation(qa: Assistant) -> None:

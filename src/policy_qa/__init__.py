@@ -7,7 +7,6 @@
 >>> answer.to_dict()["citations"][0]["quote"]
 """
 
-from .answer import REFUSAL
 from .assistant import Assistant
 from .config import Settings
 from .errors import (
@@ -20,6 +19,7 @@ from .errors import (
     StoreUnavailableError,
 )
 from .types import Answer, Citation, DocumentInfo, IndexReport, Passage
+from .verify import REFUSAL
 
 __all__ = [
     "REFUSAL",

@@ -22,11 +22,10 @@ from .ingest import detect_language, split_sentences
 from .lexical import LexicalIndex, latin_anchors
 from .retrieve import SentenceScorer, coverage
 from .types import Answer, Citation, Passage
+from .verify import refusal_for
 
 if TYPE_CHECKING:
     from .judge import AnswerabilityJudge
-
-REFUSAL = "The indexed documents do not answer this."
 
 # Calibrated on dev samples (seed 1) of CLAP NQ, PolicyQA and KorQuAD with
 # scripts/calibrate_refusal.py; README "Refusal" has the table. See ``ExtractiveAnswerer._score``.
@@ -368,7 +367,7 @@ class ExtractiveAnswerer:
         if not passages:
             return Answer(
                 question=question,
-                answer=REFUSAL,
+                answer=refusal_for(question),
                 abstained=True,
                 retrieval_query=query,
                 notes=("no passage matched the question",),
@@ -388,7 +387,7 @@ class ExtractiveAnswerer:
         if refuse:
             return Answer(
                 question=question,
-                answer=REFUSAL,
+                answer=refusal_for(question),
                 abstained=True,
                 passages=tuple(passages),
                 retrieval_query=query,

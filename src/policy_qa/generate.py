@@ -32,7 +32,7 @@ from .errors import ConfigError, LLMError
 from .ingest.sentences import detect_language
 from .llm import backend_name, describe_model, llm_error, make_chat_model
 from .types import Answer, Passage
-from .verify import REFUSAL, REFUSAL_KO, Verifier
+from .verify import REFUSAL, REFUSAL_KO, Verifier, refusal_for
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -270,12 +270,9 @@ class LLMAnswerer:
     def _refusal(
         self, question: str, passages: Sequence[Passage], notes: tuple[str, ...]
     ) -> Answer:
-        text = REFUSAL
-        if detect_language(question) == "ko":
-            text = f"{REFUSAL} {REFUSAL_KO}"
         return Answer(
             question=question,
-            answer=text,
+            answer=refusal_for(question),
             abstained=True,
             passages=tuple(passages),
             backend=self.backend,

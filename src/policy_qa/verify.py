@@ -58,12 +58,20 @@ __all__ = [
     "Verifier",
     "is_refusal",
     "parse_reply",
+    "refusal_for",
 ]
 
 log = logging.getLogger(__name__)
 
 REFUSAL = "The indexed documents do not answer this."
 REFUSAL_KO = "색인된 문서로는 이 질문에 답할 수 없습니다."
+
+
+def refusal_for(question: str) -> str:
+    """The refusal sentence for ``question``: English, then Korean for a Korean question (the
+    English sentence stays first, so callers and tests can look for it whatever the language)."""
+    return f"{REFUSAL} {REFUSAL_KO}" if detect_language(question) == "ko" else REFUSAL
+
 
 # Calibration (scripts/bench_llm.py --calibrate, Qwen replies to eval/daedeok.jsonl, USE
 # embeddings): see README "LLM answers" for the distributions these cut.
