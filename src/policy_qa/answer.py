@@ -404,10 +404,9 @@ class ExtractiveAnswerer:
         """(refuse, notes) after a yes from the check, for a question with a precise ask.
 
         The check is credulous about near-misses: over "the zone had doubled its number of
-        companies" it says yes to "How many companies were there in 2005?". When the best
-        sentence already lacks the asked kind of answer (or the ask is a percentage, which a
-        nearby number easily passes for), the model is asked to quote its answer, and the yes
-        stands only if the quote holds that kind of answer. Measured on the dev sets (README
+        companies" it says yes to "How many companies were there in 2005?". For the questions
+        ``quote_ask`` picks, the model is asked to quote its answer, and the yes stands only if
+        the quote holds the asked kind of answer. Measured on the dev sets (README
         "Refusal"): 5 more of the bundled set's 22 unanswerables refused and none of its
         answerable ones; of 444 CLAP NQ questions it changes two, one of them answerable.
         """

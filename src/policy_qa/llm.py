@@ -397,16 +397,22 @@ class YesNoModel:
         with self._lock:
             self._ready()
 
+    def _prompt_tokens(self, llama: Any, messages: list[dict[str, str]], room: int) -> list[int]:
+        """``messages`` in the model's chat template, tokenized, with ``room`` tokens left to
+        write within the context (caller holds the lock)."""
+        prompt = self._format(messages=messages).prompt
+        tokens: list[int] = llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+        if len(tokens) + room >= self._n_ctx:
+            raise LLMError(f"the prompt ({len(tokens)} tokens) exceeds n_ctx={self._n_ctx}")
+        return tokens
+
     def p_yes(self, messages: list[dict[str, str]]) -> float:
         """P(yes) / (P(yes) + P(no)) for the reply's first token."""
         import numpy as np
 
         with self._lock:
             llama = self._ready()
-            prompt = self._format(messages=messages).prompt
-            tokens = llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
-            if len(tokens) >= self._n_ctx:
-                raise LLMError(f"the prompt ({len(tokens)} tokens) exceeds n_ctx={self._n_ctx}")
+            tokens = self._prompt_tokens(llama, messages, room=0)
             llama.reset()
             llama.eval(tokens)
             # Only the last position's logits exist (logits_all=False keeps 1.2 GB of score
@@ -425,10 +431,7 @@ class YesNoModel:
         """
         with self._lock:
             llama = self._ready()
-            prompt = self._format(messages=messages).prompt
-            tokens = llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
-            if len(tokens) + max_tokens >= self._n_ctx:
-                raise LLMError(f"the prompt ({len(tokens)} tokens) exceeds n_ctx={self._n_ctx}")
+            tokens = self._prompt_tokens(llama, messages, room=max_tokens)
             stop = {llama.token_eos(), llama._model.token_eot()}
             out: list[int] = []
             for token in llama.generate(tokens, temp=0.0, top_k=1, reset=True):
