@@ -63,7 +63,7 @@ def collect(args: argparse.Namespace) -> None:
     out = args.workdir / f"{args.set}-{args.seed}-{args.limit}.jsonl"
     with out.open("w", encoding="utf-8") as fh:
         for item, i, turn, passages, evidence in walk(qa, evalset):
-            p_yes = judge(turn.question, passages[0].chunk.text, 0.0).p_yes if passages else 0.0
+            p_yes = judge(turn.question, passages[0].focus_text, 0.0).p_yes if passages else 0.0
             row = {
                 "id": f"{item.id}#{i + 1}",
                 "question": turn.question,
@@ -74,7 +74,7 @@ def collect(args: argparse.Namespace) -> None:
             # The quote check (ExtractiveAnswerer._check_quote) asks for a quote only for these.
             kind = quote_ask(turn.question, evidence)
             if passages and kind:
-                quote = judge.quote(turn.question, passages[0].chunk.text)
+                quote = judge.quote(turn.question, passages[0].focus_text)
                 row["quote"] = quote
                 row["quote_holds"] = answerer._holds(kind, quote, turn.question)
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import re
@@ -91,6 +92,44 @@ def test_korean_question_finds_the_english_passage(qa: Assistant) -> None:
     assert any("164 kilometers" in p.chunk.text for p in passages)
 
 
+def test_passages_are_the_ranked_chunks_with_their_neighbours(corpus_index: Path) -> None:
+    """Each passage is its ranked chunk widened by the chunks around it, within window_chars.
+
+    The ranking is the chunks' own: the windows' chunks come in the order the same search
+    ranks chunks without windows, minus those a higher window already shows.
+    """
+    settings = Settings.from_env().replace(index_dir=corpus_index, judge="off")
+    question = "Which companies will anchor the clusters, and how many businesses each?"
+    windowed = Assistant(settings=settings)
+    plain = Assistant(settings=settings.replace(window_chars=0))
+    passages = windowed.retrieve(question, k=4)
+    chunks = plain.retrieve(question, k=settings.candidates)
+    text = windowed.document_text(SEED_SOURCE)
+    assert len(passages) == 4
+    assert any(p.focus_span != (p.chunk.start, p.chunk.end) for p in passages)
+    spans = []
+    for p in passages:
+        c = p.chunk
+        assert text[c.start : c.end] == c.text
+        assert c.start <= p.focus_span[0] < p.focus_span[1] <= c.end
+        assert c.end - c.start <= settings.window_chars
+        assert p.focus_text == text[p.focus_span[0] : p.focus_span[1]]
+        spans.append((c.start, c.end))
+    spans.sort()
+    assert all(a[1] <= b[0] for a, b in itertools.pairwise(spans)), "windows overlap"
+    order = [(c.chunk.start, c.chunk.end) for c in chunks]
+    ranks = [order.index(p.focus_span) for p in passages]
+    assert ranks == sorted(ranks) and ranks[0] == 0
+    for skipped in set(range(ranks[-1])) - set(ranks):
+        start, end = order[skipped]
+        assert any(a <= start and end <= b for a, b in spans), "a chunk vanished unshown"
+    assert all(p.focus is None for p in chunks)
+    windowed.close()
+    plain.close()
+    with pytest.raises(ConfigError, match="window_chars must be 0"):
+        settings.replace(window_chars=300)
+
+
 def test_to_dict_is_the_documented_json(qa: Assistant) -> None:
     data = qa.ask("What incentives does MOTIE offer to businesses?").to_dict()
     json.dumps(data)  # JSON-ready
@@ -103,8 +142,9 @@ def test_to_dict_is_the_documented_json(qa: Assistant) -> None:
     scores = [p["score"] for p in data["passages"]]
     assert scores == sorted(scores, reverse=True)
     for p in data["passages"]:
-        assert set(p) == {"source", "title", "section", "start", "end", "text", "score"}
+        assert set(p) == {"source", "title", "section", "start", "end", "text", "score", "focus"}
         assert qa.document_text(p["source"])[p["start"] : p["end"]] == p["text"]
+        assert p["start"] <= p["focus"][0] < p["focus"][1] <= p["end"]
 
 
 def test_stream_yields_text_then_the_answer(qa: Assistant) -> None:
@@ -258,7 +298,7 @@ def test_a_local_cross_encoder_reranks_the_candidates(corpus_index: Path, tmp_pa
     question = "When was the Daedeok Research Complex established?"
     passages = qa.retrieve(question, k=5)
     model = CrossEncoder(str(folder), device="cpu", local_files_only=True)
-    expected = model.predict([(question, p.chunk.text) for p in passages])
+    expected = model.predict([(question, p.focus_text) for p in passages])
     got = [dict(p.scores)["rerank"] for p in passages]
     assert got == sorted(got, reverse=True)
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-6)

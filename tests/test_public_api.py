@@ -80,8 +80,20 @@ def test_answer_to_dict_shape() -> None:
             "end": 20,
             "text": "0123456789",
             "score": 0.5,
+            "focus": [10, 20],
         }
     ]
+    # A window: the ranked chunk (12-16) shown with its neighbours (10-20).
+    window = Passage(chunk, 0.5, focus=(12, 16))
+    assert window.to_dict()["focus"] == [12, 16]
+    assert window.focus_text == "2345"
+    ranked = window.narrowed().chunk
+    assert (ranked.start, ranked.end, ranked.text, window.narrowed().focus) == (
+        12,
+        16,
+        "2345",
+        None,
+    )
 
 
 def test_ids_derive_from_content() -> None:

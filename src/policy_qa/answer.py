@@ -37,7 +37,6 @@ TYPE_MISMATCH_PENALTY = 0.8
 STRICT_TYPE_PENALTY = 0.5
 _STRICT_TYPES = frozenset({"money", "population"})
 UNKNOWN_NAME_PENALTY = 0.6
-HEADING_PENALTY = 0.1  # a heading can answer ("... (National Innovation Convergence Complex)")
 SOFT_MATCH_FLOOR = 0.55  # word-embedding similarity below which a paraphrase earns nothing
 COUNT_MATCH_FLOOR = 0.6  # how close a counted word must be to what "how many" asks about
 _HANGUL = re.compile(r"[\uac00-\ud7a3]")
@@ -302,6 +301,20 @@ def _unknown_names(question: str, lexical: LexicalIndex) -> list[str]:
     return unknown
 
 
+def _piece(passage: Passage, offset: int) -> tuple[int, str]:
+    """(start, text) of the part of a window that holds document ``offset``: the ranked
+    chunk, or what the window added before or after it (a neighbouring chunk)."""
+    c = passage.chunk
+    focus_start, focus_end = passage.focus_span
+    if offset < focus_start:
+        start, end = c.start, focus_start
+    elif offset >= focus_end:
+        start, end = focus_end, c.end
+    else:
+        start, end = focus_start, focus_end
+    return start, c.text[start - c.start : end - c.start].strip()
+
+
 def _is_heading(text: str) -> bool:
     return len(text) < 120 and not _SENTENCE_END.search(text.rstrip())
 
@@ -378,7 +391,9 @@ class ExtractiveAnswerer:
         if candidates and self.judge is not None and self.judge.in_band(evidence.confidence):
             # Borderline evidence: the passage is on the topic, but does it hold the answer?
             try:
-                verdict = self.judge(question, passages[0].chunk.text, evidence.confidence)
+                # The check reads the ranked chunk, not its window: it was calibrated on
+                # chunks, and more context made it no better (README "Retrieval").
+                verdict = self.judge(question, passages[0].focus_text, evidence.confidence)
                 refuse, notes = not verdict.answerable, (verdict.note,)
                 if not refuse:
                     refuse, notes = self._check_quote(question, passages[0], evidence, notes)
@@ -415,7 +430,7 @@ class ExtractiveAnswerer:
         if kind is None:
             return False, notes
         try:
-            quote = self.judge.quote(question, passage.chunk.text)
+            quote = self.judge.quote(question, passage.focus_text)
         except LLMError as exc:
             return False, (*notes, f"quote check failed, the check's yes kept: {exc}")
         if self._holds(kind, quote, question):
@@ -447,6 +462,7 @@ class ExtractiveAnswerer:
         raw: list[tuple[int, Passage, int, int, str, bool]] = []
         for rank, p in enumerate(passages[: self.passages_considered]):
             c = p.chunk
+            focus = p.focus_span
             for s, e in split_sentences(c.text):
                 text = c.text[s:e]
                 if len(text) < 25 or _is_heading(text):
@@ -454,7 +470,11 @@ class ExtractiveAnswerer:
                     # names the topic ("Helena (A Midsummer Night's Dream)") must not pass
                     # for evidence.
                     continue
-                raw.append((rank, p, c.start + s, c.start + e, text, False))
+                # A sentence the window added around the ranked chunk counts as one rank
+                # lower: the ranker never saw it, and across languages (where the rank
+                # weighs most) the next paragraph's date would otherwise beat the ranked one's.
+                outside = c.start + e <= focus[0] or c.start + s >= focus[1]
+                raw.append((rank, p, c.start + s, c.start + e, text, outside))
         if not raw:
             return [], Evidence(0.0, 0.0, 0.0)
 
@@ -479,7 +499,7 @@ class ExtractiveAnswerer:
         q_terms = frozenset(self.lexical.tokens(query)) | frozenset(anchors)
 
         candidates = []
-        for (rank, p, start, end, text, heading), sim in zip(raw, sims, strict=True):
+        for (rank, p, start, end, text, outside), sim in zip(raw, sims, strict=True):
             terms = frozenset(self.lexical.tokens(text))
             if cross_lingual:
                 lex = len(terms & set(anchors)) / len(anchors) if anchors else 0.0
@@ -489,8 +509,7 @@ class ExtractiveAnswerer:
                 sim_w * float(sim)
                 + lex_w * lex
                 + type_w * _type_match(kind, text, question)
-                - rank_w * rank
-                - (HEADING_PENALTY if heading else 0.0)
+                - rank_w * (rank + outside)
             )
             c = p.chunk
             candidates.append(
@@ -509,12 +528,16 @@ class ExtractiveAnswerer:
         else:
             # Coverage over the passages the best sentences come from: a question whose key
             # terms appear nowhere near the evidence asks what the documents do not say.
-            top = {(c.source, c.passage_rank) for c in candidates[:2]}
-            context = " ".join(
-                f"{p.chunk.section} {p.chunk.text}"
-                for rank, p in enumerate(passages[: self.passages_considered])
-                if (p.chunk.source, rank) in top
+            # "Near" is the chunk that holds the sentence, not the whole window around it: a
+            # window's extra paragraphs would cover more of any question, answerable or not,
+            # and the threshold and the check were calibrated on chunks.
+            near = sorted(
+                {
+                    (c.passage_rank, *_piece(passages[c.passage_rank], c.start))
+                    for c in candidates[:2]
+                }
             )
+            context = " ".join(f"{passages[rank].chunk.section} {text}" for rank, _, text in near)
             cov = self._soft_coverage(question if query == question else query, context)
             confidence = SIMILARITY_WEIGHT * best_sim + (1 - SIMILARITY_WEIGHT) * cov
             if language == "ko":

@@ -230,6 +230,7 @@ class Assistant:
             self._scorer_(),
             candidates=self.settings.candidates,
             cross_encoder=self._load_cross_encoder(),
+            window_chars=self.settings.window_chars,
         )
 
     def _load_cross_encoder(self) -> Any:
@@ -491,9 +492,10 @@ class Assistant:
         fallback_note = ""
         try:
             # Prompt reading dominates a local model's time; the top passages carry the answer.
-            for item in answerer.stream(
-                question, history, passages[:_LLM_PASSAGES], self.document_text
-            ):
+            # It reads their ranked chunks, not the windows: four windows of Korean text would
+            # not fit the local model's context, and its figures were measured on chunks.
+            ranked = [p.narrowed() for p in passages[:_LLM_PASSAGES]]
+            for item in answerer.stream(question, history, ranked, self.document_text):
                 if isinstance(item, Answer):
                     # The check that let the question through is part of why it was answered.
                     notes = (*extracted.notes, *item.notes)

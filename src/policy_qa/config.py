@@ -40,6 +40,8 @@ class Settings:
     korean_tokenizer: str = "kiwi"  # or "bigram" (character bigrams); README "Retrieval"
     top_k: int = 6
     candidates: int = 30
+    # Each retrieved chunk is shown with its neighbours up to this many characters (0: off).
+    window_chars: int = 1400
     reranker_path: str | None = None  # a local sentence-transformers CrossEncoder folder
 
     # Answering.
@@ -77,6 +79,11 @@ class Settings:
             raise ConfigError(
                 f"need 1 <= top_k <= candidates, got top_k={self.top_k}, "
                 f"candidates={self.candidates}"
+            )
+        if self.window_chars and self.window_chars < self.chunk_size:
+            raise ConfigError(
+                f"window_chars must be 0 (off) or at least chunk_size ({self.chunk_size}), "
+                f"got {self.window_chars}"
             )
         unknown = set(self.dense_models) - {"minilm", "use"}
         if unknown:

@@ -29,6 +29,10 @@ from .types import Chunk, Passage
 log = logging.getLogger(__name__)
 
 RRF_K = 60
+# A passage is its chunk widened by the chunks just before and after it while the span stays
+# within this many characters (0: chunks as they are). Chosen on the dev samples: README
+# "Retrieval".
+WINDOW_CHARS = 1400
 
 
 @dataclass(frozen=True)
@@ -180,6 +184,7 @@ class Retriever:
         candidates: int = 30,
         rerank_depth: int = 12,
         cross_encoder: object | None = None,
+        window_chars: int = WINDOW_CHARS,
     ) -> None:
         self.store = store
         self.lexical = lexical
@@ -188,6 +193,7 @@ class Retriever:
         self.candidates = candidates
         self.rerank_depth = rerank_depth
         self.cross_encoder = cross_encoder
+        self.window_chars = window_chars
 
     def search(
         self,
@@ -258,7 +264,79 @@ class Retriever:
         ]
         if rerank and len(passages) > 1:
             passages = self.rerank(query, language, passages, pair)
+        if self.window_chars > 0:
+            return self.widen(passages, k, self.scorer.model_for(language))
         return passages[:k]
+
+    def widen(self, passages: Sequence[Passage], k: int, model: str) -> list[Passage]:
+        """The top ``k`` passages, each widened by the chunks just before and after it.
+
+        Chunks are kept small because small chunks rank sharply, but an answer often runs past
+        a chunk's edge: a page's first chunk names the topic and the second holds the fact, a
+        list starts in one paragraph and goes on in the next. So each ranked chunk comes back
+        with its neighbours in the document (the next one first) while the span stays within
+        ``window_chars``. Windows never overlap: a chunk already inside a higher window is not
+        shown again, and its passage gives way to the next one. Ranking is unchanged; only
+        what each rank shows grows (README "Retrieval" has the measurements).
+        """
+        reach = self.window_chars
+        head = list(passages[: 2 * k])  # enough for the few a higher window swallows
+        near = self.store.chunks_near(
+            [(p.chunk.source, p.chunk.start, p.chunk.end) for p in head], reach
+        )
+        siblings: dict[str, list[Chunk]] = {}
+        for chunk in near.values():
+            siblings.setdefault(chunk.source, []).append(chunk)
+        for run in siblings.values():
+            run.sort(key=lambda c: c.start)
+        shown: set[tuple[str, int]] = set()
+        spans: list[tuple[Passage, int, int, list[Chunk]]] = []
+        for i, p in enumerate(passages):
+            c = p.chunk
+            if (c.source, c.start) in shown:
+                continue
+            start, end, added = c.start, c.end, []
+            if i < len(head):
+                run = siblings.get(c.source, [])
+                after = next((n for n in run if n.start >= c.end), None)
+                if after and (c.source, after.start) not in shown and after.end - start <= reach:
+                    end = after.end
+                    added.append(after)
+                before = next((n for n in reversed(run) if n.end <= c.start), None)
+                if before and (c.source, before.start) not in shown and end - before.start <= reach:
+                    start = before.start
+                    added.append(before)
+            shown.update((n.source, n.start) for n in (c, *added))
+            spans.append((p, start, end, added))
+            if len(spans) == k:
+                break
+        texts = self.store.document_texts(sorted({p.chunk.source for p, _, _, a in spans if a}))
+        widened: list[Passage] = []
+        neighbours: list[Chunk] = []
+        for p, start, end, added in spans:
+            c = p.chunk
+            text = texts.get(c.source)
+            if not added or text is None or text[c.start : c.end] != c.text:
+                widened.append(p)  # nothing to add, or the document changed since indexing
+                continue
+            window = replace(c, start=start, end=end, text=text[start:end])
+            widened.append(replace(p, chunk=window, focus=(c.start, c.end)))
+            neighbours.extend(added)
+        self._prime_neighbours(model, neighbours)
+        return widened
+
+    def _prime_neighbours(self, model: str, chunks: Sequence[Chunk]) -> None:
+        """Stored sentence vectors of the chunks a window added, so answering embeds none."""
+        sentences: list[str] = []
+        owners: list[int] = []
+        for i, chunk in enumerate(chunks):
+            for s, e in split_sentences(chunk.text):
+                sentences.append(chunk.text[s:e])
+                owners.append(i)
+        if sentences:
+            self._prime_sentences(
+                model, [Passage(chunk=c, score=0.0) for c in chunks], sentences, owners
+            )
 
     def rerank(
         self, query: str, language: str, passages: list[Passage], pair: str | None = None

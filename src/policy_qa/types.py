@@ -8,7 +8,7 @@ pure helpers (ids, serialisation).
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 
@@ -87,11 +87,34 @@ class Chunk:
 
 @dataclass(frozen=True)
 class Passage:
-    """A retrieved chunk with the score that ranked it (higher is better)."""
+    """A retrieved chunk with the score that ranked it (higher is better).
+
+    ``chunk`` may be a window: the ranked chunk widened by its neighbours in the document
+    (``Retriever.widen``). ``focus`` is then the ranked chunk's ``(start, end)`` in the
+    document, and ``focus_text`` its text; without a window both are the whole chunk.
+    """
 
     chunk: Chunk
     score: float
     scores: tuple[tuple[str, float], ...] = ()  # per-retriever evidence, for reports
+    focus: tuple[int, int] | None = None
+
+    @property
+    def focus_span(self) -> tuple[int, int]:
+        return self.focus or (self.chunk.start, self.chunk.end)
+
+    @property
+    def focus_text(self) -> str:
+        start, end = self.focus_span
+        return self.chunk.text[start - self.chunk.start : end - self.chunk.start]
+
+    def narrowed(self) -> Passage:
+        """This passage as its ranked chunk alone (itself when it is not a window)."""
+        if self.focus is None:
+            return self
+        start, end = self.focus
+        chunk = replace(self.chunk, start=start, end=end, text=self.focus_text)
+        return replace(self, chunk=chunk, focus=None)
 
     def to_dict(self) -> dict[str, Any]:
         c = self.chunk
@@ -103,6 +126,7 @@ class Passage:
             "end": c.end,
             "text": c.text,
             "score": round(float(self.score), 6),
+            "focus": list(self.focus_span),
         }
 
 
