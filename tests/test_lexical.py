@@ -41,12 +41,27 @@ def test_sources_under_a_prefix() -> None:
     assert index.sources_under("c") == []
 
 
+SPANS = [(0, 50), (52, 95), (0, 20)]
+
+
+def test_neighbours_are_the_chunks_around_one_in_its_document() -> None:
+    index = LexicalIndex.build(
+        [DOCS[1], DOCS[2], DOCS[0]], Tokenizer(), spans=[SPANS[1], SPANS[2], SPANS[0]]
+    )
+    assert index.neighbours("c1") == (None, "c2")
+    assert index.neighbours("c2") == ("c1", None)
+    assert index.neighbours("c3") == (None, None)  # alone in b.txt
+    assert index.neighbours("gone") == (None, None)
+    assert LexicalIndex.build(DOCS, Tokenizer()).neighbours("c1") == (None, None)
+
+
 def test_saved_index_loads_only_for_the_same_fingerprint(tmp_path: Path) -> None:
-    index = LexicalIndex.build(DOCS, Tokenizer(), fingerprint="v1")
+    index = LexicalIndex.build(DOCS, Tokenizer(), fingerprint="v1", spans=SPANS)
     index.save(tmp_path)
     loaded = LexicalIndex.load(tmp_path, Tokenizer(), "v1")
     assert loaded is not None and loaded.ids == index.ids
     assert loaded.search("businesses", 1)[0][0] == "c2"
+    assert loaded.neighbours("c1") == (None, "c2")
     assert LexicalIndex.load(tmp_path, Tokenizer(), "v2") is None
     assert LexicalIndex.load(tmp_path, Tokenizer(korean="kiwi"), "v1") is None
 

@@ -183,11 +183,13 @@ class Assistant:
             if previous is None:
                 previous = LexicalIndex.load(folder, tokenizer, None)
             log.info("building the lexical index")
+            chunks = list(store.iter_chunks())
             built = LexicalIndex.build(
-                ((cid, c.source, _lexical_text(c)) for cid, c in store.iter_chunks()),
+                ((cid, c.source, _lexical_text(c)) for cid, c in chunks),
                 tokenizer,
                 fingerprint,
                 previous,
+                spans=[(c.start, c.end) for _, c in chunks],
             )
             built.save(folder)
             return built

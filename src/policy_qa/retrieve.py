@@ -172,6 +172,17 @@ def _weighted_share(index: LexicalIndex, terms: Sequence[str], hits: Sequence[bo
     return float((weights * found).sum() / max(weights.sum(), 1e-9))
 
 
+def _sentences(chunks: Sequence[Chunk]) -> tuple[list[str], list[int]]:
+    """Every sentence of ``chunks`` in order, with the index of the chunk it belongs to."""
+    sentences: list[str] = []
+    owners: list[int] = []
+    for i, chunk in enumerate(chunks):
+        for s, e in split_sentences(chunk.text):
+            sentences.append(chunk.text[s:e])
+            owners.append(i)
+    return sentences, owners
+
+
 class Retriever:
     """Hybrid search over one index."""
 
@@ -281,31 +292,26 @@ class Retriever:
         """
         reach = self.window_chars
         head = list(passages[: 2 * k])  # enough for the few a higher window swallows
-        near = self.store.chunks_near(
-            [(p.chunk.source, p.chunk.start, p.chunk.end) for p in head], reach
+        around = {p.chunk.id: self.lexical.neighbours(p.chunk.id) for p in head}
+        near = self.store.get_chunks(
+            sorted({n for pair in around.values() for n in pair if n is not None})
         )
-        siblings: dict[str, list[Chunk]] = {}
-        for chunk in near.values():
-            siblings.setdefault(chunk.source, []).append(chunk)
-        for run in siblings.values():
-            run.sort(key=lambda c: c.start)
         shown: set[tuple[str, int]] = set()
         spans: list[tuple[Passage, int, int, list[Chunk]]] = []
-        for i, p in enumerate(passages):
+        for p in passages:
             c = p.chunk
             if (c.source, c.start) in shown:
                 continue
             start, end, added = c.start, c.end, []
-            if i < len(head):
-                run = siblings.get(c.source, [])
-                after = next((n for n in run if n.start >= c.end), None)
-                if after and (c.source, after.start) not in shown and after.end - start <= reach:
-                    end = after.end
-                    added.append(after)
-                before = next((n for n in reversed(run) if n.end <= c.start), None)
-                if before and (c.source, before.start) not in shown and end - before.start <= reach:
-                    start = before.start
-                    added.append(before)
+            before_id, after_id = around.get(c.id, (None, None))
+            after = near.get(after_id) if after_id else None
+            if after and (c.source, after.start) not in shown and after.end - start <= reach:
+                end = after.end
+                added.append(after)
+            before = near.get(before_id) if before_id else None
+            if before and (c.source, before.start) not in shown and end - before.start <= reach:
+                start = before.start
+                added.append(before)
             shown.update((n.source, n.start) for n in (c, *added))
             spans.append((p, start, end, added))
             if len(spans) == k:
@@ -327,12 +333,7 @@ class Retriever:
 
     def _prime_neighbours(self, model: str, chunks: Sequence[Chunk]) -> None:
         """Stored sentence vectors of the chunks a window added, so answering embeds none."""
-        sentences: list[str] = []
-        owners: list[int] = []
-        for i, chunk in enumerate(chunks):
-            for s, e in split_sentences(chunk.text):
-                sentences.append(chunk.text[s:e])
-                owners.append(i)
+        sentences, owners = _sentences(chunks)
         if sentences:
             self._prime_sentences(
                 model, [Passage(chunk=c, score=0.0) for c in chunks], sentences, owners
@@ -355,12 +356,7 @@ class Retriever:
         else:
             mix = RERANK_MIX[pair or language_pair(language, None)]
             model = self.scorer.model_for(language)
-            sentences: list[str] = []
-            owners: list[int] = []
-            for i, p in enumerate(head):
-                for s, e in split_sentences(p.chunk.text):
-                    sentences.append(p.chunk.text[s:e])
-                    owners.append(i)
+            sentences, owners = _sentences([p.chunk for p in head])
             self._prime_sentences(model, head, sentences, owners)
             sims = self.scorer.similarity(model, query, sentences)
             best = np.full(len(head), -1.0)

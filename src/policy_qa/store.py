@@ -169,9 +169,7 @@ class Store:
         return {str(m["source"]): dict(m) for m in got["metadatas"] or []}
 
     def document_text(self, source: str) -> str | None:
-        got = self._docs.get(ids=[content_id("doc", source)], include=["documents"])
-        docs = got["documents"] or []
-        return str(docs[0]) if docs else None
+        return self.document_texts([source]).get(source)
 
     def document_texts(self, sources: Sequence[str]) -> dict[str, str]:
         """The cleaned text of several documents in one call (sources that are gone are absent)."""
@@ -369,37 +367,6 @@ class Store:
             return {}
         first = next(iter(self._collections.values()))
         got = first.get(ids=list(ids), include=["documents", "metadatas"])
-        return {
-            str(cid): _chunk_from(str(text), meta)
-            for cid, text, meta in zip(
-                got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True
-            )
-        }
-
-    def chunks_near(self, spans: Sequence[tuple[str, int, int]], reach: int) -> dict[str, Chunk]:
-        """Stored chunks of each span's source that lie within ``reach`` characters of it.
-
-        One call for all spans, filtered on the offsets every chunk's metadata holds, so a
-        long document costs the few chunks around each span rather than all of its chunks.
-        """
-        if not spans:
-            return {}
-        clauses: list[dict[str, Any]] = [
-            {
-                "$and": [
-                    {"source": source},
-                    {"end": {"$gte": start - reach}},
-                    {"start": {"$lte": end + reach}},
-                ]
-            }
-            for source, start, end in dict.fromkeys(spans)
-        ]
-        where = clauses[0] if len(clauses) == 1 else {"$or": clauses}
-        first = next(iter(self._collections.values()))
-        try:
-            got = first.get(where=where, include=["documents", "metadatas"])
-        except Exception as exc:
-            raise StoreUnavailableError(f"Chroma get failed at {self.location}: {exc}") from exc
         return {
             str(cid): _chunk_from(str(text), meta)
             for cid, text, meta in zip(
