@@ -176,8 +176,8 @@ class LexicalIndex:
         self.ids = ids
         self.sources = sources
         # Each chunk's (start, end) in its document, for ``neighbours`` (None: not recorded).
-        self._spans = None if spans is None else [[int(a), int(b)] for a, b in spans]
-        self._starts = None if spans is None else np.asarray([a for a, _ in spans], np.int64)
+        self._spans = None if spans is None else np.asarray(spans, np.int64).reshape(-1, 2)
+        self._starts = None if self._spans is None else self._spans[:, 0]
         self._in_order: dict[str, np.ndarray] = {}
         # The chunks' terms, or where they are saved: read only when a rebuild reuses them.
         self._terms = terms
@@ -362,7 +362,7 @@ class LexicalIndex:
             "ids": self.ids,
             "sources": self.sources,
             "doc_freq": self.doc_freq,
-            "spans": self._spans,
+            "spans": None if self._spans is None else self._spans.tolist(),
         }
         if isinstance(self._terms, ChunkTerms):
             self._terms.save(folder / "terms.npz.tmp")
