@@ -328,16 +328,9 @@ class Retriever:
             window = replace(c, start=start, end=end, text=text[start:end])
             widened.append(replace(p, chunk=window, focus=(c.start, c.end)))
             neighbours.extend(added)
-        self._prime_neighbours(model, neighbours)
+        # The added chunks' stored sentence vectors, so that answering embeds none.
+        self._prime_sentences(model, neighbours, *_sentences(neighbours))
         return widened
-
-    def _prime_neighbours(self, model: str, chunks: Sequence[Chunk]) -> None:
-        """Stored sentence vectors of the chunks a window added, so answering embeds none."""
-        sentences, owners = _sentences(chunks)
-        if sentences:
-            self._prime_sentences(
-                model, [Passage(chunk=c, score=0.0) for c in chunks], sentences, owners
-            )
 
     def rerank(
         self, query: str, language: str, passages: list[Passage], pair: str | None = None
@@ -356,8 +349,9 @@ class Retriever:
         else:
             mix = RERANK_MIX[pair or language_pair(language, None)]
             model = self.scorer.model_for(language)
-            sentences, owners = _sentences([p.chunk for p in head])
-            self._prime_sentences(model, head, sentences, owners)
+            chunks = [p.chunk for p in head]
+            sentences, owners = _sentences(chunks)
+            self._prime_sentences(model, chunks, sentences, owners)
             sims = self.scorer.similarity(model, query, sentences)
             best = np.full(len(head), -1.0)
             for sim, owner in zip(sims, owners, strict=True):
@@ -383,7 +377,7 @@ class Retriever:
         return reranked + tail
 
     def _prime_sentences(
-        self, model: str, head: Sequence[Passage], sentences: Sequence[str], owners: Sequence[int]
+        self, model: str, chunks: Sequence[Chunk], sentences: Sequence[str], owners: Sequence[int]
     ) -> None:
         """Load the index-time vectors of sentences the scorer lacks, in one store call.
 
@@ -395,13 +389,13 @@ class Retriever:
             return
         per_chunk = Counter(owners)
         wanted = {o for text, o in zip(sentences, owners, strict=True) if text in lacking}
-        chunks = {head[o].chunk.id: head[o].chunk for o in sorted(wanted)}
+        by_id = {chunks[o].id: chunks[o] for o in sorted(wanted)}
         stored = self.store.sentence_vectors(
-            model, {head[o].chunk.id: per_chunk[o] for o in sorted(wanted)}
+            model, {chunks[o].id: per_chunk[o] for o in sorted(wanted)}
         )
         vectors: dict[str, np.ndarray] = {}
         for cid, rows in stored.items():
-            text = chunks[cid].text
+            text = by_id[cid].text
             for start, end, vector in rows:
                 vectors[text[start:end]] = vector
         self.scorer.prime(model, vectors)
