@@ -85,6 +85,19 @@ def test_a_clear_yes_overturns_a_leaning_refusal(judged: Assistant) -> None:
 
 
 @needs_judge
+def test_a_korean_question_is_checked_on_the_passage_it_is_answered_from(
+    judged: Assistant,
+) -> None:
+    # The English passage holding "14 cities" ranks below the article's opening for this
+    # Korean question; asked about the opening, the check said no (p=0.33) and refused it.
+    answer = judged.ask("국가혁신클러스터는 몇 개의 시·도에 지정되나요?")
+    assert BAND[0] <= answer.confidence < BAND[1]
+    assert not answer.abstained
+    assert "14 cities" in answer.citations[0].quote
+    assert any("passage answers it" in n for n in answer.notes)
+
+
+@needs_judge
 def test_confident_answers_skip_the_check(judged: Assistant) -> None:
     answer = judged.ask("When was the Daedeok Research Complex established?")
     assert answer.confidence >= BAND[1] and not answer.abstained
