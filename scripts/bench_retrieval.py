@@ -2,12 +2,12 @@
 
     python scripts/bench_retrieval.py [--chunks 10000] [--real 1500] [--queries 200]
 
-Builds an index of ``--chunks`` chunks: ``--real`` chunks of real text (contexts from the shared
-PolicyQA, KorQuAD and CLAP NQ sets) embedded by both models, which also measures indexing
-throughput, then copies of them (text tagged, vectors slightly perturbed) up to ``--chunks`` so
-that Chroma's HNSW graph and the BM25 matrix have the full size. Embedding 10,000 chunks for
-real would take half an hour on two cores and would not change query timings, which depend on
-the index's size, not on what the copies say.
+Builds an index of ``--chunks`` chunks: ``--real`` chunks of real text (PolicyQA and KorQuAD
+articles, several chunks each, and CLAP NQ passages, from the shared sets) embedded by both
+models, which also measures indexing throughput, then copies of them (text tagged, vectors
+slightly perturbed) up to ``--chunks`` so that Chroma's HNSW graph and the BM25 matrix have the
+full size. Embedding 10,000 chunks for real would take half an hour on two cores and would not
+change query timings, which depend on the index's size, not on what the copies say.
 
 Each chunk's sentences are embedded too (the store keeps their vectors for the reranker), and
 indexing throughput is reported with and without that work.
@@ -54,21 +54,36 @@ from policy_qa.types import Document
 REPO = Path(__file__).resolve().parents[1]
 
 
-def contexts(datasets: Path) -> tuple[list[tuple[str, str]], list[str], list[str]]:
-    """(source, text) pairs of real passages, plus English and Korean questions."""
+def contexts(
+    datasets: Path, articles: bool = True
+) -> tuple[list[tuple[str, str]], list[str], list[str]]:
+    """(source, text) pairs of real documents, plus English and Korean questions.
+
+    With ``articles``, a PolicyQA or KorQuAD article's paragraphs make one document, as a policy
+    or a wiki page would be indexed: several chunks each, so the passage windows (each ranked
+    chunk widened by its neighbours) are timed. Without it, every paragraph is a document.
+    """
     texts: list[tuple[str, str]] = []
     english: list[str] = []
     korean: list[str] = []
+
+    def add(prefix: str, article: dict, questions: list[str]) -> None:
+        paragraphs = article["paragraphs"]
+        for para in paragraphs:
+            questions.extend(q["question"] for q in para["qas"][:1])
+        if articles:
+            text = "\n\n".join(para["context"] for para in paragraphs)
+            texts.append((f"{prefix}/{article['title']}.txt", text))
+        else:
+            for i, para in enumerate(paragraphs):
+                texts.append((f"{prefix}/{article['title']}/p{i:03}.txt", para["context"]))
+
     policy = json.loads((datasets / "policyqa" / "dev.json").read_text(encoding="utf-8"))
     for article in policy["data"]:
-        for i, para in enumerate(article["paragraphs"]):
-            texts.append((f"policyqa/{article['title']}/p{i:03}.txt", para["context"]))
-            english.extend(q["question"] for q in para["qas"][:1])
+        add("policyqa", article, english)
     kor = json.loads((datasets / "korquad1" / "KorQuAD_v1.0_dev.json").read_text(encoding="utf-8"))
     for article in kor["data"]:
-        for i, para in enumerate(article["paragraphs"]):
-            texts.append((f"korquad/{article['title']}/p{i:03}.txt", para["context"]))
-            korean.extend(q["question"] for q in para["qas"][:1])
+        add("korquad", article, korean)
     with open(datasets / "clapnq" / "clapnq_dev_answerable.jsonl", encoding="utf-8") as f:
         for line in f:
             row = json.loads(line)
@@ -132,10 +147,15 @@ def main() -> int:
     parser.add_argument("--datasets", type=Path, default=REPO.parent / "shared" / "datasets")
     parser.add_argument("--out", type=Path, default=REPO / "bench-out" / "retrieval.json")
     parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument(
+        "--paragraphs",
+        action="store_true",
+        help="index every paragraph as its own document (the tables before passage windows)",
+    )
     args = parser.parse_args()
     rng = random.Random(args.seed)
 
-    texts, english, korean = contexts(args.datasets)
+    texts, english, korean = contexts(args.datasets, articles=not args.paragraphs)
     rng.shuffle(texts)
     settings = Settings(data_dir=Path(tempfile.mkdtemp(prefix="bench-retrieval-")))
     models = {m: load_embeddings(m) for m in settings.dense_models}
@@ -143,7 +163,9 @@ def main() -> int:
     # Real chunks, embedded for real: this is the indexing throughput a user sees.
     docs: list[tuple[Document, list]] = []
     for source, text in texts:
-        doc = Document(source=source, title=source.split("/")[1], text=text.strip())
+        doc = Document(
+            source=source, title=source.split("/")[1].removesuffix(".txt"), text=text.strip()
+        )
         chunks = chunk_document(doc, settings.chunk_size, settings.chunk_min)
         docs.append((doc, chunks))
         if sum(len(c) for _, c in docs) >= args.real:

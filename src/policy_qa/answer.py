@@ -404,9 +404,9 @@ class ExtractiveAnswerer:
             checked = passages[0]
             if dict(evidence.features).get("cross_lingual"):
                 # Across languages the passage order is the weak part (the right passage is
-                # in the top 3 for every bundled Korean question, first for half of them),
-                # while the answer type picks the sentence well: check the passage that
-                # sentence comes from. For English, the top passage checks better (README
+                # in the top 3 for every bundled Korean question, first for 7 of 12), while
+                # the answer type picks the sentence well: check the passage that sentence
+                # comes from. For English, the top passage checks better (README
                 # "Refusal").
                 checked = passages[candidates[0].passage_rank]
             try:
