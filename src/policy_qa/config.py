@@ -41,6 +41,7 @@ class Settings:
     top_k: int = 6
     candidates: int = 30
     # Each retrieved chunk is shown with its neighbours up to this many characters (0: off).
+    # Chosen on the dev samples (README "Retrieval"); the one place this default lives.
     window_chars: int = 1400
     reranker_path: str | None = None  # a local sentence-transformers CrossEncoder folder
 

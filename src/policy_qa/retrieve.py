@@ -29,10 +29,6 @@ from .types import Chunk, Passage
 log = logging.getLogger(__name__)
 
 RRF_K = 60
-# A passage is its chunk widened by the chunks just before and after it while the span stays
-# within this many characters (0: chunks as they are). Chosen on the dev samples: README
-# "Retrieval".
-WINDOW_CHARS = 1400
 
 
 @dataclass(frozen=True)
@@ -195,7 +191,7 @@ class Retriever:
         candidates: int = 30,
         rerank_depth: int = 12,
         cross_encoder: object | None = None,
-        window_chars: int = WINDOW_CHARS,
+        window_chars: int = 0,
     ) -> None:
         self.store = store
         self.lexical = lexical
