@@ -177,7 +177,6 @@ class LexicalIndex:
         self.sources = sources
         # Each chunk's (start, end) in its document, for ``neighbours`` (None: not recorded).
         self._spans = None if spans is None else np.asarray(spans, np.int64).reshape(-1, 2)
-        self._starts = None if self._spans is None else self._spans[:, 0]
         self._in_order: dict[str, np.ndarray] = {}
         # The chunks' terms, or where they are saved: read only when a rebuild reuses them.
         self._terms = terms
@@ -209,15 +208,16 @@ class LexicalIndex:
         saved before offsets were kept.
         """
         row = self._rows.get(chunk_id)
-        if row is None or self._starts is None:
+        if row is None or self._spans is None:
             return None, None
+        starts = self._spans[:, 0]
         source = self.sources[row]
         order = self._in_order.get(source)
         if order is None:
             rows = self._source_rows[source]
-            order = rows[np.argsort(self._starts[rows], kind="stable")]
+            order = rows[np.argsort(starts[rows], kind="stable")]
             self._in_order[source] = order
-        at = int(np.searchsorted(self._starts[order], self._starts[row]))
+        at = int(np.searchsorted(starts[order], starts[row]))
         before = self.ids[order[at - 1]] if at > 0 else None
         after = self.ids[order[at + 1]] if at + 1 < len(order) else None
         return before, after
