@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from policy_qa import Assistant, Settings
-from policy_qa.answer import precise_ask, quoted_names
+from policy_qa.answer import answer_type, precise_ask, quoted_names
 from policy_qa.errors import ConfigError, LLMError
 from policy_qa.judge import (
     BAND,
@@ -73,7 +73,7 @@ def test_borderline_answerable_question_is_answered(judged: Assistant) -> None:
 @needs_judge
 def test_a_clear_yes_overturns_a_leaning_refusal(judged: Assistant) -> None:
     # Below the refusal threshold the scores refuse; a confident yes from the check answers.
-    question = "What prompted the South Korean government to focus more on innovation?"
+    question = "What two things is the National Innovation Cluster expected to achieve?"
     plain = Assistant(index_dir=judged.index_dir, settings=Settings.from_env(judge="off"))
     refused = plain.ask(question)
     assert refused.abstained and BAND[0] <= refused.confidence < plain.settings.refusal_threshold
@@ -141,6 +141,24 @@ def test_a_yes_whose_quote_lacks_the_asked_count_is_refused(judged: Assistant) -
 
 
 @needs_judge
+def test_the_check_cannot_answer_a_question_about_what_no_text_mentions(judged: Assistant) -> None:
+    # The article names the Ministry of Trade, Industry and Energy, never a Minister. Asked,
+    # Qwen says yes (p=0.79) over the Ministry's announcement; it is not asked.
+    question = (
+        "Who was the Minister of Trade, Industry and Energy when the follow-up was announced?"
+    )
+    answer = judged.ask(question)
+    assert answer.abstained and BAND[0] <= answer.confidence < BAND[1]
+    assert answer.notes == (
+        "no indexed text mentions “Minister”: check the spelling, or add a document",
+    )
+    # A people's adjective is known by its country's name: the check is asked as usual.
+    answer = judged.ask("What prompted the South Korean government to focus more on innovation?")
+    assert not answer.abstained and "Fourth Industrial Revolution" in answer.answer
+    assert not any(n.startswith("no indexed text") for n in answer.notes)
+
+
+@needs_judge
 def test_a_quote_with_the_asked_kind_keeps_the_answer(judged: Assistant) -> None:
     # "How many specialists ..." is answered by "20 specialists": the quote check lets it be.
     answer = judged.ask("How many specialists will make up the Regional Innovation Council?")
@@ -163,6 +181,16 @@ def test_precise_asks() -> None:
     assert precise_ask("지역혁신협의회의 의장은 누구인가요?") is None
     # Korean questions are not checked: Qwen quotes the wrong English sentence for them.
     assert precise_ask("대덕특구에 2005년 입주한 기업은 몇 개입니까?") is None
+
+
+def test_a_when_clause_does_not_ask_for_a_time() -> None:
+    assert answer_type("When was the Daedeok Research Complex established?") == "when"
+    assert answer_type("where did harvey originate and when did it become a hurricane") == "when"
+    # "when" opening a clause places the asked thing in time; the rest says what is asked.
+    assert answer_type("Who was the Minister of Trade when the follow-up was announced?") == "who"
+    assert answer_type("price of ps3 when it first came out") == "money"
+    assert answer_type("Is my IP address collected when I go to your website?") == "other"
+    assert answer_type("대덕연구단지는 언제 설립되었나요?") == "when"
 
 
 def test_quoted_names_leave_out_what_the_question_names() -> None:
