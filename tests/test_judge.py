@@ -183,14 +183,20 @@ def test_precise_asks() -> None:
     assert precise_ask("대덕특구에 2005년 입주한 기업은 몇 개입니까?") is None
 
 
-def test_a_when_clause_does_not_ask_for_a_time() -> None:
-    assert answer_type("When was the Daedeok Research Complex established?") == "when"
-    assert answer_type("where did harvey originate and when did it become a hurricane") == "when"
-    # "when" opening a clause places the asked thing in time; the rest says what is asked.
-    assert answer_type("Who was the Minister of Trade when the follow-up was announced?") == "who"
-    assert answer_type("price of ps3 when it first came out") == "money"
-    assert answer_type("Is my IP address collected when I go to your website?") == "other"
-    assert answer_type("대덕연구단지는 언제 설립되었나요?") == "when"
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("When was the Daedeok Research Complex established?", "when"),
+        ("where did harvey originate and when did it become a hurricane", "when"),
+        ("대덕연구단지는 언제 설립되었나요?", "when"),
+        # "when" opening a clause places the asked thing in time; the rest says what is asked.
+        ("Who was the Minister of Trade when the follow-up was announced?", "who"),
+        ("price of ps3 when it first came out", "money"),
+        ("Is my IP address collected when I go to your website?", "other"),
+    ],
+)
+def test_a_when_clause_does_not_ask_for_a_time(question: str, kind: str) -> None:
+    assert answer_type(question) == kind
 
 
 def test_quoted_names_leave_out_what_the_question_names() -> None:
