@@ -318,7 +318,8 @@ _DEMONYM = re.compile(r"(ese|n)$")
 
 
 def _unknown_names(question: str, lexical: LexicalIndex) -> list[str]:
-    """Names in the question (capitalised, not sentence-initial) that no indexed text contains.
+    """Names in the question (capitalised, not sentence-initial) that no indexed text contains,
+    as the question writes them.
 
     A question about "Japan" put to documents that never mention Japan is not answerable from
     them, however close the rest of its words come. A name is known in its people's adjective
@@ -326,16 +327,17 @@ def _unknown_names(question: str, lexical: LexicalIndex) -> list[str]:
     policy on California.
     """
 
-    def indexed(word: str) -> bool:
-        terms = lexical.tokenizer(word)
-        return bool(terms) and any(lexical.doc_freq.get(t, 0) for t in terms)
+    def known(terms: list[str]) -> bool:
+        return any(lexical.doc_freq.get(t, 0) for t in terms)
 
     unknown = []
     for name in _names(question):
-        if lexical.tokenizer(name) and not indexed(name):
-            root = _DEMONYM.sub("", name)
-            if root == name or len(root) < 4 or not indexed(root):
-                unknown.append(name)
+        terms = lexical.tokenizer(name)
+        if not terms or known(terms):
+            continue
+        root = _DEMONYM.sub("", name)
+        if root == name or len(root) < 4 or not known(lexical.tokenizer(root)):
+            unknown.append(_as_written(name, question))
     return unknown
 
 
@@ -380,6 +382,8 @@ class Evidence:
     # The signals the confidence is made of, by name: recorded so that the refusal model can be
     # refitted on dev questions (scripts/calibrate_refusal.py) without re-deriving them.
     features: tuple[tuple[str, float], ...] = ()
+    # Names in the question that no indexed text contains (``_unknown_names``).
+    unknown_names: tuple[str, ...] = ()
 
 
 class ExtractiveAnswerer:
@@ -426,12 +430,11 @@ class ExtractiveAnswerer:
         candidates, evidence = self._score(question, query, passages)
         refuse = not candidates or evidence.confidence < self.threshold
         notes: tuple[str, ...] = ()
-        unknown = _unknown_names(question, self.lexical) if refuse and candidates else []
-        if unknown:
+        if refuse and candidates and evidence.unknown_names:
             # The check reads one passage and cannot know that no document names what the
             # question asks about; it said yes to "Who was the Minister of Trade ...?" over
             # "the Ministry of Trade". It may still refuse such a question, never answer it.
-            said = ", ".join(f"“{_as_written(name, question)}”" for name in unknown)
+            said = ", ".join(f"“{name}”" for name in evidence.unknown_names)
             notes = (f"no indexed text mentions {said}: check the spelling, or add a document",)
         elif candidates and self.judge is not None and self.judge.in_band(evidence.confidence):
             # Borderline evidence: the passage is on the topic, but does it hold the answer?
@@ -573,7 +576,7 @@ class ExtractiveAnswerer:
         candidates.sort(key=lambda c: -c.score)
         best = candidates[0]
         best_sim = float(np.max(sims))
-        unknown = bool(_unknown_names(question, self.lexical))
+        unknown = tuple(_unknown_names(question, self.lexical))
 
         if cross_lingual:
             cov = len(best.terms & set(anchors)) / len(anchors) if anchors else 0.0
@@ -621,12 +624,12 @@ class ExtractiveAnswerer:
             ("type_miss", float(type_miss)),
             ("strict_miss", float(type_miss and strict)),
             ("typed", float(typed)),
-            ("unknown_name", float(unknown)),
+            ("unknown_name", float(bool(unknown))),
             ("korean", float(language == "ko" and not cross_lingual)),
             ("cross_lingual", float(cross_lingual)),
             ("follow_up", float(query != question)),
         )
-        return candidates, Evidence(confidence, best_sim, cov, features)
+        return candidates, Evidence(confidence, best_sim, cov, features, unknown)
 
     def _counts(self, focus: Sequence[str], sentence: str) -> bool:
         """Whether a number in ``sentence`` counts what ``focus`` names (True without a focus).
