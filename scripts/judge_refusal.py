@@ -4,12 +4,14 @@
     python scripts/judge_refusal.py choose --dev A.jsonl [B.jsonl ...] --test C.jsonl [...]
 
 ``collect`` indexes a dev sample, answers every question with the extractive answerer at
-threshold 0 (so nothing is refused), and records the confidence and answerability, then asks
-``policy_qa.judge.AnswerabilityJudge`` (the production prompt and model) about the top passage.
+threshold 0 (so nothing is refused), and records the confidence, answerability and the names
+no indexed text mentions, then asks ``policy_qa.judge.AnswerabilityJudge`` (the production
+prompt and model) about the passage the shipped check reads (``Evidence.checked_rank``).
 ``collect`` also records, for a question with a precise ask, the quote the model gives after a
 yes and whether it holds the asked kind of answer (the quote check). ``choose`` searches (low,
-high, weight, target) -- refuse below ``low``, answer from ``high``,
-and in between answer when confidence + weight * P(yes) >= target -- for the most unanswerables
+high, weight, target) -- refuse below ``low``, answer from ``high``, and in between answer when
+confidence + weight * P(yes) >= target, unless the question names something no indexed text
+mentions and the confidence is under the plain threshold -- for the most unanswerables
 refused while no dev file refuses more than 10% of its answerable ones, then reports the top
 choices on the test files' questions that no dev file holds (README "Refusal").
 """
@@ -63,18 +65,21 @@ def collect(args: argparse.Namespace) -> None:
     out = args.workdir / f"{args.set}-{args.seed}-{args.limit}.jsonl"
     with out.open("w", encoding="utf-8") as fh:
         for item, i, turn, passages, evidence in walk(qa, evalset):
-            p_yes = judge(turn.question, passages[0].focus_text, 0.0).p_yes if passages else 0.0
+            # The passage the shipped check reads (ExtractiveAnswerer.answer).
+            text = passages[evidence.checked_rank].focus_text if passages else ""
+            p_yes = judge(turn.question, text, 0.0).p_yes if passages else 0.0
             row = {
                 "id": f"{item.id}#{i + 1}",
                 "question": turn.question,
                 "answerable": turn.answerable,
                 "confidence": evidence.confidence,
                 "p_yes": p_yes,
+                "unknown_names": list(evidence.unknown_names),
             }
             # The quote check (ExtractiveAnswerer._check_quote) asks for a quote only for these.
             kind = quote_ask(turn.question, evidence)
             if passages and kind:
-                quote = judge.quote(turn.question, passages[0].focus_text)
+                quote = judge.quote(turn.question, text)
                 row["quote"] = quote
                 row["quote_holds"] = answerer._holds(kind, quote, turn.question)
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")
@@ -99,6 +104,8 @@ def _rates(
         c = r["confidence"]
         if c < low or c >= high:
             return bool(c < THRESHOLD if low == high else c < low)
+        if c < THRESHOLD and r.get("unknown_names"):
+            return True  # a name no document mentions: the check may refuse, never answer
         if c + weight * r["p_yes"] < target:
             return True
         return quote_check and r.get("quote_holds") is False

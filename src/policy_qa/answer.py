@@ -384,6 +384,8 @@ class Evidence:
     features: tuple[tuple[str, float], ...] = ()
     # Names in the question that no indexed text contains (``_unknown_names``).
     unknown_names: tuple[str, ...] = ()
+    # Which passage the answerability check reads (its rank among the passages).
+    checked_rank: int = 0
 
 
 class ExtractiveAnswerer:
@@ -438,14 +440,7 @@ class ExtractiveAnswerer:
             notes = (f"no indexed text mentions {said}: check the spelling, or add a document",)
         elif candidates and self.judge is not None and self.judge.in_band(evidence.confidence):
             # Borderline evidence: the passage is on the topic, but does it hold the answer?
-            checked = passages[0]
-            if dict(evidence.features).get("cross_lingual"):
-                # Across languages the passage order is the weak part (the right passage is
-                # in the top 3 for every bundled Korean question, first for 7 of 12), while
-                # the answer type picks the sentence well: check the passage that sentence
-                # comes from. For English, the top passage checks better (README
-                # "Refusal").
-                checked = passages[candidates[0].passage_rank]
+            checked = passages[evidence.checked_rank]
             try:
                 # The check reads the ranked chunk, not its window: it was calibrated on
                 # chunks, and more context made it no better (README "Retrieval").
@@ -629,7 +624,12 @@ class ExtractiveAnswerer:
             ("cross_lingual", float(cross_lingual)),
             ("follow_up", float(query != question)),
         )
-        return candidates, Evidence(confidence, best_sim, cov, features, unknown)
+        # Across languages the passage order is the weak part (the right passage is in the top
+        # 3 for every bundled Korean question, first for 7 of 12), while the answer type picks
+        # the sentence well: the check reads the passage that sentence comes from. For English,
+        # the top passage checks better (README "Refusal").
+        checked = best.passage_rank if cross_lingual else 0
+        return candidates, Evidence(confidence, best_sim, cov, features, unknown, checked)
 
     def _counts(self, focus: Sequence[str], sentence: str) -> bool:
         """Whether a number in ``sentence`` counts what ``focus`` names (True without a focus).
