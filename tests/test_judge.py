@@ -152,6 +152,13 @@ def test_the_check_cannot_answer_a_question_about_what_no_text_mentions(judged: 
     assert answer.notes == (
         "no indexed text mentions “Minister”: check the spelling, or add a document",
     )
+    # Unknown names are listed as the question writes them, in its order.
+    assert judged.ask("Who is Kim Dong-yeon?").notes == (
+        "no indexed text mentions “Kim”, “Dong”: check the spelling, or add a document",
+    )
+    # In title case every word is capitalised, "Meant" too: no names to tell, the check decides.
+    answer = judged.ask("How Many Businesses Is Each Cluster Meant To Attract?")
+    assert not answer.abstained and "150 businesses" in answer.answer
     # A people's adjective is known by its country's name: the check is asked as usual.
     answer = judged.ask("What prompted the South Korean government to focus more on innovation?")
     assert not answer.abstained and "Fourth Industrial Revolution" in answer.answer

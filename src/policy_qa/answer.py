@@ -315,6 +315,11 @@ def _as_written(word: str, text: str) -> str:
 
 
 _DEMONYM = re.compile(r"(ese|n)$")
+# A function word capitalised after the first word: the question is in title case or capitals.
+_TITLE_CASE = re.compile(
+    r"(?<=\s)(Is|Are|Was|Were|Will|Do|Does|Did|Has|Have|Can|Of|The|An|In|On|At|To|For|With)\b"
+    r"|\s(IS|ARE|WAS|WERE|WILL|DO|DOES|DID|HAS|HAVE|CAN|OF|THE|AN|IN|ON|AT|TO|FOR|WITH)\b"
+)
 
 
 def _unknown_names(question: str, lexical: LexicalIndex) -> list[str]:
@@ -324,14 +329,18 @@ def _unknown_names(question: str, lexical: LexicalIndex) -> list[str]:
     A question about "Japan" put to documents that never mention Japan is not answerable from
     them, however close the rest of its words come. A name is known in its people's adjective
     too: "South Korean" to an article that only ever says "South Korea", "Californian" to a
-    policy on California.
+    policy on California. A question in title case or capitals ("How Many Businesses Is Each
+    Cluster Meant To Attract?") has no names to tell: "Meant" is not one.
     """
+
+    if _TITLE_CASE.search(question):
+        return []  # capitals there mark every word, not names
 
     def known(terms: list[str]) -> bool:
         return any(lexical.doc_freq.get(t, 0) for t in terms)
 
     unknown = []
-    for name in _names(question):
+    for name in sorted(_names(question), key=question.lower().find):  # in the question's order
         terms = lexical.tokenizer(name)
         if not terms or known(terms):
             continue
