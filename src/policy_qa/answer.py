@@ -315,10 +315,11 @@ def _as_written(word: str, text: str) -> str:
 
 
 _DEMONYM = re.compile(r"(ese|n)$")
-# A function word capitalised after the first word: the question is in title case or capitals.
+# A function word capitalised after the first word ("Is", "THE"): the question is in title case
+# or capitals.
+_TITLE_WORDS = "is are was were will do does did has have can of the an in on at to for with"
 _TITLE_CASE = re.compile(
-    r"(?<=\s)(Is|Are|Was|Were|Will|Do|Does|Did|Has|Have|Can|Of|The|An|In|On|At|To|For|With)\b"
-    r"|\s(IS|ARE|WAS|WERE|WILL|DO|DOES|DID|HAS|HAVE|CAN|OF|THE|AN|IN|ON|AT|TO|FOR|WITH)\b"
+    r"(?<=\s)(?:" + "|".join(f"{w.capitalize()}|{w.upper()}" for w in _TITLE_WORDS.split()) + r")\b"
 )
 
 
