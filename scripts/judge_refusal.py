@@ -40,7 +40,7 @@ def collect(args: argparse.Namespace) -> None:
     from calibrate_refusal import walk  # scripts/ is on sys.path when run as a script
 
     from policy_qa import Assistant, Settings
-    from policy_qa.answer import ExtractiveAnswerer, quote_ask
+    from policy_qa.answer import ExtractiveAnswerer
     from policy_qa.evaluation.datasets import load_named, load_set
     from policy_qa.judge import make_judge
 
@@ -77,11 +77,13 @@ def collect(args: argparse.Namespace) -> None:
                 "unknown_names": list(evidence.unknown_names),
             }
             # The quote check (ExtractiveAnswerer._check_quote) asks for a quote only for these.
-            kind = quote_ask(turn.question, evidence)
-            if passages and kind:
+            if passages and answerer.wants_quote(turn.question, evidence):
                 quote = judge.quote(turn.question, text)
                 row["quote"] = quote
-                row["quote_holds"] = answerer._holds(kind, quote, turn.question)
+                flaw = answerer.quote_verdict(
+                    turn.question, evidence, quote, passages[evidence.checked_rank]
+                )
+                row["quote_holds"] = flaw is None
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")
     print(f"wrote {out}")
 

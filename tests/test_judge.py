@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 
 from policy_qa import Assistant, Settings
-from policy_qa.answer import answer_type, precise_ask, quoted_names
+from policy_qa.answer import (
+    Evidence,
+    ExtractiveAnswerer,
+    answer_type,
+    kind_ask,
+    precise_ask,
+    quoted_names,
+)
 from policy_qa.errors import ConfigError, LLMError
 from policy_qa.judge import (
     BAND,
@@ -18,6 +25,7 @@ from policy_qa.judge import (
     judge_available,
     make_judge,
 )
+from policy_qa.types import Chunk, Passage
 
 needs_judge = pytest.mark.skipif(
     not judge_available(), reason="needs policy-qa[llm] (llama-cpp-python and the Qwen parts)"
@@ -163,6 +171,72 @@ def test_the_check_cannot_answer_a_question_about_what_no_text_mentions(judged: 
     answer = judged.ask("What prompted the South Korean government to focus more on innovation?")
     assert not answer.abstained and "Fourth Industrial Revolution" in answer.answer
     assert not any(n.startswith("no indexed text") for n in answer.notes)
+
+
+@needs_judge
+def test_a_yes_whose_quote_comes_from_an_unrelated_sentence_is_refused(judged: Assistant) -> None:
+    # The article assigns each cluster an industry "as seen on the map", a map it does not
+    # carry. Over the paragraph on Daejeon Qwen says yes and quotes "the heavy chemicals
+    # industry", from the sentence on why the research complex was founded in 1973.
+    answer = judged.ask("Which industry is assigned to the cluster in Daejeon?")
+    assert answer.abstained and BAND[0] <= answer.confidence < BAND[1]
+    said, refused = answer.notes
+    assert "the passage answers it" in said
+    assert refused.startswith(
+        "quote check: the sentence Qwen quotes the industry from says nothing else the question"
+    )
+    # A kind asked about what its sentence does speak of keeps its answer.
+    answer = judged.ask("Which international event did Daejeon host in 2015?")
+    assert not answer.abstained and "OECD Science Summit" in answer.answer
+    assert not any(n.startswith("quote check") for n in answer.notes)
+
+
+def test_a_quote_is_read_in_its_sentence_under_its_headings(qa: Assistant) -> None:
+    retriever = qa._retriever()
+    answerer = ExtractiveAnswerer(retriever.scorer, retriever.lexical)
+    evidence = Evidence(confidence=0.6, best_similarity=0.5, coverage=0.5)
+
+    def verdict(question: str, quote: str, text: str, section: str = "") -> str | None:
+        chunk = Chunk("doc.txt", "A title", section, 0, len(text), text)
+        return answerer.quote_verdict(question, evidence, quote, Passage(chunk, 1.0))
+
+    text = (
+        "In the northern part of Daejeon is the famous Daedeok Research Complex. "
+        "Daedeok Research Complex was established in 1973 to support the growth of the heavy "
+        "chemicals industry. Many research institutes started to form a cluster in Daejeon."
+    )
+    industry = "Which industry is assigned to the cluster in Daejeon?"
+    assert verdict(industry, "The heavy chemicals industry", text) is not None
+    # The same sentence answers a question about what it speaks of.
+    supported = "Which industry was the research complex meant to support?"
+    assert verdict(supported, "The heavy chemicals industry", text) is None
+    # A quote that is not the passage's words gives nothing to test.
+    assert verdict(industry, "Shipbuilding and steel", text) is None
+    # The heading a sentence sits under speaks for it: "the park" is Joshua Tree.
+    park = "Joshua Tree National Park\n\nThe park's oldest rocks, Pinto gneiss among them, are old."
+    rock = "what kind of rock is in joshua tree"
+    assert verdict(rock, "Pinto gneiss", park) is None
+    assert verdict(rock, "Pinto gneiss", park.split("\n\n")[1]) is not None
+    assert verdict(rock, "Pinto gneiss", park.split("\n\n")[1], "Joshua Tree geology") is None
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("Which industry is assigned to the cluster in Daejeon?", "industry"),
+        ("What international event did Daejeon host in 2015?", "event"),
+        ("what kind of rock is in joshua tree", "rock"),
+        ("which country won the most medals in 2016", "country"),
+        ("In which year was it founded?", "year"),
+        # No kind: "what is" and "what led" ask for a thing, not a thing of some kind.
+        ("What is the capital of Japan?", None),
+        ("what led to the development of the blues", None),
+        ("Who chairs the Regional Innovation Council?", None),
+        ("어느 산업이 대전 클러스터에 배정되었나요?", None),
+    ],
+)
+def test_kind_asks(question: str, kind: str | None) -> None:
+    assert kind_ask(question) == kind
 
 
 @needs_judge

@@ -16,7 +16,8 @@ cost nothing extra.
 A yes can still be a near-miss the scores flagged: "How many companies were there in 2005?"
 over a sentence on their number doubling. For such precise asks the answerer follows a yes with
 ``AnswerabilityJudge.quote`` (the model's next turn, ~2 s) and keeps the yes only if the quoted
-words hold the asked kind of answer (``ExtractiveAnswerer._check_quote``).
+words hold the asked kind of answer; for a "which <noun>" question, only if the quote's sentence
+speaks of what the question asks about (``ExtractiveAnswerer.quote_verdict``).
 
 The band, weight and target were chosen on dev samples and checked on held-out questions
 (scripts/judge_refusal.py; README "Refusal"). They belong to this model and this prompt:
