@@ -138,14 +138,32 @@ def test_the_quote_comes_from_the_passage() -> None:
 
 
 @needs_judge
-def test_a_yes_whose_quote_lacks_the_asked_count_is_refused(judged: Assistant) -> None:
-    # The passage says the zone "doubled its number of residing companies": on the topic, and
-    # the yes/no check says yes, but no count of companies in 2005 is there to quote.
-    answer = judged.ask("How many companies resided in Daedeok Special Zone in 2005?")
+@pytest.mark.parametrize(
+    ("question", "refusal"),
+    [
+        # The passage says the zone "doubled its number of residing companies": on the topic,
+        # and the yes/no check says yes, but no count of companies in 2005 is there to quote.
+        (
+            "How many companies resided in Daedeok Special Zone in 2005?",
+            "quote check: the words Qwen quotes as the answer hold no count",
+        ),
+        # The article assigns each cluster an industry "as seen on the map", a map it does not
+        # carry. Over the paragraph on Daejeon Qwen says yes and quotes "the heavy chemicals
+        # industry", from the sentence on why the research complex was founded in 1973.
+        (
+            "Which industry is assigned to the cluster in Daejeon?",
+            "quote check: the sentence Qwen quotes the industry from says nothing else",
+        ),
+    ],
+)
+def test_a_yes_whose_quote_fails_the_quote_check_is_refused(
+    judged: Assistant, question: str, refusal: str
+) -> None:
+    answer = judged.ask(question)
     assert answer.abstained and BAND[0] <= answer.confidence < BAND[1]
     said, refused = answer.notes
     assert "the passage answers it" in said
-    assert refused.startswith("quote check: the words Qwen quotes as the answer hold no count")
+    assert refused.startswith(refusal)
 
 
 @needs_judge
@@ -171,24 +189,6 @@ def test_the_check_cannot_answer_a_question_about_what_no_text_mentions(judged: 
     answer = judged.ask("What prompted the South Korean government to focus more on innovation?")
     assert not answer.abstained and "Fourth Industrial Revolution" in answer.answer
     assert not any(n.startswith("no indexed text") for n in answer.notes)
-
-
-@needs_judge
-def test_a_yes_whose_quote_comes_from_an_unrelated_sentence_is_refused(judged: Assistant) -> None:
-    # The article assigns each cluster an industry "as seen on the map", a map it does not
-    # carry. Over the paragraph on Daejeon Qwen says yes and quotes "the heavy chemicals
-    # industry", from the sentence on why the research complex was founded in 1973.
-    answer = judged.ask("Which industry is assigned to the cluster in Daejeon?")
-    assert answer.abstained and BAND[0] <= answer.confidence < BAND[1]
-    said, refused = answer.notes
-    assert "the passage answers it" in said
-    assert refused.startswith(
-        "quote check: the sentence Qwen quotes the industry from says nothing else the question"
-    )
-    # A kind asked about what its sentence does speak of keeps its answer.
-    answer = judged.ask("Which international event did Daejeon host in 2015?")
-    assert not answer.abstained and "OECD Science Summit" in answer.answer
-    assert not any(n.startswith("quote check") for n in answer.notes)
 
 
 def test_a_quote_is_read_in_its_sentence_under_its_headings(qa: Assistant) -> None:
@@ -240,10 +240,20 @@ def test_kind_asks(question: str, kind: str | None) -> None:
 
 
 @needs_judge
-def test_a_quote_with_the_asked_kind_keeps_the_answer(judged: Assistant) -> None:
-    # "How many specialists ..." is answered by "20 specialists": the quote check lets it be.
-    answer = judged.ask("How many specialists will make up the Regional Innovation Council?")
-    assert not answer.abstained and "20 specialists" in answer.answer
+@pytest.mark.parametrize(
+    ("question", "said"),
+    [
+        # "How many specialists ..." is answered by "20 specialists".
+        ("How many specialists will make up the Regional Innovation Council?", "20 specialists"),
+        # A kind asked about what its sentence does speak of (Daejeon, hosting, 2015).
+        ("Which international event did Daejeon host in 2015?", "OECD Science Summit"),
+    ],
+)
+def test_a_quote_that_passes_the_quote_check_keeps_the_answer(
+    judged: Assistant, question: str, said: str
+) -> None:
+    answer = judged.ask(question)
+    assert not answer.abstained and said in answer.answer
     assert not any(n.startswith("quote check") for n in answer.notes)
 
 
