@@ -282,29 +282,27 @@ def quote_ask(question: str, evidence: Evidence) -> str | None:
 
 
 _AUX = r"(?:is|was|are|were|did|does|do|has|have|had|will|would|can|could|should|must|may|might)"
-_ASK_PREP = r"^\W*(?:(?:in|on|at|for|from|to|by|of|with|under)\s+)?"
-# "Which industry is …", "What international event did …": the noun just before the auxiliary
-# names the kind of thing asked for. "What is …" and "What led to …" ask for no kind.
+_ASK_PREP = r"^\W*(?:(?:in|on|at|for|from|to|by|of|with|under)\s+)?which\s+(?!" + _AUX + r"\b)"
+# "Which international event did …": the noun just before the first auxiliary names the kind.
 _KIND_BEFORE_AUX = re.compile(
-    _ASK_PREP + r"(?:which|what)\s+(?!" + _AUX + r"\b)(?:[a-z][\w'’-]*\s+){0,2}?"
-    r"([a-z][\w'’-]*)\s+" + _AUX + r"\b",
-    re.IGNORECASE,
+    _ASK_PREP + r"(?:[a-z][\w'’-]*\s+){0,2}?([a-z][\w'’-]*)\s+" + _AUX + r"\b", re.IGNORECASE
 )
-# "Which country won …": after "which" the next word is the kind.
-_KIND_AFTER_WHICH = re.compile(
-    _ASK_PREP + r"which\s+(?!" + _AUX + r"\b)([a-z][\w'’-]*)", re.IGNORECASE
-)
+# "Which country won …": no auxiliary, and the next word is the kind.
+_KIND_AFTER_WHICH = re.compile(_ASK_PREP + r"([a-z][\w'’-]*)", re.IGNORECASE)
 
 
 def kind_ask(question: str) -> str | None:
-    """The kind of thing an English "which / what <noun>" question asks for ("industry" in
-    "Which industry is assigned to the cluster in Daejeon?"), or None.
+    """The kind of thing an English "which <noun>" question asks for ("industry" in "Which
+    industry is assigned to the cluster in Daejeon?"), or None.
 
     An answer of the right kind can come from the wrong sentence: over a paragraph on Daejeon
     that also tells why its research complex was founded, Qwen says yes to that question and
     quotes "the heavy chemicals industry", from a sentence about 1973 that says nothing of the
     cluster. The quote check asks such a quote to come from a sentence about what the question
-    asks (``ExtractiveAnswerer.quote_verdict``).
+    asks (``ExtractiveAnswerer.quote_verdict``). "What <noun>" is left out: in policies it asks
+    for a description ("For what purpose do you use my data?", "What type of information …"),
+    which the answering sentence gives in its own words; measured on PolicyQA, checking it
+    refused answerable questions and no unanswerable one (README "Refusal").
     """
     if detect_language(question) != "en":
         return None
