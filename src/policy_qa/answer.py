@@ -566,18 +566,16 @@ class ExtractiveAnswerer:
             return True
         text = passage.focus_text
         sentences = [text[a:b] for a, b in split_sentences(text)]
-        shares = [len(words & set(self.lexical.tokens(s))) / len(words) for s in sentences]
+        terms = [set(self.lexical.tokens(s)) for s in sentences]
+        shares = [len(words & t) / len(words) for t in terms]
         best = max(shares, default=0.0)
         if best < 0.5:
             return True
         asked = set(self.lexical.tokens(question)) - set(self.lexical.tokens(kind))
         headings = [passage.chunk.section, *(s for s in sentences if _is_heading(s))]
-        context = {t for h in headings for t in self.lexical.tokens(h)}
-        return any(
-            asked & (context | set(self.lexical.tokens(s)))
-            for s, share in zip(sentences, shares, strict=True)
-            if share == best
-        )
+        if any(asked & set(self.lexical.tokens(h)) for h in headings):
+            return True
+        return any(asked & t for t, share in zip(terms, shares, strict=True) if share == best)
 
     def _holds(self, kind: str, quote: str, question: str) -> bool:
         """Whether ``quote`` offers the kind of answer ``precise_ask`` found in ``question``."""
