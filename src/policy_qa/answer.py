@@ -282,13 +282,14 @@ def quote_ask(question: str, evidence: Evidence) -> str | None:
 
 
 _AUX = r"(?:is|was|are|were|did|does|do|has|have|had|will|would|can|could|should|must|may|might)"
-_ASK_PREP = r"^\W*(?:(?:in|on|at|for|from|to|by|of|with|under)\s+)?which\s+(?!" + _AUX + r"\b)"
+# "Which …", "In which …": the opening of a kind ask, up to the word after "which".
+_WHICH_OPENING = r"^\W*(?:(?:in|on|at|for|from|to|by|of|with|under)\s+)?which\s+(?!" + _AUX + r"\b)"
 # "Which international event did …": the noun just before the first auxiliary names the kind.
 _KIND_BEFORE_AUX = re.compile(
-    _ASK_PREP + r"(?:[a-z][\w'’-]*\s+){0,2}?([a-z][\w'’-]*)\s+" + _AUX + r"\b", re.IGNORECASE
+    _WHICH_OPENING + r"(?:[a-z][\w'’-]*\s+){0,2}?([a-z][\w'’-]*)\s+" + _AUX + r"\b", re.IGNORECASE
 )
 # "Which country won …": no auxiliary, and the next word is the kind.
-_KIND_AFTER_WHICH = re.compile(_ASK_PREP + r"([a-z][\w'’-]*)", re.IGNORECASE)
+_KIND_AFTER_WHICH = re.compile(_WHICH_OPENING + r"([a-z][\w'’-]*)", re.IGNORECASE)
 
 
 def kind_ask(question: str) -> str | None:
@@ -577,15 +578,15 @@ class ExtractiveAnswerer:
             return True
         return any(asked & t for t, share in zip(terms, shares, strict=True) if share == best)
 
-    def _holds(self, kind: str, quote: str, question: str) -> bool:
+    def _holds(self, ask: str, quote: str, question: str) -> bool:
         """Whether ``quote`` offers the kind of answer ``precise_ask`` found in ``question``."""
-        if kind == "percent":
+        if ask == "percent":
             return bool(_PERCENT.search(quote))
-        if kind == "who":
+        if ask == "who":
             return bool(quoted_names(quote, question))
-        if _type_match(kind, quote, question) == 0:
+        if _type_match(ask, quote, question) == 0:
             return False
-        return kind != "number" or self._counts(_count_focus(question), quote)
+        return ask != "number" or self._counts(_count_focus(question), quote)
 
     # --- scoring --------------------------------------------------------------------------
 
