@@ -11,6 +11,7 @@ from policy_qa import Assistant, Settings
 from policy_qa.answer import (
     Evidence,
     ExtractiveAnswerer,
+    _unknown_names,
     answer_type,
     kind_ask,
     precise_ask,
@@ -25,6 +26,7 @@ from policy_qa.judge import (
     judge_available,
     make_judge,
 )
+from policy_qa.lexical import LexicalIndex, Tokenizer
 from policy_qa.types import Chunk, Passage
 
 needs_judge = pytest.mark.skipif(
@@ -191,14 +193,35 @@ def test_the_check_cannot_answer_a_question_about_what_no_text_mentions(judged: 
     assert not any(n.startswith("no indexed text") for n in answer.notes)
 
 
+@pytest.mark.parametrize(
+    ("question", "unknown"),
+    [
+        ("What did the Japanese government fund?", []),  # Japan
+        ("Which British firms moved in?", []),  # Britain: by name, not by its ending
+        ("Is the Canadian model copied?", []),  # Canada
+        ("How many Iraqi students enrolled?", []),  # Iraq
+        ("What did the Peruvian minister say?", ["Peruvian"]),  # no text mentions Peru
+        ("What do Italian firms make?", ["Italian"]),
+    ],
+)
+def test_a_peoples_adjective_is_known_by_its_countrys_name(
+    question: str, unknown: list[str]
+) -> None:
+    text = "Firms from Japan, Britain, Canada and Iraq trade with Korea."
+    lexical = LexicalIndex.build([("c1", "a.txt", text)], Tokenizer())
+    assert _unknown_names(question, lexical) == unknown
+
+
 def test_a_quote_is_read_in_its_sentence_under_its_headings(qa: Assistant) -> None:
     retriever = qa._retriever()
     answerer = ExtractiveAnswerer(retriever.scorer, retriever.lexical)
     evidence = Evidence(confidence=0.6, best_similarity=0.5, coverage=0.5)
 
-    def verdict(question: str, quote: str, text: str, section: str = "") -> str | None:
+    def verdict(
+        question: str, quote: str, text: str, section: str = "", query: str | None = None
+    ) -> str | None:
         chunk = Chunk("doc.txt", "A title", section, 0, len(text), text)
-        return answerer.quote_verdict(question, evidence, quote, Passage(chunk, 1.0))
+        return answerer.quote_verdict(question, evidence, quote, Passage(chunk, 1.0), query)
 
     text = (
         "In the northern part of Daejeon is the famous Daedeok Research Complex. "
@@ -210,6 +233,11 @@ def test_a_quote_is_read_in_its_sentence_under_its_headings(qa: Assistant) -> No
     # The same sentence answers a question about what it speaks of.
     supported = "Which industry was the research complex meant to support?"
     assert verdict(supported, "The heavy chemicals industry", text) is None
+    # A follow-up is read with the turn before it, which says what "it" is.
+    follow_up = "Which industry was it for?"
+    assert verdict(follow_up, "The heavy chemicals industry", text) is not None
+    joined = f"When was Daedeok Research Complex established? {follow_up}"
+    assert verdict(follow_up, "The heavy chemicals industry", text, query=joined) is None
     # A quote that is not the passage's words gives nothing to test.
     assert verdict(industry, "Shipbuilding and steel", text) is None
     # The heading a sentence sits under speaks for it: "the park" is Joshua Tree.
@@ -231,6 +259,9 @@ def test_a_quote_is_read_in_its_sentence_under_its_headings(qa: Assistant) -> No
         ("For what purpose do you use my data?", None),
         ("what kind of rock is in joshua tree", None),
         ("Which is the largest city?", None),
+        ("Which of these cities is the oldest?", "cities"),
+        ("Which of these is the oldest?", None),  # "these" is no kind
+        ("Which one of the clusters is in Daejeon?", None),
         ("Who chairs the Regional Innovation Council?", None),
         ("어느 산업이 대전 클러스터에 배정되었나요?", None),
     ],

@@ -290,6 +290,8 @@ _KIND_BEFORE_AUX = re.compile(
 )
 # "Which country won …": no auxiliary, and the next word is the kind.
 _KIND_AFTER_WHICH = re.compile(_WHICH_OPENING + r"([a-z][\w'’-]*)", re.IGNORECASE)
+# "Which of these is …", "Which one …": the words after "which" name no kind.
+_NOT_KINDS = frozenset("of these those them one ones".split())
 
 
 def kind_ask(question: str) -> str | None:
@@ -308,7 +310,8 @@ def kind_ask(question: str) -> str | None:
     if detect_language(question) != "en":
         return None
     m = _KIND_BEFORE_AUX.match(question) or _KIND_AFTER_WHICH.match(question)
-    return m.group(1).lower() if m else None
+    kind = m.group(1).lower() if m else None
+    return None if kind in _NOT_KINDS else kind
 
 
 _NAME_RUN = re.compile(
@@ -344,7 +347,17 @@ def _as_written(word: str, text: str) -> str:
     return m.group(0) if m else word
 
 
-_DEMONYM = re.compile(r"(ese|n)$")
+# A people's adjective and its country's name: the regular ones by their ending (Japanese,
+# Korean, Australian, Iraqi), the rest by name.
+_DEMONYM = re.compile(r"(ese|n|i)$")
+_DEMONYMS = {
+    "american": "america", "british": "britain", "canadian": "canada", "chinese": "china",
+    "danish": "denmark", "dutch": "netherlands", "english": "england", "filipino": "philippines",
+    "finnish": "finland", "french": "france", "greek": "greece", "irish": "ireland",
+    "norwegian": "norway", "peruvian": "peru", "polish": "poland", "scottish": "scotland",
+    "spanish": "spain", "swedish": "sweden", "swiss": "switzerland", "thai": "thailand",
+    "turkish": "turkey", "welsh": "wales",
+}  # fmt: skip
 # A function word capitalised after the first word ("Is", "THE"): the question is in title case
 # or capitals.
 _TITLE_WORDS = "is are was were will do does did has have can of the an in on at to for with"
@@ -360,8 +373,9 @@ def _unknown_names(question: str, lexical: LexicalIndex) -> list[str]:
     A question about "Japan" put to documents that never mention Japan is not answerable from
     them, however close the rest of its words come. A name is known in its people's adjective
     too: "South Korean" to an article that only ever says "South Korea", "Californian" to a
-    policy on California. A question in title case or capitals ("How Many Businesses Is Each
-    Cluster Meant To Attract?") has no names to tell: "Meant" is not one.
+    policy on California, "British" to one on Britain. A question in title case or capitals
+    ("How Many Businesses Is Each Cluster Meant To Attract?") has no names to tell: "Meant" is
+    not one.
     """
 
     if _TITLE_CASE.search(question):
@@ -375,7 +389,7 @@ def _unknown_names(question: str, lexical: LexicalIndex) -> list[str]:
         terms = lexical.tokenizer(name)
         if not terms or known(terms):
             continue
-        root = _DEMONYM.sub("", name)
+        root = _DEMONYMS.get(name) or _DEMONYM.sub("", name)
         if root == name or len(root) < 4 or not known(lexical.tokenizer(root)):
             unknown.append(_as_written(name, question))
     return unknown
@@ -487,7 +501,7 @@ class ExtractiveAnswerer:
                 verdict = self.judge(question, checked.focus_text, evidence.confidence)
                 refuse, notes = not verdict.answerable, (verdict.note,)
                 if not refuse:
-                    refuse, notes = self._check_quote(question, checked, evidence, notes)
+                    refuse, notes = self._check_quote(question, query, checked, evidence, notes)
             except LLMError as exc:
                 notes = (f"answerability check failed, refusal threshold used: {exc}",)
         if refuse:
@@ -505,7 +519,12 @@ class ExtractiveAnswerer:
         return replace(answer, notes=answer.notes + notes) if notes else answer
 
     def _check_quote(
-        self, question: str, passage: Passage, evidence: Evidence, notes: tuple[str, ...]
+        self,
+        question: str,
+        query: str,
+        passage: Passage,
+        evidence: Evidence,
+        notes: tuple[str, ...],
     ) -> tuple[bool, tuple[str, ...]]:
         """(refuse, notes) after a yes from the check, for a question with a precise ask or a
         kind ask.
@@ -523,7 +542,7 @@ class ExtractiveAnswerer:
             quote = self.judge.quote(question, passage.focus_text)
         except LLMError as exc:
             return False, (*notes, f"quote check failed, the check's yes kept: {exc}")
-        flaw = self.quote_verdict(question, evidence, quote, passage)
+        flaw = self.quote_verdict(question, evidence, quote, passage, query)
         if flaw is None:
             return False, notes
         said = " ".join(quote.split())[:200]
@@ -535,15 +554,22 @@ class ExtractiveAnswerer:
         return quote_ask(question, evidence) is not None or kind_ask(question) is not None
 
     def quote_verdict(
-        self, question: str, evidence: Evidence, quote: str, passage: Passage
+        self,
+        question: str,
+        evidence: Evidence,
+        quote: str,
+        passage: Passage,
+        query: str | None = None,
     ) -> str | None:
         """What is wrong with ``quote``, the model's answer to ``question`` from ``passage``
-        (its ranked chunk), worded for the refusal note, or None when nothing is."""
+        (its ranked chunk), worded for the refusal note, or None when nothing is. ``query`` is
+        the question as retrieval read it: a follow-up ("Which industry was it meant to
+        support?") joined to the turn before, whose words say what "it" is."""
         ask = quote_ask(question, evidence)
         if ask is not None and not self._holds(ask, quote, question):
             return f"the words Qwen quotes as the answer hold no {PRECISE_ASKS[ask]}"
         kind = kind_ask(question)
-        if kind is not None and not self._anchored(question, kind, quote, passage):
+        if kind is not None and not self._anchored(query or question, kind, quote, passage):
             return (
                 f"the sentence Qwen quotes the {kind} from says nothing else the question asks "
                 "about"
