@@ -34,9 +34,12 @@ from policy_qa.types import Passage
 REPO = Path(__file__).resolve().parents[1]
 
 
-def walk(qa: Assistant, evalset: EvalSet) -> Iterator[tuple[Any, int, Any, list[Passage], Any]]:
+def walk(
+    qa: Assistant, evalset: EvalSet
+) -> Iterator[tuple[Any, int, Any, str, list[Passage], Any]]:
     """Every turn of ``evalset`` asked of ``qa`` as the assistant would (follow-ups condensed),
-    with its passages and the extractive answerer's evidence (threshold 0: nothing refused)."""
+    with its retrieval query, its passages and the extractive answerer's evidence (threshold 0:
+    nothing refused)."""
     retriever = qa._retriever()
     answerer = ExtractiveAnswerer(retriever.scorer, retriever.lexical, threshold=0.0)
     for item in evalset.items:
@@ -46,7 +49,7 @@ def walk(qa: Assistant, evalset: EvalSet) -> Iterator[tuple[Any, int, Any, list[
             sources = qa._sources_within(item.within)
             passages = retriever.search(query, qa.settings.top_k, sources)
             _, evidence = answerer._score(turn.question, query, passages)
-            yield item, i, turn, passages, evidence
+            yield item, i, turn, query, passages, evidence
             history.append((turn.question, ""))
 
 
@@ -76,7 +79,7 @@ def main() -> int:
             )
         qa = Assistant(settings=Settings(data_dir=args.workdir / "calib" / name))
         qa.index([evalset.corpus])
-        for item, i, turn, passages, ev in walk(qa, evalset):
+        for item, i, turn, _, passages, ev in walk(qa, evalset):
             doc_lang = detect_language(passages[0].chunk.text) if passages else "en"
             rows.append(
                 {

@@ -64,7 +64,7 @@ def collect(args: argparse.Namespace) -> None:
     answerer = ExtractiveAnswerer(retriever.scorer, retriever.lexical)
     out = args.workdir / f"{args.set}-{args.seed}-{args.limit}.jsonl"
     with out.open("w", encoding="utf-8") as fh:
-        for item, i, turn, passages, evidence in walk(qa, evalset):
+        for item, i, turn, query, passages, evidence in walk(qa, evalset):
             # The passage the shipped check reads (ExtractiveAnswerer.answer).
             text = passages[evidence.checked_rank].focus_text if passages else ""
             p_yes = judge(turn.question, text, 0.0).p_yes if passages else 0.0
@@ -81,7 +81,7 @@ def collect(args: argparse.Namespace) -> None:
                 quote = judge.quote(turn.question, text)
                 row["quote"] = quote
                 flaw = answerer.quote_verdict(
-                    turn.question, evidence, quote, passages[evidence.checked_rank]
+                    turn.question, evidence, quote, passages[evidence.checked_rank], query
                 )
                 row["quote_holds"] = flaw is None
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")
