@@ -351,8 +351,8 @@ def _as_written(word: str, text: str) -> str:
 # Korean, Australian, Iraqi), the rest by name.
 _DEMONYM = re.compile(r"(ese|n|i)$")
 _DEMONYMS = {
-    "american": "america", "british": "britain", "canadian": "canada", "chinese": "china",
-    "danish": "denmark", "dutch": "netherlands", "english": "england", "filipino": "philippines",
+    "british": "britain", "canadian": "canada", "chinese": "china", "danish": "denmark",
+    "dutch": "netherlands", "english": "england", "filipino": "philippines",
     "finnish": "finland", "french": "france", "greek": "greece", "irish": "ireland",
     "norwegian": "norway", "peruvian": "peru", "polish": "poland", "scottish": "scotland",
     "spanish": "spain", "swedish": "sweden", "swiss": "switzerland", "thai": "thailand",
@@ -563,8 +563,8 @@ class ExtractiveAnswerer:
     ) -> str | None:
         """What is wrong with ``quote``, the model's answer to ``question`` from ``passage``
         (its ranked chunk), worded for the refusal note, or None when nothing is. ``query`` is
-        the question as retrieval read it: a follow-up ("Which industry was it meant to
-        support?") joined to the turn before, whose words say what "it" is."""
+        the question as retrieval read it: a follow-up ("Which industry was it for?") joined to
+        the turn before, whose words say what "it" is."""
         ask = quote_ask(question, evidence)
         if ask is not None and not self._holds(ask, quote, question):
             return f"the words Qwen quotes as the answer hold no {PRECISE_ASKS[ask]}"
