@@ -576,9 +576,9 @@ class ExtractiveAnswerer:
             )
         return None
 
-    def _anchored(self, question: str, kind: str, quote: str, passage: Passage) -> bool:
+    def _anchored(self, query: str, kind: str, quote: str, passage: Passage) -> bool:
         """Whether a sentence of ``passage`` that ``quote`` comes from, read under its headings,
-        shares a word with ``question`` other than ``kind``.
+        shares a word with ``query`` (the question as retrieval read it) other than ``kind``.
 
         The quote's sentences are those holding the largest share of its words, at least
         half; a quote that is not the passage's words (Qwen restates or paraphrases) gives
@@ -598,7 +598,7 @@ class ExtractiveAnswerer:
         best = max(shares, default=0.0)
         if best < 0.5:
             return True
-        asked = set(self.lexical.tokens(question)) - set(self.lexical.tokens(kind))
+        asked = set(self.lexical.tokens(query)) - set(self.lexical.tokens(kind))
         headings = [passage.chunk.section, *(s for s in sentences if _is_heading(s))]
         if any(asked & set(self.lexical.tokens(h)) for h in headings):
             return True
