@@ -12,6 +12,7 @@ from policy_qa.config import Settings
 from policy_qa.errors import ConfigError
 from policy_qa.evaluation import cli as eval_cli
 from policy_qa.evaluation import metrics as M
+from policy_qa.evaluation.metrics import wilson
 from policy_qa.evaluation.report import markdown
 from policy_qa.evaluation.runner import RunOptions, SetSpec, run
 
@@ -135,6 +136,13 @@ def test_runner_on_a_user_set_with_its_own_corpus(tmp_path: Path) -> None:
     text = markdown(results)
     assert "`mine`" in text and "Gold evidence not found verbatim" in text and "typo (" in text
     assert "answerability check off" in text
+    # Refusals are counted each way, with their 95% intervals.
+    ours = [r for r in data["rows"] if "policy-qa" in r["systems"]]
+    wrong = sum(r["systems"]["policy-qa"]["abstained"] for r in ours if r["answerable"])
+    answerable = sum(r["answerable"] for r in ours)
+    lo, hi = wilson(wrong, answerable)
+    assert f"{wrong} of {answerable} answerable ({wrong / answerable:.3f}, 95% interval " in text
+    assert f"{lo:.3f}–{hi:.3f})" in text
 
 
 def test_bad_arguments_are_config_errors(tmp_path: Path) -> None:

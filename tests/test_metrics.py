@@ -180,6 +180,19 @@ def test_throughput() -> None:
     assert M.throughput(10, 0.0) is None
 
 
+def test_wilson_interval() -> None:
+    # Reference values (Wilson 1927; e.g. Newcombe 1998, table I): 0 of 10 and 13 of 100.
+    assert M.wilson(0, 10) == (0.0, pytest.approx(0.2775, abs=1e-4))
+    assert M.wilson(13, 100) == (pytest.approx(0.0776, abs=1e-4), pytest.approx(0.2098, abs=1e-4))
+    lo, hi = M.wilson(10, 10)
+    assert hi == 1.0 and lo == pytest.approx(1 - 0.2775, abs=1e-4)
+    # More questions, a narrower interval around the same rate.
+    small, large = M.wilson(10, 100), M.wilson(30, 300)
+    assert small[0] < large[0] < 0.1 < large[1] < small[1]
+    with pytest.raises(ValueError):
+        M.wilson(3, 2)
+
+
 def test_refusal_curve() -> None:
     confidences = [0.9, 0.5, 0.2, 0.1, 0.6]
     answerable = [True, True, True, False, False]

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .metrics import HEADLINE_METRICS, LOWER_IS_BETTER
+from .metrics import HEADLINE_METRICS, LOWER_IS_BETTER, wilson
 
 log = logging.getLogger(__name__)
 
@@ -290,6 +290,29 @@ def _failure_table(data: dict[str, Any], system: str) -> list[str]:
     return lines if n else []
 
 
+def refusal_counts(data: dict[str, Any], system: str = "policy-qa") -> str:
+    """How many questions ``system`` refused, each way, with 95% (Wilson) intervals: a set of
+    100 answerable questions measures a false-refusal rate to about ±6 points, so whether one
+    sample lands above or below a target says little on its own."""
+    rows = [r for r in data["rows"] if system in r["systems"]]
+    parts = []
+    for answerable, what in ((False, "unanswerable"), (True, "answerable")):
+        flags = [
+            bool(r["systems"][system].get("abstained"))
+            for r in rows
+            if r["answerable"] is answerable
+        ]
+        if flags:
+            lo, hi = wilson(sum(flags), len(flags))
+            parts.append(
+                f"{sum(flags)} of {len(flags)} {what} ({fmt(sum(flags) / len(flags))}, "
+                f"95% interval {fmt(lo)}–{fmt(hi)})"
+            )
+    if len(parts) < 2:
+        return ""
+    return f"{SYSTEM_LABELS.get(system, system)} refused {parts[0]} and {parts[1]}."
+
+
 def markdown(results: dict[str, Any], files: dict[str, str] | None = None) -> str:
     files = files or {}
     cfg = results["config"]
@@ -328,6 +351,9 @@ def markdown(results: dict[str, Any], files: dict[str, str] | None = None) -> st
         types = _type_table(data)
         if types:
             out += ["By question type:", "", types, ""]
+        counted = refusal_counts(data)
+        if counted:
+            out += [counted, ""]
         curve = data.get("refusal_curve")
         if curve:
             t, r, fr = curve["at_threshold"]
