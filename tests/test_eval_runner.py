@@ -13,7 +13,7 @@ from policy_qa.errors import ConfigError
 from policy_qa.evaluation import cli as eval_cli
 from policy_qa.evaluation import metrics as M
 from policy_qa.evaluation.metrics import wilson
-from policy_qa.evaluation.report import markdown
+from policy_qa.evaluation.report import markdown, refusal_counts
 from policy_qa.evaluation.runner import RunOptions, SetSpec, run
 
 REPO = Path(__file__).resolve().parents[1]
@@ -164,3 +164,18 @@ def test_bad_arguments_are_config_errors(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match="not found"):
         args.func(args)
+
+
+def test_refusal_counts_name_only_the_kinds_a_set_has() -> None:
+    def row(answerable: bool, abstained: bool) -> dict[str, object]:
+        return {"answerable": answerable, "systems": {"policy-qa": {"abstained": abstained}}}
+
+    only_answerable = {"rows": [row(True, True), *(row(True, False) for _ in range(9))]}
+    lo, hi = wilson(1, 10)
+    assert refusal_counts(only_answerable) == (
+        f"policy-qa refused 1 of 10 answerable (0.100, 95% interval {lo:.3f}–{hi:.3f})."
+    )
+    both = {"rows": [row(False, True), row(True, False)]}
+    assert refusal_counts(both).startswith("policy-qa refused 1 of 1 unanswerable (1.000, ")
+    assert "and 0 of 1 answerable (0.000, " in refusal_counts(both)
+    assert refusal_counts({"rows": [row(True, False)]}, system="baseline") == ""

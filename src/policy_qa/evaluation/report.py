@@ -308,9 +308,9 @@ def refusal_counts(data: dict[str, Any], system: str = "policy-qa") -> str:
                 f"{sum(flags)} of {len(flags)} {what} ({fmt(sum(flags) / len(flags))}, "
                 f"95% interval {fmt(lo)}–{fmt(hi)})"
             )
-    if len(parts) < 2:
+    if not parts:
         return ""
-    return f"{SYSTEM_LABELS.get(system, system)} refused {parts[0]} and {parts[1]}."
+    return f"{SYSTEM_LABELS.get(system, system)} refused {' and '.join(parts)}."
 
 
 def markdown(results: dict[str, Any], files: dict[str, str] | None = None) -> str:
