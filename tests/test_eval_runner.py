@@ -14,7 +14,7 @@ from policy_qa.evaluation import cli as eval_cli
 from policy_qa.evaluation import metrics as M
 from policy_qa.evaluation.metrics import wilson
 from policy_qa.evaluation.report import markdown, refusal_counts
-from policy_qa.evaluation.runner import RunOptions, SetSpec, run
+from policy_qa.evaluation.runner import RunOptions, SetSpec, resolve_set, run
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -179,3 +179,26 @@ def test_refusal_counts_name_only_the_kinds_a_set_has() -> None:
     assert refusal_counts(both).startswith("policy-qa refused 1 of 1 unanswerable (1.000, ")
     assert "and 0 of 1 answerable (0.000, " in refusal_counts(both)
     assert refusal_counts({"rows": [row(True, False)]}, system="baseline") == ""
+
+
+def test_name_all_takes_a_whole_dataset(tmp_path: Path) -> None:
+    args = _parse(
+        "eval", "clapnq:all", "daedeok:ALL", "policyqa:7", "--limit", "3", "--out", str(tmp_path)
+    )
+    specs, _ = eval_cli.options_from_args(args)
+    assert specs == [
+        SetSpec("clapnq", whole=True),
+        SetSpec("daedeok", whole=True),
+        SetSpec("policyqa", limit=7),
+    ]
+    datasets = REPO.parent / "shared" / "datasets"
+    if not (datasets / "clapnq").is_dir():
+        pytest.skip(f"shared datasets not found at {datasets}")
+    options = RunOptions(datasets_dir=datasets, progress=False)
+    whole = resolve_set(SetSpec("clapnq", whole=True), options, tmp_path / "whole")
+    sample = resolve_set(SetSpec("clapnq"), options, tmp_path / "sample")
+    lines = sum(
+        len((datasets / "clapnq" / f"clapnq_dev_{kind}.jsonl").read_text().splitlines())
+        for kind in ("answerable", "unanswerable")
+    )
+    assert len(whole.items) == lines > len(sample.items) == options.dataset_default_limit

@@ -43,7 +43,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "sets",
         nargs="+",
         metavar="SET",
-        help="question set path or name; NAME:N limits that set to N",
+        help="question set path or name; NAME:N limits that set to N, NAME:all takes all of it",
     )
     parser.add_argument(
         "--limit",
@@ -135,8 +135,10 @@ def _tolerance(text: str) -> float | dict[str, float]:
 
 
 def _spec(text: str, limit: int | None, groups: int | None) -> SetSpec:
-    """``NAME`` or ``NAME:LIMIT`` (a per-set limit beats --limit)."""
+    """``NAME``, ``NAME:LIMIT`` (a per-set limit beats --limit) or ``NAME:all``."""
     name, _, own = text.rpartition(":")
+    if name and own.lower() == "all":
+        return SetSpec(name, groups=groups, whole=True)
     if name and own.isdigit():
         if int(own) < 1:
             raise ConfigError(f"the limit in {text!r} must be at least 1")

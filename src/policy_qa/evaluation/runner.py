@@ -59,6 +59,9 @@ class SetSpec:
     name: str
     limit: int | None = None
     groups: int | None = None  # policies (PolicyQA) / articles (KorQuAD) to sample first
+    # Every question of a public dataset (NAME:all), where no limit means a sample of
+    # RunOptions.dataset_default_limit: a rate measured on a sample moves from sample to sample.
+    whole: bool = False
 
 
 @dataclass(frozen=True)
@@ -93,7 +96,9 @@ def resolve_set(spec: SetSpec, options: RunOptions, workdir: Path) -> EvalSet:
     if spec.name in DATASET_NAMES:
         if options.datasets_dir is None:
             raise ConfigError(f"{spec.name} needs --datasets-dir (or POLICY_QA_DATASETS)")
-        limit = spec.limit if spec.limit is not None else options.dataset_default_limit
+        limit: int | None = options.dataset_default_limit if spec.limit is None else spec.limit
+        if spec.whole:
+            limit = None
         return load_named(
             spec.name,
             options.datasets_dir,
