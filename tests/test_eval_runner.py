@@ -185,16 +185,16 @@ def test_name_all_takes_a_whole_dataset(tmp_path: Path) -> None:
     args = _parse(
         "eval", "clapnq:all", "daedeok:ALL", "policyqa:7", "--limit", "3", "--out", str(tmp_path)
     )
-    specs, _ = eval_cli.options_from_args(args)
+    specs, options = eval_cli.options_from_args(args)
     assert specs == [
         SetSpec("clapnq", whole=True),
         SetSpec("daedeok", whole=True),
         SetSpec("policyqa", limit=7),
     ]
-    datasets = REPO.parent / "shared" / "datasets"
+    datasets = options.datasets_dir  # $POLICY_QA_DATASETS or ../shared/datasets, as in a run
+    assert datasets is not None
     if not (datasets / "clapnq").is_dir():
         pytest.skip(f"shared datasets not found at {datasets}")
-    options = RunOptions(datasets_dir=datasets, progress=False)
     whole = resolve_set(SetSpec("clapnq", whole=True), options, tmp_path / "whole")
     sample = resolve_set(SetSpec("clapnq"), options, tmp_path / "sample")
     lines = sum(

@@ -303,11 +303,9 @@ def refusal_counts(data: dict[str, Any], system: str = "policy-qa") -> str:
             if r["answerable"] is answerable
         ]
         if flags:
-            lo, hi = wilson(sum(flags), len(flags))
-            parts.append(
-                f"{sum(flags)} of {len(flags)} {what} ({fmt(sum(flags) / len(flags))}, "
-                f"95% interval {fmt(lo)}–{fmt(hi)})"
-            )
+            k, n = sum(flags), len(flags)
+            lo, hi = wilson(k, n)
+            parts.append(f"{k} of {n} {what} ({fmt(k / n)}, 95% interval {fmt(lo)}–{fmt(hi)})")
     if not parts:
         return ""
     return f"{SYSTEM_LABELS.get(system, system)} refused {' and '.join(parts)}."

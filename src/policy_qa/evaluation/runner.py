@@ -96,14 +96,12 @@ def resolve_set(spec: SetSpec, options: RunOptions, workdir: Path) -> EvalSet:
     if spec.name in DATASET_NAMES:
         if options.datasets_dir is None:
             raise ConfigError(f"{spec.name} needs --datasets-dir (or POLICY_QA_DATASETS)")
-        limit: int | None = options.dataset_default_limit if spec.limit is None else spec.limit
-        if spec.whole:
-            limit = None
+        limit = spec.limit if spec.limit is not None else options.dataset_default_limit
         return load_named(
             spec.name,
             options.datasets_dir,
             workdir / "corpus" / spec.name,
-            limit=limit,
+            limit=None if spec.whole else limit,
             seed=options.seed,
             scope=options.scope,
             groups=spec.groups,
