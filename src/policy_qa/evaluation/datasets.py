@@ -33,6 +33,8 @@ QUESTION_TYPES = (
     "list",
     "definition",
     "multi-passage",
+    "computed",  # needs two stated facts combined (a span of years, a total)
+    "paraphrase",  # asked in other words than the document's
     "unanswerable",
     "korean",
     "dialogue",
