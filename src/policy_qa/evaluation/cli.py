@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ..config import JUDGE_MODES, Settings, quiet_third_parties
 from ..errors import ConfigError
+from .datasets import DATASET_NAMES, PARTS
 from .runner import REPO_ROOT, SYSTEM_NAMES, RunOptions, SetSpec, make_baseline, regressions, run
 
 DATASETS_ENV = "POLICY_QA_DATASETS"
@@ -134,23 +135,37 @@ def _tolerance(text: str) -> float | dict[str, float]:
         ) from None
 
 
-def _spec(text: str, limit: int | None, groups: int | None) -> SetSpec:
-    """``NAME``, ``NAME:LIMIT`` (a per-set limit beats --limit) or ``NAME:all``."""
+def _spec(text: str, limit: int | None, groups: int | None) -> list[SetSpec]:
+    """``NAME[@PART]``, with ``:LIMIT`` (a per-set limit beats --limit) or ``:all``.
+
+    A public dataset named bare runs both parts of its frozen split (eval/splits.json), so
+    the report can set the held-out figures beside the tune ones; ``@tune`` or ``@heldout``
+    runs one part and ``@all`` the whole set, split or not.
+    """
     name, _, own = text.rpartition(":")
+    whole = False
     if name and own.lower() == "all":
-        return SetSpec(name, groups=groups, whole=True)
-    if name and own.isdigit():
+        whole, limit, text = True, None, name
+    elif name and own.isdigit():
         if int(own) < 1:
             raise ConfigError(f"the limit in {text!r} must be at least 1")
-        return SetSpec(name, limit=int(own), groups=groups)
-    return SetSpec(text, limit=limit, groups=groups)
+        limit, text = int(own), name
+    base, _, part = text.partition("@")
+    if part and part not in (*PARTS, "all"):
+        raise ConfigError(f"{text!r}: the part after @ must be one of {', '.join(PARTS)}, all")
+    if base not in DATASET_NAMES:
+        if part:
+            raise ConfigError(f"{text!r}: only {', '.join(DATASET_NAMES)} have parts")
+        return [SetSpec(text, limit=limit, groups=groups, whole=whole)]
+    parts: list[str | None] = [None] if part == "all" else [part] if part else list(PARTS)
+    return [SetSpec(base, limit=limit, groups=groups, whole=whole, part=p) for p in parts]
 
 
 def options_from_args(args: argparse.Namespace) -> tuple[list[SetSpec], RunOptions]:
     if args.limit is not None and args.limit < 1:
         raise ConfigError(f"--limit must be at least 1, got {args.limit}")
     systems = tuple(s.strip() for s in str(args.systems).split(",") if s.strip())
-    specs = [_spec(name, args.limit, args.groups) for name in args.sets]
+    specs = [spec for name in args.sets for spec in _spec(name, args.limit, args.groups)]
     options = RunOptions(
         systems=systems,
         seed=args.seed,

@@ -15,7 +15,7 @@ import json
 import logging
 import random
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -374,6 +374,7 @@ def load_squad(
     scope: bool = False,
     titles: int | None = None,
     lang: str = "en",
+    keep_titles: frozenset[str] | None = None,
 ) -> EvalSet:
     """A SQuAD v1.1-format file as a corpus plus questions.
 
@@ -383,6 +384,9 @@ def load_squad(
     question is restricted to its own article (``within="<title>/"``).
     """
     articles = [a for a in _read_squad(Path(path)) if a.get("paragraphs")]
+    if keep_titles is not None:
+        # One part of a frozen split (eval/splits.json): whole articles, never single questions.
+        articles = [a for a in articles if str(a.get("title")) in keep_titles]
     rng = random.Random(seed)
     if titles is not None:
         if titles < 1:
@@ -444,11 +448,21 @@ def load_policyqa(
     seed: int = 0,
     scope: bool = True,
     policies: int | None = None,
+    keep: frozenset[str] | None = None,
+    name: str = "policyqa",
 ) -> EvalSet:
     """PolicyQA (SQuAD format): questions are generic, so by default each is asked of its own
-    policy only (``within="<site>/"``); ``policies`` samples that many policies first."""
+    policy only (``within="<site>/"``); ``policies`` samples that many policies first, among
+    the policies in ``keep`` (all when None)."""
     return load_squad(
-        path, out_dir, name="policyqa", limit=limit, seed=seed, scope=scope, titles=policies
+        path,
+        out_dir,
+        name=name,
+        limit=limit,
+        seed=seed,
+        scope=scope,
+        titles=policies,
+        keep_titles=keep,
     )
 
 
@@ -459,10 +473,20 @@ def load_korquad(
     limit: int | None = None,
     seed: int = 0,
     articles: int | None = None,
+    keep: frozenset[str] | None = None,
+    name: str = "korquad",
 ) -> EvalSet:
-    """KorQuAD 1.0 (SQuAD format), Korean questions over Korean Wikipedia paragraphs."""
+    """KorQuAD 1.0 (SQuAD format), Korean questions over Korean Wikipedia paragraphs; only the
+    articles in ``keep`` (all when None)."""
     return load_squad(
-        path, out_dir, name="korquad", limit=limit, seed=seed, titles=articles, lang="ko"
+        path,
+        out_dir,
+        name=name,
+        limit=limit,
+        seed=seed,
+        titles=articles,
+        lang="ko",
+        keep_titles=keep,
     )
 
 
@@ -487,6 +511,8 @@ def load_clapnq(
     seed: int = 0,
     answerable_file: str = "clapnq_dev_answerable.jsonl",
     unanswerable_file: str = "clapnq_dev_unanswerable.jsonl",
+    keep: frozenset[str] | None = None,
+    name: str = "clapnq",
 ) -> EvalSet:
     """CLAP NQ's JSON Lines: answerable and unanswerable questions with their passages.
 
@@ -499,6 +525,9 @@ def load_clapnq(
     folder = Path(folder)
     answerable = _read_jsonl(folder / answerable_file)
     unanswerable = _read_jsonl(folder / unanswerable_file)
+    if keep is not None:
+        answerable = [r for r in answerable if str(r["id"]) in keep]
+        unanswerable = [r for r in unanswerable if str(r["id"]) in keep]
     rng = random.Random(seed)
 
     def pick(rows: list[dict[str, Any]], n: int | None) -> list[dict[str, Any]]:
@@ -551,7 +580,7 @@ def load_clapnq(
                 source=sources[0] if len(sources) == 1 else None,
             )
         )
-    return EvalSet(name="clapnq", corpus=corpus, items=tuple(items), long_answers=True)
+    return EvalSet(name=name, corpus=corpus, items=tuple(items), long_answers=True)
 
 
 DATASET_NAMES = ("policyqa", "clapnq", "korquad")
@@ -571,10 +600,14 @@ def load_named(
     seed: int = 0,
     scope: bool = True,
     groups: int | None = None,
+    part: str | None = None,
+    splits: Mapping[str, Any] | None = None,
 ) -> EvalSet:
     """One of the shared datasets by name, read from ``datasets_dir``.
 
     ``groups`` samples that many policies (PolicyQA) or articles (KorQuAD) before questions.
+    ``part`` ("tune" or "heldout") keeps one part of the frozen split ``splits`` (the content
+    of eval/splits.json; ``load_splits``); the set is then named ``<name>@<part>``.
     """
     if name not in DATASET_PATHS:
         raise ConfigError(f"unknown dataset {name!r}: use one of {', '.join(DATASET_NAMES)}")
@@ -584,11 +617,50 @@ def load_named(
             f"{name} not found at {path}: point --datasets-dir (or POLICY_QA_DATASETS) at the "
             "folder that holds policyqa/, clapnq/ and korquad1/"
         )
+    keep: frozenset[str] | None = None
+    label = name
+    if part is not None:
+        if part not in PARTS:
+            raise ConfigError(f"part must be one of {', '.join(PARTS)}, got {part!r}")
+        if splits is None or name not in splits:
+            raise ConfigError(f"no frozen split for {name} (eval/splits.json)")
+        keep = frozenset(str(x) for x in splits[name][part])
+        label = f"{name}@{part}"
     if name == "policyqa":
-        return load_policyqa(path, out_dir, limit=limit, seed=seed, scope=scope, policies=groups)
+        return load_policyqa(
+            path,
+            out_dir,
+            limit=limit,
+            seed=seed,
+            scope=scope,
+            policies=groups,
+            keep=keep,
+            name=label,
+        )
     if name == "korquad":
-        return load_korquad(path, out_dir, limit=limit, seed=seed, articles=groups)
-    return load_clapnq(path, out_dir, limit=limit, seed=seed)
+        return load_korquad(
+            path, out_dir, limit=limit, seed=seed, articles=groups, keep=keep, name=label
+        )
+    return load_clapnq(path, out_dir, limit=limit, seed=seed, keep=keep, name=label)
+
+
+PARTS = ("tune", "heldout")
+
+
+def load_splits(path: str | Path) -> dict[str, Any]:
+    """The frozen tune / held-out split (eval/splits.json, written by research/make_splits.py).
+
+    Every labelled set is split before any tuning: PolicyQA by policy, KorQuAD by article, CLAP
+    NQ by question, and the bundled Daedeok set (tune) against eval/daedeok-heldout.jsonl.
+    """
+    path = Path(path)
+    try:
+        loaded = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"cannot read the frozen split {path}: {exc}") from None
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{path} must hold a JSON object")
+    return loaded
 
 
 def describe(sets: Iterable[EvalSet]) -> list[dict[str, Any]]:

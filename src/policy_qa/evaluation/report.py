@@ -181,6 +181,61 @@ def compact_table(results: dict[str, Any], system: str = "policy-qa") -> str:
     return "\n".join(lines)
 
 
+SPLIT_METRICS = (
+    "recall@5",
+    "answer_correct",
+    "citation_precision",
+    "refusal_rate",
+    "false_refusal_rate",
+    "latency_p50",
+    "latency_p95",
+)
+
+
+def _split_key(name: str) -> tuple[str, str] | None:
+    # Mirrors runner.split_partner (the report must not import the runner's heavy imports).
+    base, _, part = name.partition("@")
+    if part in ("tune", "heldout"):
+        return base, part
+    if name in ("daedeok", "daedeok-heldout"):
+        return "daedeok", "tune" if name == "daedeok" else "heldout"
+    return None
+
+
+def split_table(results: dict[str, Any], system: str = "policy-qa") -> str:
+    """Tune against held-out figures of ``system`` for every set run in parts, with the gap.
+
+    Empty when no set of the run is one part of a frozen split. A figure on the tune part is
+    what tuning bought; the held-out one is what a user with new questions gets.
+    """
+    pairs: dict[str, dict[str, dict[str, Any]]] = {}
+    for name, data in results["sets"].items():
+        key = _split_key(name)
+        figures = data["figures"].get(system)
+        if key is not None and figures is not None:
+            pairs.setdefault(key[0], {})[key[1]] = figures
+    if not pairs:
+        return ""
+    head = ["set", "metric", "tune", "held-out", "gap (held-out − tune)"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for base, parts in pairs.items():
+        for metric in SPLIT_METRICS:
+            tune = parts.get("tune", {}).get(metric)
+            held = parts.get("heldout", {}).get(metric)
+            if tune is None and held is None:
+                continue
+            gap = (
+                f"{held - tune:+.3f}"
+                if isinstance(tune, int | float) and isinstance(held, int | float)
+                else "–"
+            )
+            label = LABELS[metric].replace(" ↑", "").replace(" ↓", "")
+            lines.append(
+                f"| {base} | {label} | {fmt(tune, metric)} | {fmt(held, metric)} | {gap} |"
+            )
+    return "\n".join(lines)
+
+
 def _type_table(data: dict[str, Any]) -> str:
     systems = [s for s in ("policy-qa", "baseline") if s in data["figures"]]
     if not systems:
@@ -329,6 +384,9 @@ def markdown(results: dict[str, Any], files: dict[str, str] | None = None) -> st
         "`eval/README.md`. ✓/✗ in the last column: policy-qa better/worse than the baseline."
     )
     out += ["", "## Headline", "", compact_table(results), ""]
+    split = split_table(results)
+    if split:
+        out += ["## Tune against held-out (policy-qa)", "", split, ""]
     out += ["## Retrieval: Recall@5 / MRR@10", "", retrieval_table(results), ""]
     for name, data in results["sets"].items():
         s = data["set"]

@@ -32,12 +32,14 @@ from ..judge import check_enabled
 from . import metrics as M
 from .datasets import (
     DATASET_NAMES,
+    PARTS,
     EvalSet,
     Item,
     Turn,
     describe,
     load_named,
     load_set,
+    load_splits,
 )
 from .systems import History, IndexStats, Prediction, Retrieved, System
 
@@ -62,6 +64,8 @@ class SetSpec:
     # Every question of a public dataset (NAME:all), where no limit means a sample of
     # RunOptions.dataset_default_limit: a rate measured on a sample moves from sample to sample.
     whole: bool = False
+    # One part of the frozen split (eval/splits.json): "tune" or "heldout"; None: the whole set.
+    part: str | None = None
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,25 @@ def default_set_path(name: str) -> Path:
     raise ConfigError(f"no bundled question set called {name!r} (looked for eval/{name}.jsonl)")
 
 
+SPLITS_PATH = REPO_ROOT / "eval" / "splits.json"
+
+
+def split_partner(name: str) -> tuple[str, str] | None:
+    """(base name, part) of a set that is one part of a frozen split, else None.
+
+    ``policyqa@heldout`` is the held-out part of PolicyQA; the bundled sets pair up as
+    ``daedeok`` (tune) and ``daedeok-heldout`` (held out).
+    """
+    base, _, part = name.partition("@")
+    if part in PARTS:
+        return base, part
+    if name == "daedeok":
+        return "daedeok", "tune"
+    if name == "daedeok-heldout":
+        return "daedeok", "heldout"
+    return None
+
+
 def resolve_set(spec: SetSpec, options: RunOptions, workdir: Path) -> EvalSet:
     """Load one set; public datasets write their corpus under ``workdir``."""
     if spec.name in DATASET_NAMES:
@@ -105,6 +128,8 @@ def resolve_set(spec: SetSpec, options: RunOptions, workdir: Path) -> EvalSet:
             seed=options.seed,
             scope=options.scope,
             groups=spec.groups,
+            part=spec.part,
+            splits=load_splits(SPLITS_PATH) if spec.part else None,
         )
     path = Path(spec.name)
     if path.suffix != ".jsonl":
@@ -518,7 +543,8 @@ def run(
     }
     with _workdir(workdir) as work:
         for n, spec in enumerate(specs):
-            set_dir = work / f"{n:02d}-{Path(spec.name).stem}"
+            label = f"{Path(spec.name).stem}-{spec.part}" if spec.part else Path(spec.name).stem
+            set_dir = work / f"{n:02d}-{label}"
             if set_dir.exists():
                 raise ConfigError(f"{set_dir} exists: give --workdir an empty folder")
             eval_set = resolve_set(spec, options, set_dir)
