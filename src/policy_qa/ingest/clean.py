@@ -14,13 +14,10 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from ..text import words
 from ..types import Section
 
 __all__ = ["Block", "assemble", "clean_blocks", "clean_text", "plain_blocks"]
-
-
-def _words(text: str) -> frozenset[str]:
-    return frozenset(text.split())
 
 
 @dataclass(frozen=True)
@@ -41,9 +38,9 @@ _BLANK_LINES = re.compile(r"\n\s*\n")
 # right part must be lowercase so "Seoul- Busan" stays; suspended hyphens ("pre- and post-")
 # are kept because their right part is a function word.
 _SPLIT_WORD = re.compile(r"\b(\w*[^\W\d_])-(?: ?\n *| +)([a-z]+)\b")
-_SUSPENSION_WORDS = _words("and or nor to through but than vs versus via as the a an of for with")
+_SUSPENSION_WORDS = words("and or nor to through but than vs versus via as the a an of for with")
 # Left parts that form real compounds: keep their hyphen ("well-known", "self-driving").
-_COMPOUND_PREFIXES = _words(
+_COMPOUND_PREFIXES = words(
     """self well non ex co all cross high low long short full part multi semi anti post pre
     mid inter intra state world small large mid middle first second third half one two three
     four five six seven eight nine ten quasi pseudo so wide open fast slow hard"""
@@ -51,17 +48,17 @@ _COMPOUND_PREFIXES = _words(
 
 # Words that make up share/print/RSS widgets and pager links on scraped pages. A line is
 # furniture when it has only such words and at least one that is never ordinary text alone.
-_FURNITURE_WORDS = _words(
+_FURNITURE_WORDS = words(
     """rss print share email e-mail tweet twitter facebook kakao kakaotalk linkedin top list
     prev previous next scrap bookmark subscribe 목록 인쇄 공유 이전글 다음글 스크랩 맨위로"""
 )
-_FURNITURE_FILLER = _words(
+_FURNITURE_FILLER = words(
     """go mail line copy url link back to more close font size increase decrease zoom in out
     home menu search on via 위로 닫기 글자 크기 확대 축소 검색"""
 )
 _BULLETS = "•·▪▫◦‣∙●○■□►▶-*+"
 # Metadata labels that scraped article pages show, often with the value lost.
-_META_LABELS = _words(
+_META_LABELS = words(
     """date sort views view hits author writer by category categories source tags tag posted
     updated published modified reporter editor section type no number read count
     등록일 작성일 작성자 조회수 조회 날짜 출처 분류 담당자 글쓴이 기자"""

@@ -22,15 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DocumentError
+from ..text import HANGUL_SYLLABLE, words
 from ..types import Document, Skipped
 from .clean import Block, assemble, clean_blocks, clean_text, plain_blocks
 from .sentences import detect_language
 
 __all__ = ["SUPPORTED_SUFFIXES", "iter_files", "load_file", "load_paths"]
-
-
-def _words(text: str) -> frozenset[str]:
-    return frozenset(text.split())
 
 
 logger = logging.getLogger(__name__)
@@ -219,7 +216,7 @@ def decode_bytes(data: bytes, declared: str | None = None) -> str:
             text = data.decode(encoding)
         except (UnicodeDecodeError, LookupError):
             continue
-        if encoding in {"cp949", "euc-kr"} and not re.search("[\uac00-\ud7a3]", text):
+        if encoding in {"cp949", "euc-kr"} and not HANGUL_SYLLABLE.search(text):
             continue  # cp949 also "decodes" some Western bytes into nonsense Hanja
         return text
     return data.decode("latin-1")
@@ -344,12 +341,12 @@ def _md_inline(text: str) -> str:
 
 
 _DROP_TAGS = sorted(
-    _words(
+    words(
         "script style nav header footer aside form noscript template iframe svg canvas button "
         "select option textarea input object embed head"
     )
 )
-_BLOCK_TAGS = _words(
+_BLOCK_TAGS = words(
     """p div li ul ol dl dt dd pre blockquote section article main table thead tbody tfoot tr
     caption figure figcaption address details summary hr h1 h2 h3 h4 h5 h6 center"""
 )

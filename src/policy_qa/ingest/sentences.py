@@ -10,31 +10,28 @@ from __future__ import annotations
 
 import re
 
+from ..text import HANGUL_LETTER, words
+
 __all__ = ["detect_language", "split_sentences"]
-
-
-def _words(text: str) -> frozenset[str]:
-    return frozenset(text.split())
 
 
 _TERMINATORS = ".!?。！？"
 # Full-width terminators end a sentence even without a following space (CJK typesetting).
 _WIDE_TERMINATORS = "。！？"
 _CLOSERS = "\"')]}’”»」』〉》"
-_HANGUL = re.compile(r"[\u1100-\u11ff\u3130-\u318f\uac00-\ud7a3]")
 
 # A period after these never ends a sentence: they always introduce something more.
-_PREFIX_ABBREVIATIONS = _words(
+_PREFIX_ABBREVIATIONS = words(
     """mr mrs ms dr prof sr st mt rev hon gen col capt lt sgt gov sen rep pres supt
     vs cf e.g i.e viz al approx ca est dept univ assn bros messrs mmes
     jan feb mar apr jun jul aug sep sept oct nov dec"""
 )
 # A period after these is part of a reference when a number follows ("No. 5", "Art. 12").
-_NUMBER_ABBREVIATIONS = _words("no nos art arts sec secs fig figs vol vols p pp para ch chap")
+_NUMBER_ABBREVIATIONS = words("no nos art arts sec secs fig figs vol vols p pp para ch chap")
 # These can end a sentence ("... Samsung Electronics Co. The firm ..."), so they only end one
 # when a typical sentence opener follows.
-_AMBIGUOUS_ABBREVIATIONS = _words("etc inc ltd co corp jr llc plc bros")
-_SENTENCE_OPENERS = _words(
+_AMBIGUOUS_ABBREVIATIONS = words("etc inc ltd co corp jr llc plc bros")
+_SENTENCE_OPENERS = words(
     """the this that these those it its in on at a an we they he she i you our their there
     however but and also as after before for from if since some many most while when where
     what which who why how yet meanwhile moreover furthermore therefore thus such other each
@@ -56,7 +53,7 @@ def detect_language(text: str) -> str:
     for ch in text:
         if ch.isalpha():
             letters += 1
-            if _HANGUL.match(ch):
+            if HANGUL_LETTER.match(ch):
                 hangul += 1
     return "ko" if letters and hangul * 2 > letters else "en"
 
@@ -122,7 +119,7 @@ def _ends_sentence(line: str, mark: int, end: int) -> bool:
     if not rest:
         return True
     before = line[:mark]
-    if before and _HANGUL.match(before[-1]):
+    if before and HANGUL_LETTER.match(before[-1]):
         return True  # Korean sentence endings ("다.", "요.") are unambiguous
     nxt = rest[0]
     if nxt.islower():
