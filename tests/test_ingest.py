@@ -160,6 +160,7 @@ def test_public_api_is_pinned() -> None:
             "SUPPORTED_SUFFIXES",
             "chunk_document",
             "clean_text",
+            "decode_bytes",
             "detect_language",
             "iter_files",
             "load_file",

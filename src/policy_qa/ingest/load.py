@@ -22,9 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DocumentError
-from ..text import HANGUL_SYLLABLE, words
+from ..text import words
 from ..types import Document, Skipped
 from .clean import Block, assemble, clean_blocks, clean_text, plain_blocks
+from .decode import UndecodableError, decode_bytes
 from .sentences import detect_language
 
 __all__ = ["SUPPORTED_SUFFIXES", "iter_files", "load_file", "load_paths"]
@@ -123,7 +124,10 @@ def load_file(path: Path, root: Path | None = None) -> Document:
             path, f"could not read file: {error.strerror or error}"
         ) from error
 
-    title, blocks = _EXTRACTORS[suffix](path, data)
+    try:
+        title, blocks = _EXTRACTORS[suffix](path, data)
+    except UndecodableError as error:
+        raise UnreadableFileError(path, error.reason) from error
     text, sections = assemble(blocks)
     if not text.strip():
         raise UnreadableFileError(path, "empty after cleaning")
@@ -196,30 +200,6 @@ def _title_from_name(path: Path) -> str:
     stem = path.name[: -len(path.suffix)] if path.suffix else path.name
     words = re.sub(r"[-_.]+", " ", stem).strip()
     return words[:1].upper() + words[1:] if words else path.name
-
-
-# --- decoding -------------------------------------------------------------------------------
-
-
-def decode_bytes(data: bytes, declared: str | None = None) -> str:
-    """Decode text: a BOM wins, then UTF-8, a declared charset, Korean code pages, latin-1."""
-    if data.startswith(b"\xef\xbb\xbf"):
-        return data[3:].decode("utf-8", errors="replace")
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16", errors="replace")
-    candidates = ["utf-8"]
-    if declared:
-        candidates.append(declared)
-    candidates += ["cp949", "euc-kr"]
-    for encoding in candidates:
-        try:
-            text = data.decode(encoding)
-        except (UnicodeDecodeError, LookupError):
-            continue
-        if encoding in {"cp949", "euc-kr"} and not HANGUL_SYLLABLE.search(text):
-            continue  # cp949 also "decodes" some Western bytes into nonsense Hanja
-        return text
-    return data.decode("latin-1")
 
 
 # --- extractors: (path, bytes) -> (title found in the file, cleaned blocks) -----------------
