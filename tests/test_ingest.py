@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import docx
@@ -240,10 +241,42 @@ def test_seed_sidecar_is_valid_json() -> None:
         ("zero\u200bwidth soft\u00adhyphen.", "zerowidth softhyphen."),
         ("Cafe\u0301 opens.", "Café opens."),
         ("Windows\r\nline\r\n\r\nends.", "Windows line\n\nends."),
+        ("Bell\x07 escape\x1b[31m red\x7f.", "Bell escape[31m red."),
+        ("C1 \x93quoted\x94 \x9b2J text.", "C1 quoted 2J text."),
+        ("One ends.\x85Two starts.", "One ends.\nTwo starts."),
+        ("Pay \u202eusd 001\u202c to \u2066A\u2069.", "Pay usd 001 to A."),
     ],
 )
 def test_clean_text_rules(raw: str, expected: str) -> None:
     assert clean_text(raw) == expected
+
+
+HOSTILE = "\u202e\x1b[2JHostile Title\x07"
+UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+@pytest.mark.parametrize("suffix", [".txt", ".md", ".html", ".docx"])
+def test_controls_and_bidi_never_reach_indexed_text(tmp_path: Path, suffix: str) -> None:
+    body = "The fund pays \u202e$100\u202c \x1b[31mto each\x1b[0m city.\x93 Done\u2067.\x07"
+    path = tmp_path / f"doc{suffix}"
+    filler = "The council reviews the plan every year and reports to the minister. " * 3
+    if suffix == ".html":
+        path.write_text(f"<title>{HOSTILE}</title><p>{body} {filler}</p><p>Second\x9b line.</p>")
+    elif suffix == ".docx":
+        document = docx.Document()
+        document.core_properties.title = "Hostile \u202eTitle"
+        document.add_paragraph("The fund pays \u202e$100\u202c to each \u2066city\u2069.")
+        document.save(str(path))
+    else:
+        path.write_text(f"{body} {filler}\n\nSecond\x9b line.\n", encoding="utf-8")
+    (tmp_path / f"doc{suffix}.meta.json").write_text(json.dumps({"title": HOSTILE}))
+    doc = load_file(path)
+    assert not UNSAFE.search(doc.text) and not UNSAFE.search(doc.title)
+    assert doc.title == "[2JHostile Title"
+    assert "The fund pays $100" in doc.text
+    chunks = chunk_document(doc)
+    assert_offsets(doc, chunks)  # every offset is into the cleaned text: quote == text[a:b]
+    assert all(not UNSAFE.search(c.text + c.section) for c in chunks)
 
 
 def test_clean_text_drops_furniture_but_keeps_fields_with_values() -> None:

@@ -1,10 +1,11 @@
 """Turning extracted text into the cleaned text that every offset refers to.
 
 This module owns the cleaning rules shared by all formats: Unicode and whitespace
-normalisation, re-joining words split by hyphenation, dropping web-page furniture (share/RSS
-widgets, empty metadata labels, trailing links to other articles), and finding headings in
-plain text. It works on strings and ``Block`` lists only; it never reads files (``load`` does)
-and never cuts chunks (``chunk`` does).
+normalisation (control characters and bidi overrides removed), re-joining words split by
+hyphenation, dropping web-page furniture (share/RSS widgets, empty metadata labels, trailing
+links to other articles), and finding headings in plain text. It works on strings and
+``Block`` lists only; it never reads files (``load`` does) and never cuts chunks (``chunk``
+does).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from ..text import words
+from ..text import strip_unsafe, words
 from ..types import Section
 
 __all__ = ["Block", "assemble", "clean_blocks", "clean_text", "plain_blocks"]
@@ -30,7 +31,6 @@ class Block:
 
 # Zero-width characters and soft hyphens carry no text; they only break searching.
 _INVISIBLE = re.compile("[\u00ad\u200b\u200c\u200d\u2060\ufeff]")
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SPACES = re.compile(r"[ \t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]+")
 _BLANK_LINES = re.compile(r"\n\s*\n")
 
@@ -160,9 +160,11 @@ def _paragraphs(raw: str) -> list[Block]:
 def _normalise(text: str) -> str:
     text = unicodedata.normalize("NFC", text)
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u2028", "\n")
-    text = text.replace("\u2029", "\n")
+    text = text.replace("\u2029", "\n").replace("\x85", "\n")  # NEL: a C1 line break
     text = _INVISIBLE.sub("", text)
-    text = _CONTROL.sub("", text)
+    # Control characters and bidi overrides are never text a reader sees; left in, they
+    # would reach terminals and reorder quoted evidence (decision 061).
+    text = strip_unsafe(text)
     text = _SPACES.sub(" ", text)
     text = "\n".join(line.strip() for line in text.split("\n"))
     return _SPLIT_WORD.sub(_join_split_word, text)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DocumentError
-from ..text import words
+from ..text import strip_unsafe, words
 from ..types import Document, Skipped
 from .clean import Block, assemble, clean_blocks, clean_text, plain_blocks
 from .decode import UndecodableError, decode_bytes
@@ -189,7 +189,7 @@ def _read_sidecar(path: Path) -> dict[str, Any]:
 def _clean_title(title: object) -> str:
     if not isinstance(title, str):
         return ""
-    title = " ".join(unicodedata.normalize("NFC", title).split())
+    title = " ".join(strip_unsafe(unicodedata.normalize("NFC", title)).split())
     # Producers write placeholders into PDF/Word metadata; they are not titles.
     if title.lower() in {"untitled", "untitled document", "title", "document", "(anonymous)"}:
         return ""
