@@ -26,6 +26,7 @@ from policy_qa.ingest import (
     split_sentences,
 )
 from policy_qa.ingest.clean import assemble, plain_blocks
+from policy_qa.text import HANGUL_LETTER
 from policy_qa.types import Chunk, Document
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
@@ -158,6 +159,7 @@ def assert_min_size(doc: Document, chunks: list[Chunk], min_size: int) -> None:
 def test_public_api_is_pinned() -> None:
     assert sorted(ingest.__all__) == sorted(
         [
+            "Limits",
             "SUPPORTED_SUFFIXES",
             "chunk_document",
             "clean_text",
@@ -366,6 +368,25 @@ def test_split_sentences_examples(text: str, sentences: list[str]) -> None:
 )
 def test_detect_language(text: str, language: str) -> None:
     assert detect_language(text) == language
+
+
+@given(text=st.text(alphabet=st.characters(codec="utf-8"), max_size=60))
+def test_detect_language_counts_letters_as_its_definition_says(text: str) -> None:
+    """The counting is done in C; it must agree with the definition written as a loop."""
+    letters = [ch for ch in text if ch.isalpha()]
+    hangul = [ch for ch in letters if HANGUL_LETTER.match(ch)]
+    assert detect_language(text) == ("ko" if letters and len(hangul) * 2 > len(letters) else "en")
+    assert detect_language("\u3130\u318f" + text) == detect_language(text)  # not letters
+
+
+def test_split_sentences_on_one_long_line() -> None:
+    """A 1 MB paragraph on one line: each sentence end was looked up in a copy of the line
+    before it, which took minutes; the spans are those of the line cut into pieces."""
+    sentence = "Dr. Kim met U.S. officials on 3.5 days. 정책은 시행된다. Done! "
+    line = sentence * 20_000
+    spans = split_sentences(line)
+    assert len(spans) == 3 * 20_000
+    assert spans[3:6] == [(a + len(sentence), b + len(sentence)) for a, b in spans[:3]]
 
 
 _ALPHABET = st.sampled_from(

@@ -24,7 +24,7 @@ from .answer import ExtractiveAnswerer
 from .config import Settings, quiet_third_parties
 from .embeddings import encode, load_embeddings
 from .errors import IndexNotFoundError, LLMError, QuestionError
-from .ingest import chunk_document, load_paths, split_sentences
+from .ingest import Limits, chunk_document, load_paths, split_sentences
 from .judge import AnswerabilityJudge, make_judge
 from .lexical import LexicalIndex, Tokenizer
 from .retrieve import Retriever, SentenceScorer
@@ -255,7 +255,8 @@ class Assistant:
         if isinstance(paths, str | Path):
             paths = [paths]
         store = self._open(create=True)
-        docs, skipped = load_paths(paths, progress=_stage(progress, "reading"))
+        limits = Limits.from_settings(self.settings)
+        docs, skipped = load_paths(paths, progress=_stage(progress, "reading"), limits=limits)
         roots = [Path(p).resolve() for p in paths]
         folder_roots = [r for r in roots if r.is_dir()]
         stored = store.document_meta()

@@ -10,11 +10,13 @@ from __future__ import annotations
 from .chunk import chunk_document
 from .clean import clean_text
 from .decode import decode_bytes
+from .limits import Limits
 from .load import SUPPORTED_SUFFIXES, iter_files, load_file, load_paths
 from .sentences import detect_language, split_sentences
 
 __all__ = [
     "SUPPORTED_SUFFIXES",
+    "Limits",
     "chunk_document",
     "clean_text",
     "decode_bytes",

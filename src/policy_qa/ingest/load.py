@@ -18,14 +18,18 @@ import os
 import re
 import unicodedata
 from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from ..config import Settings
 from ..errors import DocumentError
 from ..text import strip_unsafe, words
 from ..types import Document, Skipped
+from .chunk import TooManyChunksError, chunk_document
 from .clean import Block, assemble, clean_blocks, clean_text, plain_blocks
 from .decode import UndecodableError, decode_bytes
+from .limits import LimitError, Limits, check_docx, pdf_bounds, read_limited, unpacked_reason
 from .sentences import detect_language
 
 __all__ = ["SUPPORTED_SUFFIXES", "iter_files", "load_file", "load_paths"]
@@ -37,6 +41,9 @@ SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".doc
 SIDECAR_SUFFIX = ".meta.json"
 
 Progress = Callable[[int, int, str], None]
+# Files from this size on report each step of their reading through ``progress``: about a
+# second of cleaning per MB (decision 062), long enough to look stuck otherwise.
+_LARGE_FILE_BYTES = 1_000_000
 
 
 class UnreadableFileError(DocumentError):
@@ -77,19 +84,27 @@ def iter_files(paths: Sequence[str | Path]) -> list[tuple[Path, Path]]:
 
 
 def load_paths(
-    paths: Sequence[str | Path], progress: Progress | None = None
+    paths: Sequence[str | Path],
+    progress: Progress | None = None,
+    limits: Limits | None = None,
 ) -> tuple[list[Document], list[Skipped]]:
     """Load every supported file under ``paths`` (files or folders).
 
     Returns the documents and the files that were skipped with a reason a person can act on.
-    ``progress(done, total, name)`` is called after each file, ``done`` counting from 1.
+    ``progress(done, total, name)`` is called after each file, ``done`` counting from 1; while
+    a large file is read, it is called with ``done`` unchanged and the step in ``name``.
+    ``limits`` default to those of ``Settings()``.
     """
+    limits = limits or Limits.from_settings(Settings())
     files = iter_files(paths)
     documents: list[Document] = []
     skipped: list[Skipped] = []
     for done, (file, root) in enumerate(files, start=1):
+        step = None
+        if progress is not None and _is_large(file):
+            step = partial(_report_step, progress, done - 1, len(files), _source_name(file, root))
         try:
-            documents.append(load_file(file, root))
+            documents.append(load_file(file, root, limits, step=step))
         except UnreadableFileError as error:
             logger.warning("skipped %s: %s", file, error.reason)
             skipped.append(Skipped(path=str(file), reason=error.reason))
@@ -101,11 +116,19 @@ def load_paths(
     return documents, skipped
 
 
-def load_file(path: Path, root: Path | None = None) -> Document:
+def load_file(
+    path: Path,
+    root: Path | None = None,
+    limits: Limits | None = None,
+    step: Callable[[str], None] | None = None,
+) -> Document:
     """Read one file into a cleaned ``Document``; raise ``DocumentError`` if it cannot be.
 
-    ``source`` is ``path`` relative to ``root`` (POSIX separators), or its file name.
+    ``source`` is ``path`` relative to ``root`` (POSIX separators), or its file name. The
+    file is checked against ``limits`` (default: those of ``Settings()``) before it is
+    parsed, and its chunks are counted after. ``step(what)`` hears each step as it starts.
     """
+    limits = limits or Limits.from_settings(Settings())
     path = Path(path).expanduser().absolute()
     if not path.exists():
         raise UnreadableFileError(path, "file not found")
@@ -117,15 +140,23 @@ def load_file(path: Path, root: Path | None = None) -> Document:
         raise UnreadableFileError(
             path, f"unsupported file type {shown} (supported: {', '.join(SUPPORTED_SUFFIXES)})"
         )
+    if step:
+        step("reading")
     try:
-        data = path.read_bytes()
+        data = read_limited(path, limits)
+        if suffix == ".docx":
+            check_docx(data, limits)
+    except LimitError as error:
+        raise UnreadableFileError(path, error.reason) from error
     except OSError as error:
         raise UnreadableFileError(
             path, f"could not read file: {error.strerror or error}"
         ) from error
 
+    if step:
+        step("extracting and cleaning text")
     try:
-        title, blocks = _EXTRACTORS[suffix](path, data)
+        title, blocks = _extract(path, suffix, data, limits)
     except UndecodableError as error:
         raise UnreadableFileError(path, error.reason) from error
     text, sections = assemble(blocks)
@@ -138,7 +169,9 @@ def load_file(path: Path, root: Path | None = None) -> Document:
         title = sections[0].title
     title = title or _title_from_name(path)
     language = meta.get("language") if isinstance(meta.get("language"), str) else None
-    return Document(
+    if step and not language:
+        step("finding the language")
+    document = Document(
         source=_source_name(path, root),
         title=title,
         text=text,
@@ -146,6 +179,24 @@ def load_file(path: Path, root: Path | None = None) -> Document:
         language=(language or detect_language(text)).strip().lower(),
         path=str(path),
     )
+    if step:
+        step("counting chunks")
+    try:
+        chunk_document(document, limits.chunk_size, limits.chunk_min, limits.max_document_chunks)
+    except TooManyChunksError as error:
+        raise UnreadableFileError(path, limits.too_many_chunks()) from error
+    return document
+
+
+def _report_step(progress: Progress, done: int, total: int, name: str, what: str) -> None:
+    progress(done, total, f"{name} ({what})")
+
+
+def _is_large(path: Path) -> bool:
+    try:
+        return path.stat().st_size >= _LARGE_FILE_BYTES
+    except (OSError, ValueError):
+        return False  # load_file says what is wrong with it
 
 
 # --- finding files --------------------------------------------------------------------------
@@ -422,10 +473,24 @@ def _extract_html(path: Path, data: bytes) -> Extracted:
     return title, clean_blocks(blocks)
 
 
+def _extract(path: Path, suffix: str, data: bytes, limits: Limits) -> Extracted:
+    if suffix != ".pdf":
+        return _EXTRACTORS[suffix](path, data)
+    from pypdf import apply_configuration
+    from pypdf.errors import LimitReachedError
+
+    try:
+        with apply_configuration(None, **pdf_bounds(limits)):
+            return _extract_pdf(path, data)
+    except LimitReachedError as error:
+        raise UnreadableFileError(path, unpacked_reason(limits)) from error
+
+
 def _extract_pdf(path: Path, data: bytes) -> Extracted:
     import io
 
     from pypdf import PdfReader
+    from pypdf.errors import LimitReachedError
 
     try:
         reader = PdfReader(io.BytesIO(data))
@@ -434,7 +499,7 @@ def _extract_pdf(path: Path, data: bytes) -> Extracted:
         pages = [page.extract_text() or "" for page in reader.pages]
         metadata = reader.metadata
         title = (metadata.title if metadata else None) or ""
-    except UnreadableFileError:
+    except (UnreadableFileError, LimitReachedError):
         raise
     except Exception as error:  # pypdf raises many types for damaged files
         raise UnreadableFileError(path, f"could not read PDF: {error}") from error
