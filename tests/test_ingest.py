@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from pathlib import Path
 
@@ -686,6 +687,66 @@ def test_load_paths_loads_good_files_and_skips_bad_ones(tmp_path: Path) -> None:
     assert article.title == "Sidecar Title"
     for doc in docs:
         assert_offsets(doc, chunk_document(doc))
+
+
+def test_bad_entries_in_a_folder_are_skipped_and_the_rest_loads(tmp_path: Path) -> None:
+    """Issue 24: a link loop aborted the whole run (RuntimeError); a name that is not UTF-8
+    aborted the folder (UnicodeEncodeError)."""
+    root = tmp_path / "docs"
+    (root / "sub").mkdir(parents=True)
+    (root / "good.txt").write_text("A good document about the plan.", encoding="utf-8")
+    (root / "sub" / "deeper.txt").write_text("Another good one.", encoding="utf-8")
+    (root / "loop-a.txt").symlink_to(root / "loop-b.txt")
+    (root / "loop-b.txt").symlink_to(root / "loop-a.txt")
+    (root / "self.txt").symlink_to(root / "self.txt")
+    (root / "dangling.txt").symlink_to(root / "gone.txt")
+    (root / "sub" / "up").symlink_to(root, target_is_directory=True)  # a folder loop
+    latin1_name = os.fsdecode(b"caf\xe9.txt")
+    (root / latin1_name).write_text("Named in Latin-1.", encoding="utf-8")
+    (root / os.fsdecode(b"r\xe9ports")).mkdir()
+    (root / os.fsdecode(b"r\xe9ports") / "inside.txt").write_text("Inside.", encoding="utf-8")
+
+    docs, skipped = load_paths([root, root / "self.txt", tmp_path / "nope" / "x.txt"])
+    assert sorted(d.source for d in docs) == ["good.txt", "sub/deeper.txt"]
+    reasons = {s.path.removeprefix(str(root) + "/"): s.reason for s in skipped}
+    loop = "it is a symbolic link loop (a link that leads back to itself); fix or remove it"
+    not_utf8 = "its name (or a folder's in its path) is not valid UTF-8; rename it"
+    assert reasons == {
+        "sub/up": "it is a link to a folder, and links to folders are not followed; "
+        "index the folder it points to",
+        "caf\\xe9.txt": not_utf8,
+        "dangling.txt": "it is a symbolic link to a file that does not exist",
+        "loop-a.txt": loop,
+        "loop-b.txt": loop,
+        "r\\xe9ports/inside.txt": not_utf8,
+        "self.txt": loop,
+        str(tmp_path / "nope" / "x.txt"): "file not found",
+    }
+    for entry in skipped:
+        entry.path.encode("utf-8")  # printable and storable, unlike the name itself
+    assert len(skipped) == 8  # self.txt given twice is tried once
+
+
+def test_an_unreadable_folder_is_reported(tmp_path: Path) -> None:
+    (tmp_path / "open.txt").write_text("Readable.", encoding="utf-8")
+    closed = tmp_path / "closed"
+    closed.mkdir()
+    (closed / "secret.txt").write_text("Unreadable.", encoding="utf-8")
+    closed.chmod(0)
+    try:
+        try:
+            os.listdir(closed)
+        except PermissionError:
+            pass
+        else:
+            pytest.skip("this process reads folders whatever their mode (root)")
+        docs, skipped = load_paths([tmp_path])
+    finally:
+        closed.chmod(0o755)
+    assert [d.source for d in docs] == ["open.txt"]
+    assert [(s.path, s.reason) for s in skipped] == [
+        (str(closed), "could not open the folder: Permission denied")
+    ]
 
 
 def test_file_given_directly_uses_its_name(tmp_path: Path) -> None:

@@ -25,6 +25,7 @@ from .config import Settings, quiet_third_parties
 from .embeddings import encode, load_embeddings
 from .errors import IndexNotFoundError, LLMError, QuestionError
 from .ingest import Limits, chunk_document, load_paths, split_sentences
+from .ingest.load import resolve_path
 from .judge import AnswerabilityJudge, make_judge
 from .lexical import LexicalIndex, Tokenizer
 from .retrieve import Retriever, SentenceScorer
@@ -257,7 +258,7 @@ class Assistant:
         store = self._open(create=True)
         limits = Limits.from_settings(self.settings)
         docs, skipped = load_paths(paths, progress=_stage(progress, "reading"), limits=limits)
-        roots = [Path(p).resolve() for p in paths]
+        roots = [resolve_path(p) for p in paths]  # a link loop is reported, not raised
         folder_roots = [r for r in roots if r.is_dir()]
         stored = store.document_meta()
 

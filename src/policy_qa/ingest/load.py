@@ -12,10 +12,12 @@ turns those into ``Skipped`` entries so that one bad file never stops the others
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
 import re
+import stat
 import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from functools import partial
@@ -32,7 +34,14 @@ from .decode import UndecodableError, decode_bytes
 from .limits import LimitError, Limits, check_docx, pdf_bounds, read_limited, unpacked_reason
 from .sentences import detect_language
 
-__all__ = ["SUPPORTED_SUFFIXES", "iter_files", "load_file", "load_paths"]
+__all__ = [
+    "SUPPORTED_SUFFIXES",
+    "iter_files",
+    "load_file",
+    "load_paths",
+    "resolve_path",
+    "shown_path",
+]
 
 
 logger = logging.getLogger(__name__)
@@ -59,16 +68,33 @@ def iter_files(paths: Sequence[str | Path]) -> list[tuple[Path, Path]]:
     """The ``(file, root)`` pairs that ``load_paths`` will try, in a stable order.
 
     Folders are walked recursively in sorted order, skipping hidden files and folders (names
-    starting with "."), Office lock files ("~$...") and ``*.meta.json`` sidecars. A file given
-    directly is its own entry with its folder as root, whatever its name. A path that does not
-    exist is listed too (with its parent as root) so that it is reported, not silently lost.
-    Unsupported file types are listed; loading them reports why they were skipped.
+    starting with "."), Office lock files ("~$...") and ``*.meta.json`` sidecars; links to
+    folders are not followed. A file given directly is its own entry with its folder as root,
+    whatever its name. A path that does not exist is listed too (with its parent as root) so
+    that it is reported, not silently lost. Unsupported file types are listed; loading them
+    reports why they were skipped. (Folders that cannot be listed, and links to folders, are
+    reported by ``load_paths``.)
     """
+    return _find(paths)[0]
+
+
+def resolve_path(path: str | Path) -> Path:
+    """``path`` made absolute with its links resolved, or only made absolute when a link loop
+    (or a name the system rejects) makes resolving fail; ``load_file`` then says why."""
+    absolute = Path(path).expanduser().absolute()
+    try:
+        return absolute.resolve()
+    except (OSError, RuntimeError, ValueError):  # RuntimeError: a link loop (Python < 3.13)
+        return absolute
+
+
+def _find(paths: Sequence[str | Path]) -> tuple[list[tuple[Path, Path]], list[Skipped]]:
     found: list[tuple[Path, Path]] = []
+    problems: list[Skipped] = []
     seen: set[Path] = set()
 
     def add(file: Path, root: Path) -> None:
-        key = file.resolve()
+        key = resolve_path(file)
         if key not in seen:
             seen.add(key)
             found.append((file, root))
@@ -76,11 +102,11 @@ def iter_files(paths: Sequence[str | Path]) -> list[tuple[Path, Path]]:
     for given in paths:
         path = Path(given).expanduser().absolute()
         if path.is_dir():
-            for file in _walk(path):
+            for file in _walk(path, problems):
                 add(file, path)
         else:
             add(path, path.parent)
-    return found
+    return found, problems
 
 
 def load_paths(
@@ -96,24 +122,30 @@ def load_paths(
     ``limits`` default to those of ``Settings()``.
     """
     limits = limits or Limits.from_settings(Settings())
-    files = iter_files(paths)
+    files, skipped = _find(paths)
+    for problem in skipped:
+        logger.warning("skipped %s: %s", problem.path, problem.reason)
     documents: list[Document] = []
-    skipped: list[Skipped] = []
     for done, (file, root) in enumerate(files, start=1):
+        name = shown_path(_source_name(file, root))
         step = None
         if progress is not None and _is_large(file):
-            step = partial(_report_step, progress, done - 1, len(files), _source_name(file, root))
+            step = partial(_report_step, progress, done - 1, len(files), name)
         try:
             documents.append(load_file(file, root, limits, step=step))
-        except UnreadableFileError as error:
-            logger.warning("skipped %s: %s", file, error.reason)
-            skipped.append(Skipped(path=str(file), reason=error.reason))
         except DocumentError as error:
-            logger.warning("skipped %s: %s", file, error)
-            skipped.append(Skipped(path=str(file), reason=str(error)))
+            reason = error.reason if isinstance(error, UnreadableFileError) else str(error)
+            logger.warning("skipped %s: %s", shown_path(file), reason)
+            skipped.append(Skipped(path=shown_path(file), reason=reason))
         if progress is not None:
-            progress(done, len(files), _source_name(file, root))
+            progress(done, len(files), name)
     return documents, skipped
+
+
+def shown_path(path: str | Path) -> str:
+    """``path`` as text that can be printed, stored and sent: a name that is not UTF-8 keeps
+    its bytes as ``\\xNN`` escapes (``café`` in Latin-1 shows as ``caf\\xe9``)."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
 
 
 def load_file(
@@ -130,9 +162,17 @@ def load_file(
     """
     limits = limits or Limits.from_settings(Settings())
     path = Path(path).expanduser().absolute()
-    if not path.exists():
-        raise UnreadableFileError(path, "file not found")
-    if not path.is_file():
+    if shown_path(path) != str(path):
+        # Python keeps the bytes of such a name as lone surrogates, which no index, JSON or
+        # terminal accepts; renaming is the user's fix.
+        raise UnreadableFileError(
+            path, "its name (or a folder's in its path) is not valid UTF-8; rename it"
+        )
+    try:
+        mode = path.stat().st_mode
+    except (OSError, ValueError) as error:
+        raise UnreadableFileError(path, _missing_reason(path, error)) from error
+    if not stat.S_ISREG(mode):
         raise UnreadableFileError(path, "not a regular file")
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
@@ -192,6 +232,19 @@ def _report_step(progress: Progress, done: int, total: int, name: str, what: str
     progress(done, total, f"{name} ({what})")
 
 
+def _missing_reason(path: Path, error: OSError | ValueError) -> str:
+    code = getattr(error, "errno", None)
+    if code == errno.ELOOP:
+        return "it is a symbolic link loop (a link that leads back to itself); fix or remove it"
+    if code == errno.ENOENT and path.is_symlink():
+        return "it is a symbolic link to a file that does not exist"
+    if code in (errno.ENOENT, errno.ENOTDIR):
+        return "file not found"
+    if code == errno.EACCES:
+        return "permission denied: the file cannot be read"
+    return f"could not read file: {getattr(error, 'strerror', None) or error}"
+
+
 def _is_large(path: Path) -> bool:
     try:
         return path.stat().st_size >= _LARGE_FILE_BYTES
@@ -202,10 +255,25 @@ def _is_large(path: Path) -> bool:
 # --- finding files --------------------------------------------------------------------------
 
 
-def _walk(folder: Path) -> Iterator[Path]:
-    for dirpath, dirnames, filenames in os.walk(folder):
+def _walk(folder: Path, problems: list[Skipped]) -> Iterator[Path]:
+    def unreadable(error: OSError) -> None:
+        where = shown_path(error.filename or folder)
+        reason = f"could not open the folder: {error.strerror or error}"
+        problems.append(Skipped(path=where, reason=reason))
+
+    for dirpath, dirnames, filenames in os.walk(folder, onerror=unreadable):
         # Sorting in place makes os.walk descend in a stable order.
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in dirnames:
+            if os.path.islink(os.path.join(dirpath, name)):
+                # os.walk does not follow them (a link to a parent would never end); say so.
+                problems.append(
+                    Skipped(
+                        path=shown_path(Path(dirpath) / name),
+                        reason="it is a link to a folder, and links to folders are not "
+                        "followed; index the folder it points to",
+                    )
+                )
         for name in sorted(filenames):
             if name.startswith((".", "~$")) or name.lower().endswith(SIDECAR_SUFFIX):
                 continue
