@@ -127,7 +127,7 @@ def main() -> None:
     rows = samples(args.datasets_dir, rng)
     decoders: dict[str, Callable[[bytes], str | None]] = {"before": old_decode, "now": new_decode}
     counts: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
-    seconds: Counter[str] = Counter()
+    seconds: dict[str, float] = defaultdict(float)
     for kind, _length, truth, data in rows:
         for name, decode in decoders.items():
             began = time.perf_counter()
