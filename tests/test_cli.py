@@ -87,3 +87,40 @@ def test_index_reports_skipped_files(tmp_path: Path) -> None:
     done = run("index", str(folder), "--index-dir", str(tmp_path / "idx"), "-q")
     assert done.returncode == 0
     assert "skipped" in done.stderr and "b.bin" in done.stderr
+
+
+def test_bad_files_are_skipped_in_one_line_each_and_output_is_terminal_safe(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "good.txt").write_text("Policy\n\nThe agency publishes a yearly report.\n")
+    (folder / "hostile.txt").write_text(
+        "Notice\n\nThe fund pays \u202e$100\u202c to each \x1b[31mcity\x1b[0m every year, "
+        "and the council reviews the payments in spring.\n"
+    )
+    (folder / "hostile.txt.meta.json").write_text(json.dumps({"title": "Evil\x1b]0;pwned\x07"}))
+    (folder / "loop.txt").symlink_to(folder / "loop.txt")
+    (folder / os.fsdecode(b"caf\xe9.txt")).write_text("Named in Latin-1.")
+    (folder / "random.txt").write_bytes(bytes(range(256)) * 40)
+    index = str(tmp_path / "idx")
+
+    done = run("index", str(folder), "--index-dir", index, "-q")
+    assert done.returncode == 0, done.stderr
+    assert "2 added" in done.stdout and "Traceback" not in done.stderr
+    skipped = [line for line in done.stderr.splitlines() if line.startswith("  skipped ")]
+    assert len(skipped) == 3
+    assert any("loop.txt: it is a symbolic link loop" in line for line in skipped)
+    assert any("caf\\xe9.txt: its name" in line for line in skipped)
+    assert any("random.txt: it looks like binary data" in line for line in skipped)
+
+    docs = run("documents", "--index-dir", index)
+    assert docs.returncode == 0
+    assert "\x1b" not in docs.stdout and "\u202e" not in docs.stdout
+    assert "Evil]0;pwned" in docs.stdout  # the title was cleaned when it was indexed
+
+    given = run("index", str(folder / "loop.txt"), "--index-dir", index, "-q")
+    missing = run("index", str(tmp_path / "nowhere"), "--index-dir", index, "-q")
+    for result in (given, missing):
+        assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "symbolic link loop" in given.stderr and "file not found" in missing.stderr

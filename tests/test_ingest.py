@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
 from pathlib import Path
 
 import docx
@@ -25,6 +27,7 @@ from policy_qa.ingest import (
     split_sentences,
 )
 from policy_qa.ingest.clean import assemble, plain_blocks
+from policy_qa.text import HANGUL_LETTER
 from policy_qa.types import Chunk, Document
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
@@ -157,9 +160,11 @@ def assert_min_size(doc: Document, chunks: list[Chunk], min_size: int) -> None:
 def test_public_api_is_pinned() -> None:
     assert sorted(ingest.__all__) == sorted(
         [
+            "Limits",
             "SUPPORTED_SUFFIXES",
             "chunk_document",
             "clean_text",
+            "decode_bytes",
             "detect_language",
             "iter_files",
             "load_file",
@@ -239,10 +244,42 @@ def test_seed_sidecar_is_valid_json() -> None:
         ("zero\u200bwidth soft\u00adhyphen.", "zerowidth softhyphen."),
         ("Cafe\u0301 opens.", "Café opens."),
         ("Windows\r\nline\r\n\r\nends.", "Windows line\n\nends."),
+        ("Bell\x07 escape\x1b[31m red\x7f.", "Bell escape[31m red."),
+        ("C1 \x93quoted\x94 \x9b2J text.", "C1 quoted 2J text."),
+        ("One ends.\x85Two starts.", "One ends.\nTwo starts."),
+        ("Pay \u202eusd 001\u202c to \u2066A\u2069.", "Pay usd 001 to A."),
     ],
 )
 def test_clean_text_rules(raw: str, expected: str) -> None:
     assert clean_text(raw) == expected
+
+
+HOSTILE = "\u202e\x1b[2JHostile Title\x07"
+UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+@pytest.mark.parametrize("suffix", [".txt", ".md", ".html", ".docx"])
+def test_controls_and_bidi_never_reach_indexed_text(tmp_path: Path, suffix: str) -> None:
+    body = "The fund pays \u202e$100\u202c \x1b[31mto each\x1b[0m city.\x93 Done\u2067.\x07"
+    path = tmp_path / f"doc{suffix}"
+    filler = "The council reviews the plan every year and reports to the minister. " * 3
+    if suffix == ".html":
+        path.write_text(f"<title>{HOSTILE}</title><p>{body} {filler}</p><p>Second\x9b line.</p>")
+    elif suffix == ".docx":
+        document = docx.Document()
+        document.core_properties.title = "Hostile \u202eTitle"
+        document.add_paragraph("The fund pays \u202e$100\u202c to each \u2066city\u2069.")
+        document.save(str(path))
+    else:
+        path.write_text(f"{body} {filler}\n\nSecond\x9b line.\n", encoding="utf-8")
+    (tmp_path / f"doc{suffix}.meta.json").write_text(json.dumps({"title": HOSTILE}))
+    doc = load_file(path)
+    assert not UNSAFE.search(doc.text) and not UNSAFE.search(doc.title)
+    assert doc.title == "[2JHostile Title"
+    assert "The fund pays $100" in doc.text
+    chunks = chunk_document(doc)
+    assert_offsets(doc, chunks)  # every offset is into the cleaned text: quote == text[a:b]
+    assert all(not UNSAFE.search(c.text + c.section) for c in chunks)
 
 
 def test_clean_text_drops_furniture_but_keeps_fields_with_values() -> None:
@@ -332,6 +369,25 @@ def test_split_sentences_examples(text: str, sentences: list[str]) -> None:
 )
 def test_detect_language(text: str, language: str) -> None:
     assert detect_language(text) == language
+
+
+@given(text=st.text(alphabet=st.characters(codec="utf-8"), max_size=60))
+def test_detect_language_counts_letters_as_its_definition_says(text: str) -> None:
+    """The counting is done in C; it must agree with the definition written as a loop."""
+    letters = [ch for ch in text if ch.isalpha()]
+    hangul = [ch for ch in letters if HANGUL_LETTER.match(ch)]
+    assert detect_language(text) == ("ko" if letters and len(hangul) * 2 > len(letters) else "en")
+    assert detect_language("\u3130\u318f" + text) == detect_language(text)  # not letters
+
+
+def test_split_sentences_on_one_long_line() -> None:
+    """A 1 MB paragraph on one line: each sentence end was looked up in a copy of the line
+    before it, which took minutes; the spans are those of the line cut into pieces."""
+    sentence = "Dr. Kim met U.S. officials on 3.5 days. 정책은 시행된다. Done! "
+    line = sentence * 20_000
+    spans = split_sentences(line)
+    assert len(spans) == 3 * 20_000
+    assert spans[3:6] == [(a + len(sentence), b + len(sentence)) for a, b in spans[:3]]
 
 
 _ALPHABET = st.sampled_from(
@@ -631,6 +687,66 @@ def test_load_paths_loads_good_files_and_skips_bad_ones(tmp_path: Path) -> None:
     assert article.title == "Sidecar Title"
     for doc in docs:
         assert_offsets(doc, chunk_document(doc))
+
+
+def test_bad_entries_in_a_folder_are_skipped_and_the_rest_loads(tmp_path: Path) -> None:
+    """Issue 24: a link loop aborted the whole run (RuntimeError); a name that is not UTF-8
+    aborted the folder (UnicodeEncodeError)."""
+    root = tmp_path / "docs"
+    (root / "sub").mkdir(parents=True)
+    (root / "good.txt").write_text("A good document about the plan.", encoding="utf-8")
+    (root / "sub" / "deeper.txt").write_text("Another good one.", encoding="utf-8")
+    (root / "loop-a.txt").symlink_to(root / "loop-b.txt")
+    (root / "loop-b.txt").symlink_to(root / "loop-a.txt")
+    (root / "self.txt").symlink_to(root / "self.txt")
+    (root / "dangling.txt").symlink_to(root / "gone.txt")
+    (root / "sub" / "up").symlink_to(root, target_is_directory=True)  # a folder loop
+    latin1_name = os.fsdecode(b"caf\xe9.txt")
+    (root / latin1_name).write_text("Named in Latin-1.", encoding="utf-8")
+    (root / os.fsdecode(b"r\xe9ports")).mkdir()
+    (root / os.fsdecode(b"r\xe9ports") / "inside.txt").write_text("Inside.", encoding="utf-8")
+
+    docs, skipped = load_paths([root, root / "self.txt", tmp_path / "nope" / "x.txt"])
+    assert sorted(d.source for d in docs) == ["good.txt", "sub/deeper.txt"]
+    reasons = {s.path.removeprefix(str(root) + "/"): s.reason for s in skipped}
+    loop = "it is a symbolic link loop (a link that leads back to itself); fix or remove it"
+    not_utf8 = "its name (or a folder's in its path) is not valid UTF-8; rename it"
+    assert reasons == {
+        "sub/up": "it is a link to a folder, and links to folders are not followed; "
+        "index the folder it points to",
+        "caf\\xe9.txt": not_utf8,
+        "dangling.txt": "it is a symbolic link to a file that does not exist",
+        "loop-a.txt": loop,
+        "loop-b.txt": loop,
+        "r\\xe9ports/inside.txt": not_utf8,
+        "self.txt": loop,
+        str(tmp_path / "nope" / "x.txt"): "file not found",
+    }
+    for entry in skipped:
+        entry.path.encode("utf-8")  # printable and storable, unlike the name itself
+    assert len(skipped) == 8  # self.txt given twice is tried once
+
+
+def test_an_unreadable_folder_is_reported(tmp_path: Path) -> None:
+    (tmp_path / "open.txt").write_text("Readable.", encoding="utf-8")
+    closed = tmp_path / "closed"
+    closed.mkdir()
+    (closed / "secret.txt").write_text("Unreadable.", encoding="utf-8")
+    closed.chmod(0)
+    try:
+        try:
+            os.listdir(closed)
+        except PermissionError:
+            pass
+        else:
+            pytest.skip("this process reads folders whatever their mode (root)")
+        docs, skipped = load_paths([tmp_path])
+    finally:
+        closed.chmod(0o755)
+    assert [d.source for d in docs] == ["open.txt"]
+    assert [(s.path, s.reason) for s in skipped] == [
+        (str(closed), "could not open the folder: Permission denied")
+    ]
 
 
 def test_file_given_directly_uses_its_name(tmp_path: Path) -> None:

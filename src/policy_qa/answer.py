@@ -21,6 +21,8 @@ from .errors import LLMError
 from .ingest import detect_language, split_sentences
 from .lexical import LexicalIndex, latin_anchors
 from .retrieve import SentenceScorer, coverage
+from .text import HANGUL_SYLLABLE as _HANGUL
+from .text import HANGUL_SYLLABLES
 from .types import Answer, Citation, Passage
 from .verify import refusal_for
 
@@ -39,7 +41,6 @@ _STRICT_TYPES = frozenset({"money", "population"})
 UNKNOWN_NAME_PENALTY = 0.6
 SOFT_MATCH_FLOOR = 0.55  # word-embedding similarity below which a paraphrase earns nothing
 COUNT_MATCH_FLOOR = 0.6  # how close a counted word must be to what "how many" asks about
-_HANGUL = re.compile(r"[\uac00-\ud7a3]")
 _WORD = re.compile(r"[^\W_]+(?:[-'’][^\W_]+)*")
 _LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z-]{2,}")
 
@@ -204,7 +205,7 @@ def _type_match(kind: str, sentence: str, question: str) -> float:
     return 1.0 if _names(sentence) - asked else 0.0
 
 
-_TWO_PART = re.compile(r"\band\b|,|\bboth\b|그리고|각각|[가-힣](와|과)\s")
+_TWO_PART = re.compile(rf"\band\b|,|\bboth\b|그리고|각각|[{HANGUL_SYLLABLES}](와|과)\s")
 
 
 def _answer_items(kind: str, sentence: str, question: str) -> set[str]:

@@ -24,7 +24,8 @@ from .answer import ExtractiveAnswerer
 from .config import Settings, quiet_third_parties
 from .embeddings import encode, load_embeddings
 from .errors import IndexNotFoundError, LLMError, QuestionError
-from .ingest import chunk_document, load_paths, split_sentences
+from .ingest import Limits, chunk_document, load_paths, split_sentences
+from .ingest.load import resolve_path
 from .judge import AnswerabilityJudge, make_judge
 from .lexical import LexicalIndex, Tokenizer
 from .retrieve import Retriever, SentenceScorer
@@ -255,8 +256,9 @@ class Assistant:
         if isinstance(paths, str | Path):
             paths = [paths]
         store = self._open(create=True)
-        docs, skipped = load_paths(paths, progress=_stage(progress, "reading"))
-        roots = [Path(p).resolve() for p in paths]
+        limits = Limits.from_settings(self.settings)
+        docs, skipped = load_paths(paths, progress=_stage(progress, "reading"), limits=limits)
+        roots = [resolve_path(p) for p in paths]  # a link loop is reported, not raised
         folder_roots = [r for r in roots if r.is_dir()]
         stored = store.document_meta()
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from .config import JUDGE_MODES, Settings, quiet_third_parties
 from .errors import PolicyQAError
+from .text import terminal_safe
 
 log = logging.getLogger("policy_qa")
 
@@ -94,7 +95,8 @@ def cmd_index(args: argparse.Namespace) -> int:
             f"{report.chunks} chunks in {report.seconds:.1f} s."
         )
         for skipped in report.skipped:
-            print(f"  skipped {skipped.path}: {skipped.reason}", file=sys.stderr)
+            line = terminal_safe(f"{skipped.path}: {skipped.reason}", one_line=True)
+            print(f"  skipped {line}", file=sys.stderr)
     if not (report.added or report.updated or report.unchanged) and report.skipped:
         return EXIT_ERROR
     return 0
@@ -111,7 +113,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
             if isinstance(item, Answer):
                 final = item
             else:
-                sys.stdout.write(item)
+                sys.stdout.write(terminal_safe(item))
                 sys.stdout.flush()
         sys.stdout.write("\n")
         if final is not None:
@@ -121,25 +123,26 @@ def cmd_ask(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(answer.to_dict(), ensure_ascii=False, indent=2))
     else:
-        print(answer.answer)
+        print(terminal_safe(answer.answer))
         _print_sources(answer)
     return 0
 
 
 def _print_sources(answer: Any) -> None:
     for note in answer.notes:
-        print(f"note: {note}")
+        print(f"note: {terminal_safe(note)}")
     if answer.citations:
         print()
         for c in answer.citations:
             where = f"{c.source}" + (f" § {c.section}" if c.section else "")
-            print(f"[{c.n}] {where} (chars {c.start}-{c.end})")
+            print(f"[{c.n}] {terminal_safe(where, one_line=True)} (chars {c.start}-{c.end})")
     elif answer.abstained and answer.passages:
         print("\nClosest passages:")
         for i, p in enumerate(answer.passages[:3], 1):
             c = p.chunk
             snippet = " ".join(c.text.split())[:160]
-            print(f"  {i}. {c.source} § {c.section or '-'}: {snippet}…")
+            shown = terminal_safe(f"{c.source} § {c.section or '-'}: {snippet}", one_line=True)
+            print(f"  {i}. {shown}…")
 
 
 def cmd_documents(args: argparse.Namespace) -> int:
@@ -151,7 +154,8 @@ def cmd_documents(args: argparse.Namespace) -> int:
     if not docs:
         print("Nothing is indexed yet. Run `policy-qa index PATH`.")
     for d in docs:
-        print(f"{d.source}\t{d.chunks} chunks\t{d.indexed_at}\t{d.title}")
+        source, title = (terminal_safe(v, one_line=True) for v in (d.source, d.title))
+        print(f"{source}\t{d.chunks} chunks\t{d.indexed_at}\t{title}")
     return 0
 
 
@@ -277,7 +281,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except PolicyQAError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {terminal_safe(str(exc))}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -35,6 +35,12 @@ class Settings:
     chunk_size: int = 700
     chunk_min: int = 200
 
+    # What one file may cost to index, checked before it is parsed (decision 062): its size,
+    # what a .docx (all its parts) or one PDF stream may unpack to, and its chunk count.
+    max_file_mb: float = 50.0
+    max_unpacked_mb: float = 100.0
+    max_document_chunks: int = 20_000
+
     # Retrieval.
     dense_models: tuple[str, ...] = ("minilm", "use")
     korean_tokenizer: str = "kiwi"  # or "bigram" (character bigrams); README "Retrieval"

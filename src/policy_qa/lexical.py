@@ -31,13 +31,15 @@ import numpy as np
 import Stemmer
 from bm25s.stopwords import STOPWORDS_EN_PLUS, STOPWORDS_KOREAN
 
+from .text import HANGUL_SYLLABLE as _HANGUL
+from .text import HANGUL_SYLLABLES
+
 log = logging.getLogger(__name__)
 # bm25s sets its own logger to DEBUG when imported, which would print index-building chatter
 # under any application's logging set-up.
 logging.getLogger("bm25s").setLevel(logging.WARNING)
 
-_TOKEN = re.compile(r"[A-Za-z][A-Za-z'’]*|\d+(?:[.,]\d+)*|[\uac00-\ud7a3]+|[\u4e00-\u9fff]")
-_HANGUL = re.compile(r"[\uac00-\ud7a3]")
+_TOKEN = re.compile(rf"[A-Za-z][A-Za-z'’]*|\d+(?:[.,]\d+)*|[{HANGUL_SYLLABLES}]+|[\u4e00-\u9fff]")
 _TOKEN_CACHE = 4096  # texts whose tokens ``LexicalIndex.tokens`` remembers
 # Question words and quantifiers carry the question's intent, not its topic, so they must
 # neither match passages nor count as "evidence missing" when judging coverage.
@@ -434,7 +436,7 @@ def romanize(hangul: str) -> str:
 def latin_anchors(text: str, vocabulary: Mapping[str, int]) -> list[str]:
     """Index terms that Korean words in ``text`` spell when romanised (e.g. 대덕 → daedeok)."""
     anchors: list[str] = []
-    for run in re.findall(r"[\uac00-\ud7a3]+", text):
+    for run in re.findall(f"[{HANGUL_SYLLABLES}]+", text):
         for size in (2, 3):
             for i in range(len(run) - size + 1):
                 candidates = {romanize(run[i : i + size])}

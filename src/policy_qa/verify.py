@@ -46,6 +46,7 @@ import numpy as np
 
 from .ingest.sentences import detect_language, split_sentences
 from .lexical import Tokenizer
+from .text import HANGUL_SYLLABLE as _HANGUL
 from .types import Citation, Passage
 
 __all__ = [
@@ -97,7 +98,6 @@ _REFUSAL_PATTERNS = re.compile(
     r"답할 수 없|답이 없|답하지 않|정보가 없|언급되(?:어 있)?지 않)",
     re.IGNORECASE,
 )
-_HANGUL = re.compile(r"[\uac00-\ud7a3]")
 # Stems that only say "this was computed" ("in total", "together", "times"): no passage states
 # them, so next to a derived number they must not count as unsupported.
 _ARITHMETIC = frozenset(

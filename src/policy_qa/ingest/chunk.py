@@ -12,12 +12,21 @@ import itertools
 import re
 from dataclasses import dataclass
 
+from ..errors import DocumentError
 from ..types import Chunk, Document
 from .sentences import split_sentences
 
-__all__ = ["chunk_document"]
+__all__ = ["TooManyChunksError", "chunk_document"]
 
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n\s*")
+
+
+class TooManyChunksError(DocumentError):
+    """A document that would make more chunks than allowed (``limit``)."""
+
+    def __init__(self, source: str, limit: int) -> None:
+        super().__init__(f"{source} makes more than {limit:,} chunks")
+        self.limit = limit
 
 
 @dataclass(frozen=True)
@@ -29,13 +38,16 @@ class _Unit:
     glue: bool = False
 
 
-def chunk_document(doc: Document, size: int = 700, min_size: int = 200) -> list[Chunk]:
+def chunk_document(
+    doc: Document, size: int = 700, min_size: int = 200, max_chunks: int | None = None
+) -> list[Chunk]:
     """Chunks of about ``size`` characters covering ``doc.text``, in order.
 
     No chunk is shorter than ``min_size`` unless the whole stretch between two headings is;
     a chunk is longer than ``size`` only when a heading and its first piece of text, or a
     short leftover merged into a neighbour, need the room. The same document always gives
-    the same chunks (and so the same ``Chunk.id`` values).
+    the same chunks (and so the same ``Chunk.id`` values). With ``max_chunks``, a document
+    that would make more raises ``TooManyChunksError`` as soon as that is certain.
     """
     if size < 1:
         raise ValueError(f"chunk size must be at least 1 character, got {size}")
@@ -46,6 +58,8 @@ def chunk_document(doc: Document, size: int = 700, min_size: int = 200) -> list[
     for region_start, region_end, heading in _regions(doc):
         units = _units(doc.text, region_start, region_end, heading, size)
         spans.extend(_merge_small(_pack(units, size), min_size))
+        if max_chunks is not None and len(spans) > max_chunks:
+            raise TooManyChunksError(doc.source, max_chunks)
     return [
         Chunk(
             source=doc.source,

@@ -1,10 +1,11 @@
 """Turning extracted text into the cleaned text that every offset refers to.
 
 This module owns the cleaning rules shared by all formats: Unicode and whitespace
-normalisation, re-joining words split by hyphenation, dropping web-page furniture (share/RSS
-widgets, empty metadata labels, trailing links to other articles), and finding headings in
-plain text. It works on strings and ``Block`` lists only; it never reads files (``load`` does)
-and never cuts chunks (``chunk`` does).
+normalisation (control characters and bidi overrides removed), re-joining words split by
+hyphenation, dropping web-page furniture (share/RSS widgets, empty metadata labels, trailing
+links to other articles), and finding headings in plain text. It works on strings and
+``Block`` lists only; it never reads files (``load`` does) and never cuts chunks (``chunk``
+does).
 """
 
 from __future__ import annotations
@@ -14,13 +15,10 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from ..text import strip_unsafe, words
 from ..types import Section
 
 __all__ = ["Block", "assemble", "clean_blocks", "clean_text", "plain_blocks"]
-
-
-def _words(text: str) -> frozenset[str]:
-    return frozenset(text.split())
 
 
 @dataclass(frozen=True)
@@ -33,7 +31,6 @@ class Block:
 
 # Zero-width characters and soft hyphens carry no text; they only break searching.
 _INVISIBLE = re.compile("[\u00ad\u200b\u200c\u200d\u2060\ufeff]")
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SPACES = re.compile(r"[ \t\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]+")
 _BLANK_LINES = re.compile(r"\n\s*\n")
 
@@ -41,9 +38,9 @@ _BLANK_LINES = re.compile(r"\n\s*\n")
 # right part must be lowercase so "Seoul- Busan" stays; suspended hyphens ("pre- and post-")
 # are kept because their right part is a function word.
 _SPLIT_WORD = re.compile(r"\b(\w*[^\W\d_])-(?: ?\n *| +)([a-z]+)\b")
-_SUSPENSION_WORDS = _words("and or nor to through but than vs versus via as the a an of for with")
+_SUSPENSION_WORDS = words("and or nor to through but than vs versus via as the a an of for with")
 # Left parts that form real compounds: keep their hyphen ("well-known", "self-driving").
-_COMPOUND_PREFIXES = _words(
+_COMPOUND_PREFIXES = words(
     """self well non ex co all cross high low long short full part multi semi anti post pre
     mid inter intra state world small large mid middle first second third half one two three
     four five six seven eight nine ten quasi pseudo so wide open fast slow hard"""
@@ -51,17 +48,17 @@ _COMPOUND_PREFIXES = _words(
 
 # Words that make up share/print/RSS widgets and pager links on scraped pages. A line is
 # furniture when it has only such words and at least one that is never ordinary text alone.
-_FURNITURE_WORDS = _words(
+_FURNITURE_WORDS = words(
     """rss print share email e-mail tweet twitter facebook kakao kakaotalk linkedin top list
     prev previous next scrap bookmark subscribe 목록 인쇄 공유 이전글 다음글 스크랩 맨위로"""
 )
-_FURNITURE_FILLER = _words(
+_FURNITURE_FILLER = words(
     """go mail line copy url link back to more close font size increase decrease zoom in out
     home menu search on via 위로 닫기 글자 크기 확대 축소 검색"""
 )
 _BULLETS = "•·▪▫◦‣∙●○■□►▶-*+"
 # Metadata labels that scraped article pages show, often with the value lost.
-_META_LABELS = _words(
+_META_LABELS = words(
     """date sort views view hits author writer by category categories source tags tag posted
     updated published modified reporter editor section type no number read count
     등록일 작성일 작성자 조회수 조회 날짜 출처 분류 담당자 글쓴이 기자"""
@@ -163,9 +160,11 @@ def _paragraphs(raw: str) -> list[Block]:
 def _normalise(text: str) -> str:
     text = unicodedata.normalize("NFC", text)
     text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\u2028", "\n")
-    text = text.replace("\u2029", "\n")
+    text = text.replace("\u2029", "\n").replace("\x85", "\n")  # NEL: a C1 line break
     text = _INVISIBLE.sub("", text)
-    text = _CONTROL.sub("", text)
+    # Control characters and bidi overrides are never text a reader sees; left in, they
+    # would reach terminals and reorder quoted evidence (decision 061).
+    text = strip_unsafe(text)
     text = _SPACES.sub(" ", text)
     text = "\n".join(line.strip() for line in text.split("\n"))
     return _SPLIT_WORD.sub(_join_split_word, text)

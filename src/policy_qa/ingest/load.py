@@ -12,25 +12,36 @@ turns those into ``Skipped`` entries so that one bad file never stops the others
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
 import re
+import stat
 import unicodedata
 from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from ..config import Settings
 from ..errors import DocumentError
+from ..text import strip_unsafe, words
 from ..types import Document, Skipped
+from .chunk import TooManyChunksError, chunk_document
 from .clean import Block, assemble, clean_blocks, clean_text, plain_blocks
+from .decode import UndecodableError, decode_bytes
+from .limits import LimitError, Limits, check_docx, pdf_bounds, read_limited, unpacked_reason
 from .sentences import detect_language
 
-__all__ = ["SUPPORTED_SUFFIXES", "iter_files", "load_file", "load_paths"]
-
-
-def _words(text: str) -> frozenset[str]:
-    return frozenset(text.split())
+__all__ = [
+    "SUPPORTED_SUFFIXES",
+    "iter_files",
+    "load_file",
+    "load_paths",
+    "resolve_path",
+    "shown_path",
+]
 
 
 logger = logging.getLogger(__name__)
@@ -39,6 +50,9 @@ SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".doc
 SIDECAR_SUFFIX = ".meta.json"
 
 Progress = Callable[[int, int, str], None]
+# Files from this size on report each step of their reading through ``progress``: about a
+# second of cleaning per MB (decision 062), long enough to look stuck otherwise.
+_LARGE_FILE_BYTES = 1_000_000
 
 
 class UnreadableFileError(DocumentError):
@@ -54,16 +68,33 @@ def iter_files(paths: Sequence[str | Path]) -> list[tuple[Path, Path]]:
     """The ``(file, root)`` pairs that ``load_paths`` will try, in a stable order.
 
     Folders are walked recursively in sorted order, skipping hidden files and folders (names
-    starting with "."), Office lock files ("~$...") and ``*.meta.json`` sidecars. A file given
-    directly is its own entry with its folder as root, whatever its name. A path that does not
-    exist is listed too (with its parent as root) so that it is reported, not silently lost.
-    Unsupported file types are listed; loading them reports why they were skipped.
+    starting with "."), Office lock files ("~$...") and ``*.meta.json`` sidecars; links to
+    folders are not followed. A file given directly is its own entry with its folder as root,
+    whatever its name. A path that does not exist is listed too (with its parent as root) so
+    that it is reported, not silently lost. Unsupported file types are listed; loading them
+    reports why they were skipped. (Folders that cannot be listed, and links to folders, are
+    reported by ``load_paths``.)
     """
+    return _find(paths)[0]
+
+
+def resolve_path(path: str | Path) -> Path:
+    """``path`` made absolute with its links resolved, or only made absolute when a link loop
+    (or a name the system rejects) makes resolving fail; ``load_file`` then says why."""
+    absolute = Path(path).expanduser().absolute()
+    try:
+        return absolute.resolve()
+    except (OSError, RuntimeError, ValueError):  # RuntimeError: a link loop (Python < 3.13)
+        return absolute
+
+
+def _find(paths: Sequence[str | Path]) -> tuple[list[tuple[Path, Path]], list[Skipped]]:
     found: list[tuple[Path, Path]] = []
+    problems: list[Skipped] = []
     seen: set[Path] = set()
 
     def add(file: Path, root: Path) -> None:
-        key = file.resolve()
+        key = resolve_path(file)
         if key not in seen:
             seen.add(key)
             found.append((file, root))
@@ -71,47 +102,77 @@ def iter_files(paths: Sequence[str | Path]) -> list[tuple[Path, Path]]:
     for given in paths:
         path = Path(given).expanduser().absolute()
         if path.is_dir():
-            for file in _walk(path):
+            for file in _walk(path, problems):
                 add(file, path)
         else:
             add(path, path.parent)
-    return found
+    return found, problems
 
 
 def load_paths(
-    paths: Sequence[str | Path], progress: Progress | None = None
+    paths: Sequence[str | Path],
+    progress: Progress | None = None,
+    limits: Limits | None = None,
 ) -> tuple[list[Document], list[Skipped]]:
     """Load every supported file under ``paths`` (files or folders).
 
     Returns the documents and the files that were skipped with a reason a person can act on.
-    ``progress(done, total, name)`` is called after each file, ``done`` counting from 1.
+    ``progress(done, total, name)`` is called after each file, ``done`` counting from 1; while
+    a large file is read, it is called with ``done`` unchanged and the step in ``name``.
+    ``limits`` default to those of ``Settings()``.
     """
-    files = iter_files(paths)
+    limits = limits or Limits.from_settings(Settings())
+    files, skipped = _find(paths)
+    for problem in skipped:
+        logger.warning("skipped %s: %s", problem.path, problem.reason)
     documents: list[Document] = []
-    skipped: list[Skipped] = []
     for done, (file, root) in enumerate(files, start=1):
+        name = shown_path(_source_name(file, root))
+        step = None
+        if progress is not None and _is_large(file):
+            step = partial(_report_step, progress, done - 1, len(files), name)
         try:
-            documents.append(load_file(file, root))
-        except UnreadableFileError as error:
-            logger.warning("skipped %s: %s", file, error.reason)
-            skipped.append(Skipped(path=str(file), reason=error.reason))
+            documents.append(load_file(file, root, limits, step=step))
         except DocumentError as error:
-            logger.warning("skipped %s: %s", file, error)
-            skipped.append(Skipped(path=str(file), reason=str(error)))
+            reason = error.reason if isinstance(error, UnreadableFileError) else str(error)
+            logger.warning("skipped %s: %s", shown_path(file), reason)
+            skipped.append(Skipped(path=shown_path(file), reason=reason))
         if progress is not None:
-            progress(done, len(files), _source_name(file, root))
+            progress(done, len(files), name)
     return documents, skipped
 
 
-def load_file(path: Path, root: Path | None = None) -> Document:
+def shown_path(path: str | Path) -> str:
+    """``path`` as text that can be printed, stored and sent: a name that is not UTF-8 keeps
+    its bytes as ``\\xNN`` escapes (``café`` in Latin-1 shows as ``caf\\xe9``)."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def load_file(
+    path: Path,
+    root: Path | None = None,
+    limits: Limits | None = None,
+    step: Callable[[str], None] | None = None,
+) -> Document:
     """Read one file into a cleaned ``Document``; raise ``DocumentError`` if it cannot be.
 
-    ``source`` is ``path`` relative to ``root`` (POSIX separators), or its file name.
+    ``source`` is ``path`` relative to ``root`` (POSIX separators), or its file name. The
+    file is checked against ``limits`` (default: those of ``Settings()``) before it is
+    parsed, and its chunks are counted after. ``step(what)`` hears each step as it starts.
     """
+    limits = limits or Limits.from_settings(Settings())
     path = Path(path).expanduser().absolute()
-    if not path.exists():
-        raise UnreadableFileError(path, "file not found")
-    if not path.is_file():
+    if shown_path(path) != str(path):
+        # Python keeps the bytes of such a name as lone surrogates, which no index, JSON or
+        # terminal accepts; renaming is the user's fix.
+        raise UnreadableFileError(
+            path, "its name (or a folder's in its path) is not valid UTF-8; rename it"
+        )
+    try:
+        mode = path.stat().st_mode
+    except (OSError, ValueError) as error:
+        raise UnreadableFileError(path, _missing_reason(path, error)) from error
+    if not stat.S_ISREG(mode):
         raise UnreadableFileError(path, "not a regular file")
     suffix = path.suffix.lower()
     if suffix not in SUPPORTED_SUFFIXES:
@@ -119,14 +180,25 @@ def load_file(path: Path, root: Path | None = None) -> Document:
         raise UnreadableFileError(
             path, f"unsupported file type {shown} (supported: {', '.join(SUPPORTED_SUFFIXES)})"
         )
+    if step:
+        step("reading")
     try:
-        data = path.read_bytes()
+        data = read_limited(path, limits)
+        if suffix == ".docx":
+            check_docx(data, limits)
+    except LimitError as error:
+        raise UnreadableFileError(path, error.reason) from error
     except OSError as error:
         raise UnreadableFileError(
             path, f"could not read file: {error.strerror or error}"
         ) from error
 
-    title, blocks = _EXTRACTORS[suffix](path, data)
+    if step:
+        step("extracting and cleaning text")
+    try:
+        title, blocks = _extract(path, suffix, data, limits)
+    except UndecodableError as error:
+        raise UnreadableFileError(path, error.reason) from error
     text, sections = assemble(blocks)
     if not text.strip():
         raise UnreadableFileError(path, "empty after cleaning")
@@ -137,7 +209,9 @@ def load_file(path: Path, root: Path | None = None) -> Document:
         title = sections[0].title
     title = title or _title_from_name(path)
     language = meta.get("language") if isinstance(meta.get("language"), str) else None
-    return Document(
+    if step and not language:
+        step("finding the language")
+    document = Document(
         source=_source_name(path, root),
         title=title,
         text=text,
@@ -145,15 +219,61 @@ def load_file(path: Path, root: Path | None = None) -> Document:
         language=(language or detect_language(text)).strip().lower(),
         path=str(path),
     )
+    if step:
+        step("counting chunks")
+    try:
+        chunk_document(document, limits.chunk_size, limits.chunk_min, limits.max_document_chunks)
+    except TooManyChunksError as error:
+        raise UnreadableFileError(path, limits.too_many_chunks()) from error
+    return document
+
+
+def _report_step(progress: Progress, done: int, total: int, name: str, what: str) -> None:
+    progress(done, total, f"{name} ({what})")
+
+
+def _missing_reason(path: Path, error: OSError | ValueError) -> str:
+    code = getattr(error, "errno", None)
+    if code == errno.ELOOP:
+        return "it is a symbolic link loop (a link that leads back to itself); fix or remove it"
+    if code == errno.ENOENT and path.is_symlink():
+        return "it is a symbolic link to a file that does not exist"
+    if code in (errno.ENOENT, errno.ENOTDIR):
+        return "file not found"
+    if code == errno.EACCES:
+        return "permission denied: the file cannot be read"
+    return f"could not read file: {getattr(error, 'strerror', None) or error}"
+
+
+def _is_large(path: Path) -> bool:
+    try:
+        return path.stat().st_size >= _LARGE_FILE_BYTES
+    except (OSError, ValueError):
+        return False  # load_file says what is wrong with it
 
 
 # --- finding files --------------------------------------------------------------------------
 
 
-def _walk(folder: Path) -> Iterator[Path]:
-    for dirpath, dirnames, filenames in os.walk(folder):
+def _walk(folder: Path, problems: list[Skipped]) -> Iterator[Path]:
+    def unreadable(error: OSError) -> None:
+        where = shown_path(error.filename or folder)
+        reason = f"could not open the folder: {error.strerror or error}"
+        problems.append(Skipped(path=where, reason=reason))
+
+    for dirpath, dirnames, filenames in os.walk(folder, onerror=unreadable):
         # Sorting in place makes os.walk descend in a stable order.
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in dirnames:
+            if os.path.islink(os.path.join(dirpath, name)):
+                # os.walk does not follow them (a link to a parent would never end); say so.
+                problems.append(
+                    Skipped(
+                        path=shown_path(Path(dirpath) / name),
+                        reason="it is a link to a folder, and links to folders are not "
+                        "followed; index the folder it points to",
+                    )
+                )
         for name in sorted(filenames):
             if name.startswith((".", "~$")) or name.lower().endswith(SIDECAR_SUFFIX):
                 continue
@@ -188,7 +308,7 @@ def _read_sidecar(path: Path) -> dict[str, Any]:
 def _clean_title(title: object) -> str:
     if not isinstance(title, str):
         return ""
-    title = " ".join(unicodedata.normalize("NFC", title).split())
+    title = " ".join(strip_unsafe(unicodedata.normalize("NFC", title)).split())
     # Producers write placeholders into PDF/Word metadata; they are not titles.
     if title.lower() in {"untitled", "untitled document", "title", "document", "(anonymous)"}:
         return ""
@@ -199,30 +319,6 @@ def _title_from_name(path: Path) -> str:
     stem = path.name[: -len(path.suffix)] if path.suffix else path.name
     words = re.sub(r"[-_.]+", " ", stem).strip()
     return words[:1].upper() + words[1:] if words else path.name
-
-
-# --- decoding -------------------------------------------------------------------------------
-
-
-def decode_bytes(data: bytes, declared: str | None = None) -> str:
-    """Decode text: a BOM wins, then UTF-8, a declared charset, Korean code pages, latin-1."""
-    if data.startswith(b"\xef\xbb\xbf"):
-        return data[3:].decode("utf-8", errors="replace")
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16", errors="replace")
-    candidates = ["utf-8"]
-    if declared:
-        candidates.append(declared)
-    candidates += ["cp949", "euc-kr"]
-    for encoding in candidates:
-        try:
-            text = data.decode(encoding)
-        except (UnicodeDecodeError, LookupError):
-            continue
-        if encoding in {"cp949", "euc-kr"} and not re.search("[\uac00-\ud7a3]", text):
-            continue  # cp949 also "decodes" some Western bytes into nonsense Hanja
-        return text
-    return data.decode("latin-1")
 
 
 # --- extractors: (path, bytes) -> (title found in the file, cleaned blocks) -----------------
@@ -344,12 +440,12 @@ def _md_inline(text: str) -> str:
 
 
 _DROP_TAGS = sorted(
-    _words(
+    words(
         "script style nav header footer aside form noscript template iframe svg canvas button "
         "select option textarea input object embed head"
     )
 )
-_BLOCK_TAGS = _words(
+_BLOCK_TAGS = words(
     """p div li ul ol dl dt dd pre blockquote section article main table thead tbody tfoot tr
     caption figure figcaption address details summary hr h1 h2 h3 h4 h5 h6 center"""
 )
@@ -445,10 +541,24 @@ def _extract_html(path: Path, data: bytes) -> Extracted:
     return title, clean_blocks(blocks)
 
 
+def _extract(path: Path, suffix: str, data: bytes, limits: Limits) -> Extracted:
+    if suffix != ".pdf":
+        return _EXTRACTORS[suffix](path, data)
+    from pypdf import apply_configuration
+    from pypdf.errors import LimitReachedError
+
+    try:
+        with apply_configuration(None, **pdf_bounds(limits)):
+            return _extract_pdf(path, data)
+    except LimitReachedError as error:
+        raise UnreadableFileError(path, unpacked_reason(limits)) from error
+
+
 def _extract_pdf(path: Path, data: bytes) -> Extracted:
     import io
 
     from pypdf import PdfReader
+    from pypdf.errors import LimitReachedError
 
     try:
         reader = PdfReader(io.BytesIO(data))
@@ -457,7 +567,7 @@ def _extract_pdf(path: Path, data: bytes) -> Extracted:
         pages = [page.extract_text() or "" for page in reader.pages]
         metadata = reader.metadata
         title = (metadata.title if metadata else None) or ""
-    except UnreadableFileError:
+    except (UnreadableFileError, LimitReachedError):
         raise
     except Exception as error:  # pypdf raises many types for damaged files
         raise UnreadableFileError(path, f"could not read PDF: {error}") from error

