@@ -20,9 +20,9 @@ import numpy as np
 from .errors import LLMError
 from .ingest import detect_language, split_sentences
 from .lexical import LexicalIndex, latin_anchors
+from .refusals import refusal_for
 from .retrieve import SentenceScorer, coverage
 from .types import Answer, Citation, Passage
-from .verify import refusal_for
 
 if TYPE_CHECKING:
     from .judge import AnswerabilityJudge

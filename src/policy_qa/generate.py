@@ -31,8 +31,9 @@ from .config import Settings
 from .errors import ConfigError, LLMError
 from .ingest.sentences import detect_language
 from .llm import backend_name, describe_model, llm_error, make_chat_model
+from .refusals import REFUSAL, REFUSAL_KO, refusal_for
 from .types import Answer, Passage
-from .verify import REFUSAL, REFUSAL_KO, Verifier, refusal_for
+from .verify import Verifier
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel

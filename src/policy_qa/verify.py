@@ -46,32 +46,19 @@ import numpy as np
 
 from .ingest.sentences import detect_language, split_sentences
 from .lexical import Tokenizer
+from .refusals import is_refusal
 from .types import Citation, Passage
 
 __all__ = [
     "KEEP_EN",
     "KEEP_KO",
-    "REFUSAL",
-    "REFUSAL_KO",
     "W_LEX",
     "Verification",
     "Verifier",
-    "is_refusal",
     "parse_reply",
-    "refusal_for",
 ]
 
 log = logging.getLogger(__name__)
-
-REFUSAL = "The indexed documents do not answer this."
-REFUSAL_KO = "색인된 문서로는 이 질문에 답할 수 없습니다."
-
-
-def refusal_for(question: str) -> str:
-    """The refusal sentence for ``question``: English, then Korean for a Korean question (the
-    English sentence stays first, so callers and tests can look for it whatever the language)."""
-    return f"{REFUSAL} {REFUSAL_KO}" if detect_language(question) == "ko" else REFUSAL
-
 
 # Calibration (scripts/bench_llm.py --calibrate, Qwen replies to eval/daedeok.jsonl, USE
 # embeddings): see README "LLM answers" for the distributions these cut.
@@ -91,12 +78,6 @@ _MARKER = re.compile(
     re.IGNORECASE,
 )
 _ENUMERATOR = re.compile(r"^\s*(?:[-*•]|\d{1,2}[.)])\s+")
-_REFUSAL_PATTERNS = re.compile(
-    r"(do(?:es)? not answer|don't answer|cannot be answered|can ?not answer|"
-    r"no (?:relevant )?information|not (?:mentioned|stated|provided) in the (?:passages|documents)|"
-    r"답할 수 없|답이 없|답하지 않|정보가 없|언급되(?:어 있)?지 않)",
-    re.IGNORECASE,
-)
 _HANGUL = re.compile(r"[\uac00-\ud7a3]")
 # Stems that only say "this was computed" ("in total", "together", "times"): no passage states
 # them, so next to a derived number they must not count as unsupported.
@@ -172,17 +153,6 @@ def _marker_numbers(text: str) -> list[int]:
                 if n not in found:
                     found.append(n)
     return found
-
-
-def is_refusal(sentence: str) -> bool:
-    """Whether a sentence says the passages do not answer (English or Korean).
-
-    >>> is_refusal("The indexed documents do not answer this.")
-    True
-    >>> is_refusal("Daejeon hosted the summit in 2015 [1].")
-    False
-    """
-    return bool(_REFUSAL_PATTERNS.search(sentence))
 
 
 @dataclass
