@@ -21,7 +21,7 @@ from .errors import LLMError
 from .ingest import detect_language, split_sentences
 from .lexical import LexicalIndex, latin_anchors
 from .refusals import refusal_for
-from .retrieve import SentenceScorer, coverage
+from .similarity import SentenceScorer, coverage
 from .types import Answer, Citation, Passage
 
 if TYPE_CHECKING:

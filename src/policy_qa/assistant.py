@@ -27,7 +27,8 @@ from .errors import IndexNotFoundError, LLMError, QuestionError
 from .ingest import chunk_document, load_paths, split_sentences
 from .judge import AnswerabilityJudge, make_judge
 from .lexical import LexicalIndex, Tokenizer
-from .retrieve import Retriever, SentenceScorer
+from .retrieve import Retriever
+from .similarity import SentenceScorer
 from .store import SentenceVectors, Store
 from .types import Answer, Chunk, Document, DocumentInfo, IndexReport, Passage
 
@@ -523,7 +524,7 @@ class Assistant:
             scorer = self._scorer_()
             model = scorer.model_for("ko")
             self._llms[backend] = LLMAnswerer(
-                self.settings.replace(llm=backend), lambda texts: scorer.vectors(model, texts)
+                self.settings.replace(llm=backend), scorer.embedder(model)
             )
         return self._llms[backend]
 

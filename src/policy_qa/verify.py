@@ -70,7 +70,6 @@ KEEP_KO = 0.50
 KEEP_PART = 0.45
 # Windows that span two sentences must beat the best single sentence by this much to be quoted.
 PAIR_MARGIN = 0.08
-_CACHE_SIZE = 20_000  # passage sentences whose embeddings are kept (~40 MB at 512-d)
 
 _MARKER = re.compile(
     r"\s*[\[【]\s*(?:(?:passage|source|doc(?:ument)?)\s*)?"
@@ -169,7 +168,10 @@ class Verifier:
     """Scores reply sentences against passages and builds verified citations.
 
     ``embed`` maps texts to L2-normalised rows (a multilingual model, so that Korean sentences
-    can be checked against English passages).
+    can be checked against English passages). It keeps no cache of its own: the same passages
+    come back question after question and encoding them would dominate verification time, so
+    the Assistant passes ``similarity.SentenceScorer.embedder``, the cache retrieval and the
+    extractive answerer already fill.
     """
 
     def __init__(
@@ -187,7 +189,6 @@ class Verifier:
         self.keep_ko = keep_ko
         self.w_lex = w_lex
         self._tok = Tokenizer()
-        self._cache: dict[str, np.ndarray] = {}
 
     # ------------------------------------------------------------------ scoring primitives
 
@@ -206,20 +207,9 @@ class Verifier:
                 weights.setdefault(term, 1.0)
         return weights, numbers
 
-    def _vectors(self, texts: list[str], *, cache: bool) -> np.ndarray:
-        """Embeddings of ``texts``; passage sentences are cached, since the same passages come
-        back question after question and encoding them dominates verification time."""
-        if not cache:
-            return np.asarray(self._embed(texts), dtype=np.float32).reshape(len(texts), -1)
-        todo = [t for t in dict.fromkeys(texts) if t not in self._cache]
-        if todo:
-            fresh = np.asarray(self._embed(todo), dtype=np.float32).reshape(len(todo), -1)
-            if len(self._cache) + len(todo) > _CACHE_SIZE:
-                self._cache.clear()
-            self._cache.update(zip(todo, fresh, strict=True))
-        if not texts:
-            return np.zeros((0, 1), dtype=np.float32)
-        return np.stack([self._cache[t] for t in texts])
+    def _vectors(self, texts: list[str]) -> np.ndarray:
+        """Embeddings of ``texts``, one row each."""
+        return np.asarray(self._embed(texts), dtype=np.float32).reshape(len(texts), -1)
 
     def _lex(self, weights: dict[str, float], terms: set[str] | frozenset[str]) -> float:
         total = sum(weights.values())
@@ -263,8 +253,8 @@ class Verifier:
             return Verification(answer="", citations=(), notes=notes)
 
         windows = self._windows(passages, doc_text)
-        claim_vecs = self._vectors([c.text for c in answer_claims], cache=False)
-        win_vecs = self._vectors([w.text for w in windows], cache=True)
+        claim_vecs = self._vectors([c.text for c in answer_claims])
+        win_vecs = self._vectors([w.text for w in windows])
         by_passage: dict[int, list[int]] = {}
         for i, w in enumerate(windows):
             by_passage.setdefault(w.passage, []).append(i)
