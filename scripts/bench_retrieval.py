@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import cProfile
 import json
-import os
 import pstats
 import random
 import statistics
@@ -40,12 +39,9 @@ from pathlib import Path
 
 import numpy as np
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
-
 from policy_qa import Assistant, Settings
 from policy_qa.assistant import embed_sentences
+from policy_qa.config import quiet_third_parties
 from policy_qa.embeddings import encode, load_embeddings
 from policy_qa.ingest import chunk_document
 from policy_qa.store import SentenceVectors, Store
@@ -140,6 +136,7 @@ def stage_profile(qa: Assistant, questions: list[str]) -> list[tuple[str, float]
 
 
 def main() -> int:
+    quiet_third_parties()  # offline and quiet, before any model loads
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--chunks", type=int, default=10_000)
     parser.add_argument("--real", type=int, default=1500)

@@ -13,20 +13,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
-
 from policy_qa import Assistant, Settings
 from policy_qa.answer import ExtractiveAnswerer
 from policy_qa.assistant import contextualize
+from policy_qa.config import quiet_third_parties
 from policy_qa.evaluation.datasets import EvalSet, load_named, load_set
 from policy_qa.ingest import detect_language
 from policy_qa.types import Passage
@@ -54,6 +50,7 @@ def walk(
 
 
 def main() -> int:
+    quiet_third_parties()  # offline and quiet, before any model loads
     parser = argparse.ArgumentParser()
     parser.add_argument("--workdir", type=Path, required=True)
     parser.add_argument("--sets", nargs="+", default=["daedeok", "clapnq", "korquad", "policyqa"])

@@ -20,17 +20,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
-
 import numpy as np
 
+from policy_qa.config import quiet_third_parties
 from policy_qa.judge import BAND, TARGET, WEIGHT
 
 REPO = Path(__file__).resolve().parents[1]
@@ -173,6 +169,7 @@ def choose(args: argparse.Namespace) -> None:
 
 
 def main() -> int:
+    quiet_third_parties()  # offline and quiet, before any model loads
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="cmd", required=True)
     c = sub.add_parser("collect")

@@ -16,20 +16,16 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import pickle
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
-
 import numpy as np
 
 from policy_qa import Assistant, Settings
+from policy_qa.config import quiet_third_parties
 from policy_qa.embeddings import encode
 from policy_qa.evaluation import metrics as M
 from policy_qa.evaluation.datasets import load_named, load_set
@@ -216,6 +212,7 @@ def score(workdir: Path) -> None:
 
 
 def main() -> int:
+    quiet_third_parties()  # offline and quiet, before any model loads
     parser = argparse.ArgumentParser()
     parser.add_argument("command", choices=["collect", "score"])
     parser.add_argument("--workdir", type=Path, required=True)
