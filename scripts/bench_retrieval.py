@@ -18,7 +18,7 @@ every question, as a question about passages nobody asked about before would fin
 copies share their texts with the real chunks, so a warm cache flatters the reranker here.
 A profile of the cold reranked questions splits their time by stage. "within" rows restrict
 the search to one dataset's folder, as ``ask(..., within=...)`` does; the change-check row
-times ``Store.fingerprint``. "busy" rows repeat the cold reranked questions while another
+times ``ChromaStore.fingerprint``. "busy" rows repeat the cold reranked questions while another
 process spins on one of the two cores.
 Speed targets live here, not in tests.
 """
@@ -44,7 +44,8 @@ from policy_qa.assistant import embed_sentences
 from policy_qa.config import quiet_third_parties
 from policy_qa.embeddings import encode, load_embeddings
 from policy_qa.ingest import chunk_document
-from policy_qa.store import SentenceVectors, Store
+from policy_qa.chroma_store import ChromaStore
+from policy_qa.store import SentenceVectors
 from policy_qa.types import Document
 
 REPO = Path(__file__).resolve().parents[1]
@@ -97,10 +98,10 @@ def percentile(values: list[float], q: float) -> float:
 # Stages of a reranked question, as (label, file suffix, function name) in the profile.
 STAGES = [
     ("embed query / uncached sentences", "embeddings.py", "encode"),
-    ("Chroma: dense search", "store.py", "search"),
-    ("Chroma: chunks by id", "store.py", "get_chunks"),
-    ("Chroma: stored sentence vectors", "store.py", "sentence_vectors"),
-    ("Chroma: count (index not empty)", "store.py", "count"),
+    ("Chroma: dense search", "chroma_store.py", "search"),
+    ("Chroma: chunks by id", "chroma_store.py", "get_chunks"),
+    ("Chroma: stored sentence vectors", "chroma_store.py", "sentence_vectors"),
+    ("Chroma: count (index not empty)", "chroma_store.py", "count"),
     ("BM25 search", "lexical.py", "search"),
     ("sentence splitting", "sentences.py", "split_sentences"),
     ("coverage: term presence (BM25 matrix)", "lexical.py", "contains"),
@@ -191,7 +192,7 @@ def main() -> int:
     # Where each real chunk's sentence rows start, so copies can reuse them.
     first_row = np.concatenate([[0], np.cumsum([len(s) for s in spans])]).astype(int)
 
-    store = Store(settings.resolved_index_dir, None, settings.collection, models, create=True)
+    store = ChromaStore(settings.resolved_index_dir, None, settings.collection, models, create=True)
     copies = max(1, -(-args.chunks // n_real))
     noise = np.random.default_rng(args.seed)
     written = 0

@@ -1,6 +1,6 @@
 """``Assistant``: the one place that wires the stages together.
 
-    files ─▶ ingest (load, clean, chunk) ─▶ embed ─▶ Store (Chroma) + LexicalIndex (BM25)
+    files ─▶ ingest (load, clean, chunk) ─▶ embed ─▶ Store (Chroma, memory) + LexicalIndex (BM25)
     question (+ history) ─▶ Retriever (fuse, rerank) ─▶ answerer (extractive, or LLM + verify)
 
 The web chat, the CLI and the eval runner all go through this class and nothing else.
@@ -81,14 +81,19 @@ class Assistant:
         *,
         settings: Settings | None = None,
         embeddings: Mapping[str, Embeddings] | None = None,
+        store: Store | None = None,
     ) -> None:
+        """``store``: where documents live (default: the Chroma index ``settings`` name, opened
+        on first use). A store passed in keeps its BM25 index in memory only, and ``close``
+        leaves it open."""
         quiet_third_parties()
         settings = settings or Settings.from_env()
         if index_dir is not None:
             settings = settings.replace(index_dir=Path(index_dir))
         self.settings = settings
         self._embeddings: Mapping[str, Embeddings] | None = embeddings
-        self._store: Store | None = None
+        self._store: Store | None = store
+        self._own_store = store is None
         self._lexical: LexicalIndex | None = None
         self._scorer: SentenceScorer | None = None
         self._llms: dict[str, Any] = {}
@@ -114,7 +119,9 @@ class Assistant:
     def _open(self, create: bool = False) -> Store:
         with self._lock:
             if self._store is None:
-                self._store = Store(
+                from .chroma_store import ChromaStore
+
+                self._store = ChromaStore(
                     self.index_dir,
                     self.settings.chroma_url,
                     self.settings.collection,
@@ -175,13 +182,13 @@ class Assistant:
         with self._build_lock:
             folder = self._lexical_dir()
             tokenizer = Tokenizer(korean=self.settings.korean_tokenizer)
-            loaded = LexicalIndex.load(folder, tokenizer, fingerprint)
+            loaded = LexicalIndex.load(folder, tokenizer, fingerprint) if folder else None
             if loaded is not None:
                 return loaded
             # The index before the change (in memory, or saved) lends its chunks' terms:
             # only new chunks are tokenized.
             previous = self._lexical
-            if previous is None:
+            if previous is None and folder:
                 previous = LexicalIndex.load(folder, tokenizer, None)
             log.info("building the lexical index")
             chunks = list(store.iter_chunks())
@@ -192,7 +199,8 @@ class Assistant:
                 previous,
                 spans=[(c.start, c.end) for _, c in chunks],
             )
-            built.save(folder)
+            if folder:
+                built.save(folder)
             return built
 
     def _rebuild_later(self, store: Store, fingerprint: str, current: LexicalIndex) -> None:
@@ -217,7 +225,9 @@ class Assistant:
         self._rebuilding = threading.Thread(target=run, name="policy-qa-bm25", daemon=True)
         self._rebuilding.start()
 
-    def _lexical_dir(self) -> Path:
+    def _lexical_dir(self) -> Path | None:
+        if not self._own_store:
+            return None  # a store passed in: its BM25 index lives in memory only
         # Server mode keeps the BM25 index as a local cache beside the data directory; it is
         # derived from Chroma's contents and rebuilt whenever they change.
         if self.settings.chroma_url:
@@ -534,8 +544,9 @@ class Assistant:
         return ["none"] + ([self.settings.llm] if self.settings.llm != "none" else [])
 
     def close(self) -> None:
-        """Release the index (embedded Chroma keeps files open)."""
-        self._store = None
+        """Release the index (embedded Chroma keeps files open); a store passed in stays."""
+        if self._own_store:
+            self._store = None
         self._lexical = None
 
     def __enter__(self) -> Assistant:
