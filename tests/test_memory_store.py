@@ -10,7 +10,7 @@ import pytest
 from policy_qa import Assistant, IndexNotFoundError, Settings
 from policy_qa.memory_store import InMemoryStore
 
-from .tiny_embeddings import hash_models
+from .tiny import hash_models
 
 
 def write_corpus(folder: Path) -> None:

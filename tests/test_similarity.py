@@ -7,7 +7,7 @@ import numpy as np
 from policy_qa.lexical import LexicalIndex, Tokenizer
 from policy_qa.similarity import SentenceScorer, coverage, weighted_share
 
-from .tiny_embeddings import hash_models
+from .tiny import hash_models
 
 DOCS = [
     ("c1", "a.txt", "Daedeok Research Complex was established in 1973."),

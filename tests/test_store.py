@@ -12,9 +12,8 @@ import pytest
 from policy_qa.chroma_store import ChromaStore
 from policy_qa.memory_store import InMemoryStore
 from policy_qa.store import DocumentItem, SentenceVectors, Store
-from policy_qa.types import Chunk, Document, Section
 
-from .tiny_embeddings import hash_models
+from .tiny import hash_models, store_item
 
 MODELS = ("minilm", "use")
 EMBED = hash_models(*MODELS)["minilm"]
@@ -28,21 +27,8 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
         yield ChromaStore(tmp_path / "index", None, "policy_qa", hash_models(*MODELS), create=True)
 
 
-def document(source: str, paragraphs: list[str]) -> tuple[Document, list[Chunk]]:
-    """A document whose chunks are its paragraphs, each at its true offsets."""
-    text = "\n\n".join(paragraphs)
-    doc = Document(source=source, title=source, text=text, sections=(Section("S", 0, len(text)),))
-    chunks, start = [], 0
-    for para in paragraphs:
-        chunks.append(Chunk(source, source, "S", start, start + len(para), para))
-        start += len(para) + 2
-    return doc, chunks
-
-
 def item(source: str, paragraphs: list[str]) -> DocumentItem:
-    doc, chunks = document(source, paragraphs)
-    vectors = np.asarray(EMBED.embed_documents([c.text for c in chunks]), dtype=np.float32)
-    return doc, chunks, {m: vectors for m in MODELS}, "/data"
+    return store_item(source, paragraphs, MODELS)
 
 
 def sentences_of(items: list[DocumentItem]) -> SentenceVectors:

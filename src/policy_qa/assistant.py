@@ -26,7 +26,8 @@ from .embeddings import encode, load_embeddings
 from .errors import IndexNotFoundError, LLMError, QuestionError
 from .ingest import chunk_document, load_paths, split_sentences
 from .judge import AnswerabilityJudge, make_judge
-from .lexical import LexicalIndex, Tokenizer
+from .lexical import LexicalIndex
+from .lexical_cache import LexicalCache
 from .retrieve import Retriever
 from .similarity import SentenceScorer
 from .store import SentenceVectors, Store
@@ -41,7 +42,6 @@ _UNSET: Any = object()  # "not decided yet", where None is a decision (the check
 _EMBED_BATCH = 64  # chunks per embed+write: amortises per-call costs, yet progress moves often
 _LLM_PASSAGES = 4  # passages put in an LLM's prompt
 GATED_NOTE = "refused before the LLM was asked: the documents' evidence does not answer it"
-_STALE_CHECK_SECONDS = 30.0  # how often to notice documents indexed by someone else (server mode)
 _FOLLOW_UP = re.compile(
     r"\b(it|its|it's|they|them|their|theirs|this|that|these|those|he|she|his|her|there|"
     r"the same|such|one|ones|former|latter|also|too|else|more)\b"
@@ -94,13 +94,10 @@ class Assistant:
         self._embeddings: Mapping[str, Embeddings] | None = embeddings
         self._store: Store | None = store
         self._own_store = store is None
-        self._lexical: LexicalIndex | None = None
+        self._lexical = LexicalCache(settings.korean_tokenizer, self._lexical_dir())
         self._scorer: SentenceScorer | None = None
         self._llms: dict[str, Any] = {}
         self._lock = threading.RLock()
-        self._build_lock = threading.Lock()
-        self._rebuilding: threading.Thread | None = None
-        self._checked_at = 0.0
         self._cross_encoder: Any = None
         self._judge: Any = _UNSET
 
@@ -150,80 +147,8 @@ class Assistant:
             self._scorer = SentenceScorer(self.embeddings)
         return self._scorer
 
-    def _lexical_index(self, force_check: bool = False) -> LexicalIndex:
-        """The BM25 index, rebuilt when the stored documents changed (by us or anyone).
-
-        After this process's own writes (``force_check``) it is rebuilt at once. A change the
-        periodic check notices (someone else's writes, in server mode) is rebuilt on a
-        background thread while questions keep the index they have: at 100,000 chunks a
-        rebuild takes 15-30 s, which the next question would otherwise wait for.
-        """
-        store = self._open()
-        with self._lock:
-            now = time.monotonic()
-            fresh = now - self._checked_at < _STALE_CHECK_SECONDS
-            current = self._lexical
-            if current is not None and fresh and not force_check:
-                return current
-            fingerprint = store.fingerprint()
-            self._checked_at = now
-            if current is not None and current.fingerprint == fingerprint:
-                return current
-            if current is not None and not force_check:
-                self._rebuild_later(store, fingerprint, current)
-                return current
-            built = self._build_lexical(store, fingerprint)
-            self._lexical = built
-            return built
-
-    def _build_lexical(self, store: Store, fingerprint: str) -> LexicalIndex:
-        """Load the saved BM25 index for ``fingerprint``, or build (and save) it."""
-        # One build at a time: builds write the same folder.
-        with self._build_lock:
-            folder = self._lexical_dir()
-            tokenizer = Tokenizer(korean=self.settings.korean_tokenizer)
-            loaded = LexicalIndex.load(folder, tokenizer, fingerprint) if folder else None
-            if loaded is not None:
-                return loaded
-            # The index before the change (in memory, or saved) lends its chunks' terms:
-            # only new chunks are tokenized.
-            previous = self._lexical
-            if previous is None and folder:
-                previous = LexicalIndex.load(folder, tokenizer, None)
-            log.info("building the lexical index")
-            chunks = list(store.iter_chunks())
-            built = LexicalIndex.build(
-                ((cid, c.source, _lexical_text(c)) for cid, c in chunks),
-                tokenizer,
-                fingerprint,
-                previous,
-                spans=[(c.start, c.end) for _, c in chunks],
-            )
-            if folder:
-                built.save(folder)
-            return built
-
-    def _rebuild_later(self, store: Store, fingerprint: str, current: LexicalIndex) -> None:
-        """Build the index for ``fingerprint`` on a thread; install it if nothing newer came."""
-        if self._rebuilding is not None and self._rebuilding.is_alive():
-            return  # the check after it finishes will notice anything newer
-
-        def run() -> None:
-            try:
-                built = self._build_lexical(store, fingerprint)
-            except Exception as exc:  # the next periodic check tries again
-                log.warning("background rebuild of the lexical index failed: %s", exc)
-                with self._lock:
-                    self._checked_at = 0.0
-                return
-            with self._lock:
-                # A rebuild after our own write (or close()) replaced ``current`` meanwhile:
-                # that index is at least as new as this one.
-                if self._lexical is current:
-                    self._lexical = built
-
-        self._rebuilding = threading.Thread(target=run, name="policy-qa-bm25", daemon=True)
-        self._rebuilding.start()
+    def _lexical_index(self) -> LexicalIndex:
+        return self._lexical.get(self._open())
 
     def _lexical_dir(self) -> Path | None:
         if not self._own_store:
@@ -297,8 +222,7 @@ class Assistant:
 
         total_chunks = self._embed_and_write(store, todo, progress)
         if todo or removed:
-            self._lexical = None
-            self._lexical_index(force_check=True)
+            self._lexical.rebuild(store)
         report = IndexReport(
             added=tuple(added),
             updated=tuple(updated),
@@ -367,8 +291,7 @@ class Assistant:
         existed = source in store.document_meta()
         if existed:
             store.delete_document(source)
-            self._lexical = None
-            self._lexical_index(force_check=True)
+            self._lexical.rebuild(store)
         return existed
 
     def documents(self) -> list[DocumentInfo]:
@@ -547,7 +470,7 @@ class Assistant:
         """Release the index (embedded Chroma keeps files open); a store passed in stays."""
         if self._own_store:
             self._store = None
-        self._lexical = None
+        self._lexical.clear()
 
     def __enter__(self) -> Assistant:
         return self
@@ -586,10 +509,6 @@ def _embedding_text(chunk: Chunk) -> str:
     if chunk.section and chunk.section not in chunk.text[:200]:
         return f"{chunk.section}\n{chunk.text}"
     return chunk.text
-
-
-def _lexical_text(chunk: Chunk) -> str:
-    return f"{chunk.section}\n{chunk.text}" if chunk.section else chunk.text
 
 
 def _root_of(path: Path, roots: Sequence[Path]) -> str:
