@@ -40,11 +40,11 @@ from pathlib import Path
 import numpy as np
 
 from policy_qa import Assistant, Settings
-from policy_qa.assistant import embed_sentences
+from policy_qa.chroma_store import ChromaStore
 from policy_qa.config import quiet_third_parties
 from policy_qa.embeddings import encode, load_embeddings
+from policy_qa.indexing import embed_sentences
 from policy_qa.ingest import chunk_document
-from policy_qa.chroma_store import ChromaStore
 from policy_qa.store import SentenceVectors
 from policy_qa.types import Document
 

@@ -12,34 +12,31 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
 
-import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from .answer import ExtractiveAnswerer
 from .config import Settings, quiet_third_parties
-from .embeddings import encode, load_embeddings
+from .embeddings import load_embeddings
 from .errors import IndexNotFoundError, LLMError, QuestionError
-from .ingest import chunk_document, load_paths, split_sentences
+from .indexing import Progress, index_paths
 from .judge import AnswerabilityJudge, make_judge
 from .lexical import LexicalIndex
 from .lexical_cache import LexicalCache
 from .retrieve import Retriever
 from .similarity import SentenceScorer
-from .store import SentenceVectors, Store
-from .types import Answer, Chunk, Document, DocumentInfo, IndexReport, Passage
+from .store import Store
+from .types import Answer, DocumentInfo, IndexReport, Passage
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[int, int, str], None]
 History = Sequence[tuple[str, str]]
 
 _UNSET: Any = object()  # "not decided yet", where None is a decision (the check is off)
-_EMBED_BATCH = 64  # chunks per embed+write: amortises per-call costs, yet progress moves often
 _LLM_PASSAGES = 4  # passages put in an LLM's prompt
 GATED_NOTE = "refused before the LLM was asked: the documents' evidence does not answer it"
 _FOLLOW_UP = re.compile(
@@ -188,102 +185,18 @@ class Assistant:
         files are reported in ``IndexReport.skipped``; the rest still index.
         """
         began = time.perf_counter()
-        if isinstance(paths, str | Path):
-            paths = [paths]
         store = self._open(create=True)
-        docs, skipped = load_paths(paths, progress=_stage(progress, "reading"))
-        roots = [Path(p).resolve() for p in paths]
-        folder_roots = [r for r in roots if r.is_dir()]
-        stored = store.document_meta()
-
-        todo: list[tuple[Document, str]] = []
-        unchanged: list[str] = []
-        added: list[str] = []
-        updated: list[str] = []
-        seen: set[str] = set()
-        for doc in docs:
-            seen.add(doc.source)
-            root = _root_of(Path(doc.path), roots)
-            meta = stored.get(doc.source)
-            if meta and meta.get("hash") == doc.content_hash:
-                unchanged.append(doc.source)
-                continue
-            (updated if meta else added).append(doc.source)
-            todo.append((doc, root))
-
-        # A file gone from a folder we index is gone from the index too.
-        removed = [
-            source
-            for source, meta in stored.items()
-            if source not in seen and any(str(meta.get("root", "")) == str(r) for r in folder_roots)
-        ]
-        for source in removed:
-            store.delete_document(source)
-
-        total_chunks = self._embed_and_write(store, todo, progress)
-        if todo or removed:
+        report = index_paths(
+            store,
+            self.embeddings,
+            paths,
+            chunk_size=self.settings.chunk_size,
+            chunk_min=self.settings.chunk_min,
+            progress=progress,
+        )
+        if report.added or report.updated or report.removed:
             self._lexical.rebuild(store)
-        report = IndexReport(
-            added=tuple(added),
-            updated=tuple(updated),
-            unchanged=tuple(unchanged),
-            removed=tuple(removed),
-            skipped=tuple(skipped),
-            chunks=total_chunks,
-            seconds=time.perf_counter() - began,
-        )
-        log.info(
-            "indexed: %d added, %d updated, %d unchanged, %d removed, %d skipped, %d chunks",
-            len(added),
-            len(updated),
-            len(unchanged),
-            len(removed),
-            len(skipped),
-            total_chunks,
-        )
-        return report
-
-    def _embed_and_write(
-        self, store: Store, todo: list[tuple[Document, str]], progress: Progress | None
-    ) -> int:
-        planned = [
-            (doc, root, chunk_document(doc, self.settings.chunk_size, self.settings.chunk_min))
-            for doc, root in todo
-        ]
-        total = sum(len(chunks) for _, _, chunks in planned)
-        done = 0
-        batch: list[tuple[Document, str, list[Chunk]]] = []
-
-        def flush() -> None:
-            nonlocal done
-            flat = [c for _, _, chunks in batch for c in chunks]
-            texts = [_embedding_text(c) for c in flat]
-            vectors = {m: encode(e, texts) for m, e in self.embeddings.items()}
-            sentences = embed_sentences(self.embeddings, flat)
-            items = []
-            offset = 0
-            for doc, root, chunks in batch:
-                n = len(chunks)
-                items.append(
-                    (doc, chunks, {m: v[offset : offset + n] for m, v in vectors.items()}, root)
-                )
-                offset += n
-            store.write_documents(items, sentences)
-            done += offset
-            if progress:
-                progress(done, total, f"embedding {batch[-1][0].source}")
-            batch.clear()
-
-        pending = 0
-        for doc, root, chunks in planned:
-            batch.append((doc, root, chunks))
-            pending += len(chunks)
-            if pending >= _EMBED_BATCH:
-                flush()
-                pending = 0
-        if batch:
-            flush()
-        return total
+        return replace(report, seconds=time.perf_counter() - began)
 
     def remove(self, source: str) -> bool:
         """Remove one document (by its ``source``); True if it was indexed."""
@@ -483,42 +396,3 @@ def _with_note(answer: Answer, note: str) -> Answer:
     if not note:
         return answer
     return replace(answer, notes=(*answer.notes, note))
-
-
-def embed_sentences(
-    embeddings: Mapping[str, Embeddings], chunks: Sequence[Chunk]
-) -> SentenceVectors:
-    """Every sentence of ``chunks`` embedded by every model, for the store to keep.
-
-    The spans come from ``split_sentences``, the function the reranker and the answerer use,
-    so the stored vectors belong to exactly the texts they will be looked up by.
-    """
-    spans = tuple(tuple(split_sentences(c.text)) for c in chunks)
-    texts = [c.text[s:e] for c, pairs in zip(chunks, spans, strict=True) for s, e in pairs]
-    # Headings and boilerplate repeat across chunks: embed each distinct sentence once.
-    unique = list(dict.fromkeys(texts))
-    where = {text: i for i, text in enumerate(unique)}
-    rows = np.asarray([where[t] for t in texts], dtype=np.intp)
-    vectors = {m: encode(e, unique)[rows] for m, e in embeddings.items()}
-    return SentenceVectors(spans=spans, vectors=vectors)
-
-
-def _embedding_text(chunk: Chunk) -> str:
-    # The section heading tells the model what a chunk is about when its text does not
-    # repeat it ("It will be comprised of 20 specialists...").
-    if chunk.section and chunk.section not in chunk.text[:200]:
-        return f"{chunk.section}\n{chunk.text}"
-    return chunk.text
-
-
-def _root_of(path: Path, roots: Sequence[Path]) -> str:
-    for root in roots:
-        if root.is_dir() and path.is_relative_to(root):
-            return str(root)
-    return str(path.parent)
-
-
-def _stage(progress: Progress | None, label: str) -> Progress | None:
-    if progress is None:
-        return None
-    return lambda done, total, name: progress(done, total, f"{label} {name}")
