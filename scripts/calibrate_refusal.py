@@ -36,7 +36,7 @@ def walk(
     """Every turn of ``evalset`` asked of ``qa`` as the assistant would (follow-ups condensed),
     with its retrieval query, its passages and the extractive answerer's evidence (threshold 0:
     nothing refused)."""
-    retriever = qa._retriever()
+    retriever = qa.retriever()
     answerer = ExtractiveAnswerer(retriever.scorer, retriever.lexical, threshold=0.0)
     for item in evalset.items:
         history: list[tuple[str, str]] = []

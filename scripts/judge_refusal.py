@@ -56,7 +56,7 @@ def collect(args: argparse.Namespace) -> None:
     qa.index([evalset.corpus])
     judge = make_judge(Settings(judge="on", data_dir=REPO / ".policy-qa"))
     assert judge is not None
-    retriever = qa._retriever()
+    retriever = qa.retriever()
     answerer = ExtractiveAnswerer(retriever.scorer, retriever.lexical)
     out = args.workdir / f"{args.set}-{args.seed}-{args.limit}.jsonl"
     with out.open("w", encoding="utf-8") as fh:

@@ -157,7 +157,13 @@ class Assistant:
             return Path(self.settings.data_dir) / "lexical" / f"{safe}_{self.settings.collection}"
         return self.index_dir / "lexical" / self.settings.collection
 
-    def _retriever(self) -> Retriever:
+    def retriever(self) -> Retriever:
+        """The ``Retriever`` over the current index: what ``retrieve`` and ``ask`` search with.
+
+        Benchmarks and research scripts time or replay its stages (``retriever.lexical``,
+        ``retriever.store``, ``retriever.scorer``); a new one is made per call, over the BM25
+        index that is current then.
+        """
         return Retriever(
             self._open(),
             self._lexical_index(),
@@ -270,7 +276,7 @@ class Assistant:
         question = self._check_question(question)
         self._ready()
         query = contextualize(question, history)
-        retriever = self._retriever()
+        retriever = self.retriever()
         sources = self._sources_within(within, retriever.lexical)
         return retriever.search(query, k or self.settings.top_k, sources, rerank=rerank)
 
@@ -314,7 +320,7 @@ class Assistant:
         answerer = self._llm_answerer(llm or self.settings.llm)
         query = answerer.condense(question, history) if answerer and history else None
         query = query or contextualize(question, history)
-        retriever = self._retriever()
+        retriever = self.retriever()
         sources = self._sources_within(within, retriever.lexical)
         passages = retriever.search(query, self.settings.top_k, sources)
         extractive = ExtractiveAnswerer(

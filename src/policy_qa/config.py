@@ -16,6 +16,14 @@ from urllib.parse import urlparse
 
 from .errors import ConfigError
 
+__all__ = [
+    "ENV_PREFIX",
+    "JUDGE_MODES",
+    "LLM_BACKENDS",
+    "Settings",
+    "quiet_third_parties",
+]
+
 ENV_PREFIX = "POLICY_QA_"
 LLM_BACKENDS = ("none", "openai", "llamacpp")
 JUDGE_MODES = ("auto", "on", "off")  # the answerability check (policy_qa.judge)

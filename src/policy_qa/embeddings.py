@@ -23,6 +23,15 @@ from langchain_core.embeddings import Embeddings
 from .config import quiet_third_parties
 from .errors import ConfigError
 
+__all__ = [
+    "MODEL_NAMES",
+    "MiniLMEmbeddings",
+    "USEEmbeddings",
+    "encode",
+    "load_cross_encoder",
+    "load_embeddings",
+]
+
 log = logging.getLogger(__name__)
 
 MODEL_NAMES = ("minilm", "use")

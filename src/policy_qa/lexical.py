@@ -31,6 +31,15 @@ import numpy as np
 import Stemmer
 from bm25s.stopwords import STOPWORDS_EN_PLUS, STOPWORDS_KOREAN
 
+__all__ = [
+    "ChunkTerms",
+    "LexicalIndex",
+    "Tokenizer",
+    "latin_anchors",
+    "romanize",
+    "text_digest",
+]
+
 log = logging.getLogger(__name__)
 # bm25s sets its own logger to DEBUG when imported, which would print index-building chatter
 # under any application's logging set-up.

@@ -26,6 +26,16 @@ from .similarity import SentenceScorer, coverage, weighted_share
 from .store import Store
 from .types import Chunk, Passage
 
+__all__ = [
+    "RERANK_MIX",
+    "RRF_K",
+    "WEIGHTS",
+    "FusionWeights",
+    "RerankMix",
+    "Retriever",
+    "language_pair",
+]
+
 log = logging.getLogger(__name__)
 
 RRF_K = 60

@@ -26,6 +26,25 @@ from ..errors import ConfigError
 from ..types import content_id
 from .metrics import Gold, has_hangul
 
+__all__ = [
+    "DATASET_NAMES",
+    "DATASET_PATHS",
+    "QUESTION_TYPES",
+    "EvalSet",
+    "Item",
+    "Turn",
+    "answer_sentence",
+    "describe",
+    "dump_item",
+    "load_clapnq",
+    "load_korquad",
+    "load_named",
+    "load_policyqa",
+    "load_set",
+    "load_squad",
+    "questions",
+]
+
 log = logging.getLogger(__name__)
 
 QUESTION_TYPES = (

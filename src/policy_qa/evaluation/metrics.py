@@ -38,6 +38,33 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+__all__ = [
+    "HEADLINE_METRICS",
+    "LOWER_IS_BETTER",
+    "Gold",
+    "Span",
+    "answer_present",
+    "citation_correct",
+    "citation_scores",
+    "coverage",
+    "first_hit_rank",
+    "has_hangul",
+    "locate",
+    "mean",
+    "mrr_at_k",
+    "ndcg_at_k",
+    "normalize_answer",
+    "overlaps",
+    "percentile",
+    "rate",
+    "recall_at_k",
+    "refusal_curve",
+    "throughput",
+    "token_f1",
+    "token_recall",
+    "wilson",
+]
+
 Gold = str | Sequence[str]  # one alternative: a string, or parts that must all appear
 
 _HANGUL = re.compile(r"[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]")

@@ -1,6 +1,6 @@
 """Retrieval latency at scale: prints a table and writes JSON.
 
-    python scripts/bench_retrieval.py [--chunks 10000] [--real 1500] [--queries 200]
+    python benchmarks/bench_retrieval.py [--chunks 10000] [--real 1500] [--queries 200]
 
 Builds an index of ``--chunks`` chunks: ``--real`` chunks of real text (PolicyQA and KorQuAD
 articles, several chunks each, and CLAP NQ passages, from the shared sets) embedded by both
@@ -113,7 +113,7 @@ STAGES = [
 
 def stage_profile(qa: Assistant, questions: list[str]) -> list[tuple[str, float]]:
     """Cumulative ms per question of each stage of cold reranked retrieval (cProfile)."""
-    scorer = qa._retriever().scorer
+    scorer = qa.retriever().scorer
     profile = cProfile.Profile()
     for q in questions:
         scorer.clear()
@@ -264,7 +264,7 @@ def main() -> int:
         "Korean": korean[: max(1, args.queries // 2)],
     }
     rows = []
-    retriever = qa._retriever()
+    retriever = qa.retriever()
     profiles = {}
     for label, questions in sets.items():
         for rerank, cold in ((False, False), (True, False), (True, True)):
