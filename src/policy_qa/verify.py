@@ -1,3 +1,4 @@
+# Over 500 lines: one algorithm, checking a reply, whose steps share its claims and windows.
 """Checking an LLM-written answer, sentence by sentence, against the passages it cites.
 
 This module owns the guarantee that survives an LLM: every sentence we show is backed by the

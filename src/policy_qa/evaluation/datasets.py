@@ -1,3 +1,4 @@
+# Over 500 lines: the .jsonl format and one loader per public dataset, all into one EvalSet.
 """Question sets: our JSON Lines format, and loaders for public SQuAD-style and CLAP NQ files.
 
 Everything becomes one shape, an ``EvalSet``: a corpus folder (plain files the systems index)

@@ -1,3 +1,4 @@
+# Over 500 lines: every table and chart of a run, all read from one results dict.
 """Rendering results: ``results.json``, a Markdown report and PNG charts.
 
 Owns the only matplotlib import (with the non-interactive Agg backend). It reads the dict that

@@ -1,3 +1,4 @@
+# Over 500 lines: running, scoring and aggregating a set are one loop (metrics.py scores).
 """Running question sets through the systems and turning their predictions into results.
 
 The runner loads each set, builds each system over the set's corpus, asks every question
