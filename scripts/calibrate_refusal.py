@@ -6,7 +6,8 @@ Runs after ``policy-qa eval ... --workdir DIR`` (which writes each set's corpus 
 DIR) and re-asks every question with the extractive answerer, recording the pieces its
 confidence is made of: best sentence similarity, term coverage and the final confidence, per
 language pair and answerability. The refusal threshold and the per-language offsets in
-``policy_qa.answer`` were chosen from these tables (README "Refusal").
+``policy_qa.answer`` were chosen from these tables
+(docs/decisions/013-evidence-confidence-and-refusal-threshold.md).
 """
 
 from __future__ import annotations

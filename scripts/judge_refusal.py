@@ -13,7 +13,8 @@ high, weight, target) -- refuse below ``low``, answer from ``high``, and in betw
 confidence + weight * P(yes) >= target, unless the question names something no indexed text
 mentions and the confidence is under the plain threshold -- for the most unanswerables
 refused while no dev file refuses more than 10% of its answerable ones, then reports the top
-choices on the test files' questions that no dev file holds (README "Refusal").
+choices on the test files' questions that no dev file holds
+(docs/decisions/014-answerability-check.md).
 """
 
 from __future__ import annotations

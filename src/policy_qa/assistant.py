@@ -332,8 +332,9 @@ class Assistant:
         )
         # The calibrated refusal decides for every backend: the evidence scores, the
         # answerability check and the quote check were chosen on the dev sets' unanswerable
-        # questions, while an LLM left to refuse by itself answered most of them (README
-        # "Answers from a language model"). A refused question never reaches the LLM.
+        # questions, while an LLM left to refuse by itself answered most of them
+        # (docs/decisions/024-refusal-decided-before-any-llm.md). A refused question never
+        # reaches the LLM.
         extracted = extractive.answer(question, passages, query)
         if within is not None and not sources:
             extracted = _with_note(extracted, f"no indexed document is under {within!r}")

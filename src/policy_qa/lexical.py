@@ -7,7 +7,8 @@ Tokens:
 - English and other Latin-script words: lower-cased, stop words dropped, Snowball-stemmed.
 - Korean (Hangul runs): character bigrams by default; ``korean="kiwi"`` uses the Kiwi
   morphological analyser (its model ships in ``kiwipiepy_model``). Bigrams need no model and
-  are robust to the particles glued onto Korean words; see README "Retrieval" for the numbers.
+  are robust to the particles glued onto Korean words; the numbers are in
+  docs/decisions/002-korean-bm25-terms-from-kiwi.md.
 - Numbers stay whole ("1973", "150").
 """
 

@@ -6,7 +6,8 @@ and the ``LexicalIndex`` and never writes to them.
 Fusion is weighted reciprocal rank fusion (RRF). Equal weights let a weak retriever drag a
 strong one down (MiniLM is near-blind on Korean; BM25 cannot match a Korean question to an
 English passage), so each retriever's weight depends on the question's language. The weights
-and the reranker mix were tuned on the dev sets; README "Retrieval" has the numbers.
+and the reranker mix were tuned on the dev sets; the numbers are in
+docs/decisions/005-fusion-weights-by-language-pair.md and docs/decisions/006-sentence-reranker.md.
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ class FusionWeights:
         return float(getattr(self, name, 1.0))
 
 
-# Tuned on the dev sets with scripts/tune_fusion.py (README "Retrieval"). Keys are language
+# Tuned on the dev sets with research/tune_fusion.py
+# (docs/decisions/005-fusion-weights-by-language-pair.md). Keys are language
 # pairs: an English question; a Korean question over English text ("ko", where only USE and
 # romanised names can match); a Korean question over Korean text ("ko-ko", where BM25 with a
 # morphological tokenizer is nearly perfect and USE mostly adds noise). MiniLM is nearly blind
@@ -206,7 +208,7 @@ class Retriever:
         with its neighbours in the document (the next one first) while the span stays within
         ``window_chars``. Windows never overlap: a chunk already inside a higher window is not
         shown again, and its passage gives way to the next one. Ranking is unchanged; only
-        what each rank shows grows (README "Retrieval" has the measurements).
+        what each rank shows grows (docs/decisions/009-passage-windows.md has the measurements).
         """
         reach = self.window_chars
         head = list(passages[: 2 * k])  # enough for the few a higher window swallows

@@ -62,7 +62,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 # Calibration (scripts/bench_llm.py --calibrate, Qwen replies to eval/daedeok.jsonl, USE
-# embeddings): see README "LLM answers" for the distributions these cut.
+# embeddings): docs/decisions/025-llm-answer-verification.md has the distributions these cut.
 W_LEX = 0.6
 KEEP_EN = 0.62
 KEEP_KO = 0.50

@@ -161,7 +161,7 @@ def retrieval_table(results: dict[str, Any]) -> str:
 
 
 def compact_table(results: dict[str, Any], system: str = "policy-qa") -> str:
-    """The headline figures of one system per set (the table the README shows)."""
+    """The headline figures of one system per set (the table README.md shows)."""
     keys = (
         "recall@5",
         "mrr@10",
