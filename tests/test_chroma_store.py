@@ -12,33 +12,13 @@ from policy_qa.chroma_store import ChromaStore
 from policy_qa.ingest import split_sentences
 from policy_qa.lexical_cache import LexicalCache
 
-from .tiny import HashEmbeddings, hash_models
+from .tiny import HashEmbeddings, hash_models, write_corpus
 
 MODELS = ("minilm", "use")
 
 
 def fresh_models() -> dict[str, HashEmbeddings]:
     return hash_models(*MODELS)
-
-
-def write_corpus(folder: Path) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "water.txt").write_text(
-        "Water policy\n\nThe Water Board meets every second Tuesday in Busan. It sets tariffs "
-        "for households. Industrial users pay a separate rate.\n\nThe board has nine members. "
-        "Each member serves four years.\n",
-        encoding="utf-8",
-    )
-    (folder / "parks.md").write_text(
-        "# Parks\n\nCity parks open at six in the morning. Dogs must be kept on a lead. "
-        "Barbecues are allowed in marked areas only.\n",
-        encoding="utf-8",
-    )
-    (folder / "cluster.txt").write_text(
-        "국가혁신클러스터\n\n대덕연구단지는 1973년에 설립되었다. 대전은 서울에서 164킬로미터 "
-        "떨어져 있다. 클러스터마다 150개 기업을 유치한다.\n",
-        encoding="utf-8",
-    )
 
 
 def assert_sentences_match_chunks(index_dir: Path) -> None:

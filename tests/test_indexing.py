@@ -18,21 +18,7 @@ from policy_qa.ingest import split_sentences
 from policy_qa.memory_store import InMemoryStore
 from policy_qa.types import Chunk, IndexReport
 
-from .tiny import HashEmbeddings, hash_models
-
-
-def write_corpus(folder: Path) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "water.txt").write_text(
-        "Water policy\n\nThe Water Board meets every second Tuesday in Busan. It sets tariffs "
-        "for households.\n\nThe board has nine members. Each member serves four years.\n",
-        encoding="utf-8",
-    )
-    (folder / "parks.md").write_text(
-        "# Parks\n\nCity parks open at six in the morning. Dogs must be kept on a lead.\n",
-        encoding="utf-8",
-    )
-    (folder / "data.xyz").write_text("unsupported", encoding="utf-8")
+from .tiny import HashEmbeddings, hash_models, write_corpus
 
 
 def index(store: InMemoryStore, *paths: Path, progress: Progress | None = None) -> IndexReport:
@@ -44,23 +30,25 @@ def index(store: InMemoryStore, *paths: Path, progress: Progress | None = None) 
 def test_indexing_again_changes_only_what_changed(tmp_path: Path) -> None:
     folder = tmp_path / "docs"
     write_corpus(folder)
+    (folder / "data.xyz").write_text("unsupported", encoding="utf-8")
     store = InMemoryStore()
     first = index(store, folder)
-    assert first.added == ("parks.md", "water.txt") and first.chunks == store.count() > 0
+    assert first.added == ("cluster.txt", "parks.md", "water.txt")
+    assert first.chunks == store.count() > 0
     assert [Path(s.path).name for s in first.skipped] == ["data.xyz"]
     meta = store.document_meta()["water.txt"]
     assert meta["root"] == str(folder.resolve()) and meta["chunks"] > 0
     fingerprint = store.fingerprint()
 
     again = index(store, folder)
-    assert again.unchanged == ("parks.md", "water.txt") and again.chunks == 0
+    assert again.unchanged == ("cluster.txt", "parks.md", "water.txt") and again.chunks == 0
     assert store.fingerprint() == fingerprint, "nothing was written"
 
     (folder / "parks.md").write_text("# Parks\n\nParks now open at seven.\n", encoding="utf-8")
     (folder / "water.txt").unlink()
     changed = index(store, folder)
     assert changed.updated == ("parks.md",) and changed.removed == ("water.txt",)
-    assert [d.source for d in store.documents()] == ["parks.md"]
+    assert [d.source for d in store.documents()] == ["cluster.txt", "parks.md"]
     assert "seven" in (store.document_text("parks.md") or "")
 
 
@@ -74,7 +62,7 @@ def test_a_file_indexed_alone_is_not_removed_by_indexing_its_folder_elsewhere(
     assert store.document_meta()["water.txt"]["root"] == str((tmp_path / "a").resolve())
     (tmp_path / "b" / "water.txt").unlink()
     report = index(store, tmp_path / "b")
-    assert report.added == ("parks.md",) and report.removed == ()
+    assert report.added == ("cluster.txt", "parks.md") and report.removed == ()
 
 
 def test_every_chunk_has_its_sentences_stored(tmp_path: Path) -> None:

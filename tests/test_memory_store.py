@@ -10,20 +10,7 @@ import pytest
 from policy_qa import Assistant, IndexNotFoundError, Settings
 from policy_qa.memory_store import InMemoryStore
 
-from .tiny import hash_models
-
-
-def write_corpus(folder: Path) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "water.txt").write_text(
-        "Water policy\n\nThe Water Board meets every second Tuesday in Busan. It sets tariffs "
-        "for households.\n\nThe board has nine members. Each member serves four years.\n",
-        encoding="utf-8",
-    )
-    (folder / "parks.md").write_text(
-        "# Parks\n\nCity parks open at six in the morning. Dogs must be kept on a lead.\n",
-        encoding="utf-8",
-    )
+from .tiny import hash_models, write_corpus
 
 
 def make(tmp_path: Path) -> tuple[Assistant, InMemoryStore]:
@@ -36,8 +23,9 @@ def test_an_assistant_over_memory_indexes_and_answers_without_files(tmp_path: Pa
     write_corpus(tmp_path / "docs")
     qa, store = make(tmp_path)
     report = qa.index([tmp_path / "docs"])
-    assert report.added == ("parks.md", "water.txt") and report.chunks == store.count() > 0
-    assert [d.source for d in qa.documents()] == ["parks.md", "water.txt"]
+    assert report.added == ("cluster.txt", "parks.md", "water.txt")
+    assert report.chunks == store.count() > 0
+    assert [d.source for d in qa.documents()] == ["cluster.txt", "parks.md", "water.txt"]
     passages = qa.retrieve("How many members does the Water Board have?", k=2)
     assert passages[0].chunk.source == "water.txt"
     answer = qa.ask("How many members does the board have?")
@@ -51,9 +39,9 @@ def test_removal_and_close_keep_a_store_that_was_passed_in(tmp_path: Path) -> No
     qa, store = make(tmp_path)
     qa.index([tmp_path / "docs"])
     assert qa.remove("parks.md") and not qa.remove("parks.md")
-    assert all(p.chunk.source == "water.txt" for p in qa.retrieve("dogs on a lead", k=3))
+    assert all(p.chunk.source != "parks.md" for p in qa.retrieve("dogs on a lead", k=3))
     qa.close()
-    assert [d.source for d in qa.documents()] == ["water.txt"]
+    assert [d.source for d in qa.documents()] == ["cluster.txt", "water.txt"]
     assert store.sentence_count("minilm") > 0
 
 

@@ -9,10 +9,10 @@ from policy_qa.similarity import SentenceScorer, coverage, weighted_share
 
 from .tiny import hash_models
 
-DOCS = [
-    ("c1", "a.txt", "Daedeok Research Complex was established in 1973."),
-    ("c2", "a.txt", "Each cluster should attract 150 businesses."),
-    ("c3", "b.txt", "대덕연구단지는 1973년에 설립되었다."),
+CHUNKS = [  # (chunk id, source, text)
+    ("w1", "water.txt", "The Water Board meets in Busan every Tuesday."),
+    ("w2", "water.txt", "The board has nine members."),
+    ("p1", "parks.md", "City parks open at six."),
 ]
 
 
@@ -76,18 +76,19 @@ def test_the_model_follows_the_language() -> None:
 
 
 def test_coverage_weighs_missing_rare_terms() -> None:
-    index = LexicalIndex.build(DOCS, Tokenizer())
-    assert coverage(index, "When was the research complex established?", DOCS[0][2]) == 1.0
-    low = coverage(index, "What is the budget of the research complex?", DOCS[0][2])
+    index = LexicalIndex.build(CHUNKS, Tokenizer())
+    text = CHUNKS[0][2]
+    assert coverage(index, "When does the Water Board meet?", text) == 1.0
+    low = coverage(index, "What is the budget of the Water Board?", text)
     assert 0.0 < low < 0.6
-    assert coverage(index, "How was it?", DOCS[0][2]) == 0.0  # no term to cover
+    assert coverage(index, "How was it?", text) == 0.0  # no term to cover
 
 
 def test_weighted_share_is_coverage_from_known_hits() -> None:
-    index = LexicalIndex.build(DOCS, Tokenizer())
-    question = "What is the budget of the research complex?"
+    index = LexicalIndex.build(CHUNKS, Tokenizer())
+    question = "What is the budget of the Water Board?"
     terms = list(dict.fromkeys(index.tokens(question)))
-    present = set(index.tokens(DOCS[0][2]))
+    present = set(index.tokens(CHUNKS[0][2]))
     hits = [t in present for t in terms]
-    assert weighted_share(index, terms, hits) == coverage(index, question, DOCS[0][2])
+    assert weighted_share(index, terms, hits) == coverage(index, question, CHUNKS[0][2])
     assert weighted_share(index, [], []) == 0.0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from pathlib import Path
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
@@ -65,3 +66,24 @@ def store_item(
     rows = HashEmbeddings().embed_documents([c.text for c in chunks])
     vectors = np.asarray(rows, dtype=np.float32)
     return doc, chunks, {m: vectors for m in models}, "/data"
+
+
+def write_corpus(folder: Path) -> None:
+    """Three small documents in ``folder``: water.txt, parks.md and a Korean cluster.txt."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "water.txt").write_text(
+        "Water policy\n\nThe Water Board meets every second Tuesday in Busan. It sets tariffs "
+        "for households. Industrial users pay a separate rate.\n\nThe board has nine members. "
+        "Each member serves four years.\n",
+        encoding="utf-8",
+    )
+    (folder / "parks.md").write_text(
+        "# Parks\n\nCity parks open at six in the morning. Dogs must be kept on a lead. "
+        "Barbecues are allowed in marked areas only.\n",
+        encoding="utf-8",
+    )
+    (folder / "cluster.txt").write_text(
+        "국가혁신클러스터\n\n대덕연구단지는 1973년에 설립되었다. 대전은 서울에서 164킬로미터 "
+        "떨어져 있다. 클러스터마다 150개 기업을 유치한다.\n",
+        encoding="utf-8",
+    )
