@@ -19,9 +19,9 @@ chat: $(VENV)/.base
 	$(BIN)/policy-qa serve --corpus corpus
 
 test: $(VENV)/.test chromium
-	$(BIN)/ruff check src tests
-	$(BIN)/ruff format --check src tests
-	$(BIN)/mypy src
+	$(BIN)/ruff check src tests benchmarks research
+	$(BIN)/ruff format --check src tests benchmarks research
+	$(BIN)/mypy src benchmarks research
 	$(BIN)/pytest
 
 setup: $(VENV)/.base
@@ -50,7 +50,7 @@ chromium:
 	  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null; fi; }
 
 lint: $(VENV)/.test
-	$(BIN)/ruff check src tests && $(BIN)/ruff format --check src tests && $(BIN)/mypy src
+	$(BIN)/ruff check src tests benchmarks research && $(BIN)/ruff format --check src tests benchmarks research && $(BIN)/mypy src benchmarks research
 
 bench: $(VENV)/.test
 	$(BIN)/python scripts/bench_retrieval.py

@@ -6,27 +6,24 @@ Runs after ``policy-qa eval ... --workdir DIR`` (which writes each set's corpus 
 DIR) and re-asks every question with the extractive answerer, recording the pieces its
 confidence is made of: best sentence similarity, term coverage and the final confidence, per
 language pair and answerability. The refusal threshold and the per-language offsets in
-``policy_qa.answer`` were chosen from these tables (README "Refusal").
+``policy_qa.answer`` were chosen from these tables
+(docs/decisions/013-evidence-confidence-and-refusal-threshold.md).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
-
 from policy_qa import Assistant, Settings
 from policy_qa.answer import ExtractiveAnswerer
 from policy_qa.assistant import contextualize
+from policy_qa.config import quiet_third_parties
 from policy_qa.evaluation.datasets import EvalSet, load_named, load_set
 from policy_qa.ingest import detect_language
 from policy_qa.types import Passage
@@ -40,7 +37,7 @@ def walk(
     """Every turn of ``evalset`` asked of ``qa`` as the assistant would (follow-ups condensed),
     with its retrieval query, its passages and the extractive answerer's evidence (threshold 0:
     nothing refused)."""
-    retriever = qa._retriever()
+    retriever = qa.retriever()
     answerer = ExtractiveAnswerer(retriever.scorer, retriever.lexical, threshold=0.0)
     for item in evalset.items:
         history: list[tuple[str, str]] = []
@@ -54,6 +51,7 @@ def walk(
 
 
 def main() -> int:
+    quiet_third_parties()  # offline and quiet, before any model loads
     parser = argparse.ArgumentParser()
     parser.add_argument("--workdir", type=Path, required=True)
     parser.add_argument("--sets", nargs="+", default=["daedeok", "clapnq", "korquad", "policyqa"])

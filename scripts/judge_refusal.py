@@ -13,24 +13,21 @@ high, weight, target) -- refuse below ``low``, answer from ``high``, and in betw
 confidence + weight * P(yes) >= target, unless the question names something no indexed text
 mentions and the confidence is under the plain threshold -- for the most unanswerables
 refused while no dev file refuses more than 10% of its answerable ones, then reports the top
-choices on the test files' questions that no dev file holds (README "Refusal").
+choices on the test files' questions that no dev file holds
+(docs/decisions/014-answerability-check.md).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
-
 import numpy as np
 
+from policy_qa.config import quiet_third_parties
 from policy_qa.judge import BAND, TARGET, WEIGHT
 
 REPO = Path(__file__).resolve().parents[1]
@@ -60,7 +57,7 @@ def collect(args: argparse.Namespace) -> None:
     qa.index([evalset.corpus])
     judge = make_judge(Settings(judge="on", data_dir=REPO / ".policy-qa"))
     assert judge is not None
-    retriever = qa._retriever()
+    retriever = qa.retriever()
     answerer = ExtractiveAnswerer(retriever.scorer, retriever.lexical)
     out = args.workdir / f"{args.set}-{args.seed}-{args.limit}.jsonl"
     with out.open("w", encoding="utf-8") as fh:
@@ -173,6 +170,7 @@ def choose(args: argparse.Namespace) -> None:
 
 
 def main() -> int:
+    quiet_third_parties()  # offline and quiet, before any model loads
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="cmd", required=True)
     c = sub.add_parser("collect")

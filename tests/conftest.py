@@ -9,12 +9,10 @@ from pathlib import Path
 
 import pytest
 
-# Tests are an entry point: keep libraries offline and quiet before anything imports them.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+from policy_qa.config import quiet_third_parties
+
+# Tests are an entry point: keep libraries offline and quiet before anything loads a model.
+quiet_third_parties()
 # The answerability check reads ~200 tokens with Qwen (~2.5 s) for every borderline question;
 # most tests are about other things. tests/test_judge.py and the regression gate turn it on.
 os.environ.setdefault("POLICY_QA_JUDGE", "off")

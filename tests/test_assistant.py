@@ -20,9 +20,9 @@ from policy_qa import (
     QuestionError,
     Settings,
 )
+from policy_qa.refusals import REFUSAL_KO
 from policy_qa.retrieve import language_pair
 from policy_qa.types import Chunk
-from policy_qa.verify import REFUSAL_KO
 
 from .conftest import CORPUS, SEED_SOURCE
 

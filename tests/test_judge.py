@@ -213,7 +213,7 @@ def test_a_peoples_adjective_is_known_by_its_countrys_name(
 
 
 def test_a_quote_is_read_in_its_sentence_under_its_headings(qa: Assistant) -> None:
-    retriever = qa._retriever()
+    retriever = qa.retriever()
     answerer = ExtractiveAnswerer(retriever.scorer, retriever.lexical)
     evidence = Evidence(confidence=0.6, best_similarity=0.5, coverage=0.5)
 

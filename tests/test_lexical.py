@@ -1,11 +1,10 @@
-"""BM25: the tokenizer's languages, persistence, and term coverage."""
+"""BM25: the tokenizer's languages, persistence, and term presence."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from policy_qa.lexical import LexicalIndex, Tokenizer
-from policy_qa.retrieve import coverage
 
 DOCS = [
     ("c1", "a.txt", "Daedeok Research Complex was established in 1973."),
@@ -64,13 +63,6 @@ def test_saved_index_loads_only_for_the_same_fingerprint(tmp_path: Path) -> None
     assert loaded.neighbours("c1") == (None, "c2")
     assert LexicalIndex.load(tmp_path, Tokenizer(), "v2") is None
     assert LexicalIndex.load(tmp_path, Tokenizer(korean="kiwi"), "v1") is None
-
-
-def test_coverage_weighs_missing_rare_terms() -> None:
-    index = LexicalIndex.build(DOCS, Tokenizer())
-    assert coverage(index, "When was the research complex established?", DOCS[0][2]) == 1.0
-    low = coverage(index, "What is the budget of the research complex?", DOCS[0][2])
-    assert 0.0 < low < 0.6
 
 
 def test_term_presence_from_the_index_matches_tokenizing() -> None:

@@ -43,8 +43,9 @@ from policy_qa.llm import (
     make_chat_model,
     smollm2_model_path,
 )
+from policy_qa.refusals import REFUSAL, REFUSAL_KO
 from policy_qa.types import Answer, Chunk, Passage
-from policy_qa.verify import REFUSAL, REFUSAL_KO, parse_reply
+from policy_qa.verify import parse_reply
 
 CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 SOURCE = "daedeok-and-national-innovation-cluster.txt"

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib
+import pkgutil
+from pathlib import Path
 
 import pytest
 
@@ -34,6 +37,49 @@ def test_all_is_pinned() -> None:
     )
     for name in policy_qa.__all__:
         assert hasattr(policy_qa, name)
+
+
+MODULES = sorted(m.name for m in pkgutil.walk_packages(policy_qa.__path__, "policy_qa."))
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_every_exported_name_exists(name: str) -> None:
+    module = importlib.import_module(name)
+    for exported in getattr(module, "__all__", []):
+        assert hasattr(module, exported), f"{name}.__all__ names {exported!r}, which is missing"
+
+
+@pytest.mark.parametrize(
+    ("name", "exported"),
+    [
+        (
+            "policy_qa.store",
+            ["DocumentItem", "SentenceVectors", "Store", "document_info", "document_record"],
+        ),
+        ("policy_qa.chroma_store", ["ChromaStore"]),
+        ("policy_qa.memory_store", ["InMemoryStore"]),
+        (
+            "policy_qa.indexing",
+            ["EMBED_BATCH", "Progress", "embed_sentences", "embedding_text", "index_paths"],
+        ),
+        ("policy_qa.lexical_cache", ["STALE_CHECK_SECONDS", "LexicalCache", "lexical_text"]),
+        ("policy_qa.similarity", ["SentenceScorer", "coverage", "weighted_share"]),
+        ("policy_qa.refusals", ["REFUSAL", "REFUSAL_KO", "is_refusal", "refusal_for"]),
+    ],
+)
+def test_the_split_modules_exports_are_pinned(name: str, exported: list[str]) -> None:
+    assert sorted(importlib.import_module(name).__all__) == sorted(exported)
+
+
+def test_chromadb_is_imported_by_one_module_only() -> None:
+    root = Path(policy_qa.__file__).parent
+    importers = sorted(
+        p.relative_to(root).as_posix()
+        for p in root.rglob("*.py")
+        if "import chromadb" in p.read_text(encoding="utf-8")
+        or "from chromadb" in p.read_text(encoding="utf-8")
+    )
+    assert importers == ["chroma_store.py"]
 
 
 def test_errors_share_one_base() -> None:

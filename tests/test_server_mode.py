@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from policy_qa import Assistant, Settings, StoreUnavailableError
-from policy_qa.store import Store
+from policy_qa.chroma_store import ChromaStore
 
 from .conftest import CORPUS, SEED_SOURCE, free_port
 
@@ -71,7 +71,7 @@ def test_index_and_ask_through_a_chroma_server(chroma_url: str, tmp_path: Path) 
     assert writer.index([folder]).unchanged == (SEED_SOURCE,)
 
     # Sentence vectors live on the server with their chunks, and go with them.
-    server = Store(tmp_path / "unused", chroma_url, "policy_qa", reader.embeddings)
+    server = ChromaStore(tmp_path / "unused", chroma_url, "policy_qa", reader.embeddings)
     assert all(server.sentence_count(m) > server.count() for m in ("minilm", "use"))
     before = server.fingerprint()
     assert writer.remove(SEED_SOURCE)

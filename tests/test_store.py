@@ -1,186 +1,114 @@
-"""Sentence vectors in the store: written, replaced and removed with their chunks, and read
-back at question time instead of embedding the candidates' sentences again."""
+"""The ``Store`` contract, held by both implementations: real Chroma in tmp_path and the
+in-memory store, given the same writes, answer every read alike."""
 
 from __future__ import annotations
 
-import hashlib
-import re
+from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
-from langchain_core.embeddings import Embeddings
 
-from policy_qa import Assistant
-from policy_qa.ingest import split_sentences
-from policy_qa.store import Store
+from policy_qa.chroma_store import ChromaStore
+from policy_qa.memory_store import InMemoryStore
+from policy_qa.store import DocumentItem, SentenceVectors, Store
+
+from .tiny import hash_models, store_item
 
 MODELS = ("minilm", "use")
+EMBED = hash_models(*MODELS)["minilm"]
 
 
-class CountingEmbeddings(Embeddings):
-    """Hashed bag-of-words vectors (deterministic, batch-independent) that log what they embed."""
-
-    def __init__(self) -> None:
-        self.seen: list[str] = []
-
-    def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        self.seen.extend(texts)
-        return [self._vector(t) for t in texts]
-
-    def embed_query(self, text: str) -> list[float]:
-        return self.embed_documents([text])[0]
-
-    @staticmethod
-    def _vector(text: str) -> list[float]:
-        vec = [0.0] * 64
-        vec[0] = 0.01  # never the zero vector
-        for word in re.findall(r"\w+", text.lower()):
-            vec[int(hashlib.md5(word.encode()).hexdigest(), 16) % 64] += 1.0
-        return vec
+@pytest.fixture(params=["memory", "chroma"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    if request.param == "memory":
+        yield InMemoryStore(MODELS)
+    else:
+        yield ChromaStore(tmp_path / "index", None, "policy_qa", hash_models(*MODELS), create=True)
 
 
-def fresh_models() -> dict[str, CountingEmbeddings]:
-    return {m: CountingEmbeddings() for m in MODELS}
+def item(source: str, paragraphs: list[str]) -> DocumentItem:
+    return store_item(source, paragraphs, MODELS)
 
 
-def write_corpus(folder: Path) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "water.txt").write_text(
-        "Water policy\n\nThe Water Board meets every second Tuesday in Busan. It sets tariffs "
-        "for households. Industrial users pay a separate rate.\n\nThe board has nine members. "
-        "Each member serves four years.\n",
-        encoding="utf-8",
-    )
-    (folder / "parks.md").write_text(
-        "# Parks\n\nCity parks open at six in the morning. Dogs must be kept on a lead. "
-        "Barbecues are allowed in marked areas only.\n",
-        encoding="utf-8",
-    )
-    (folder / "cluster.txt").write_text(
-        "국가혁신클러스터\n\n대덕연구단지는 1973년에 설립되었다. 대전은 서울에서 164킬로미터 "
-        "떨어져 있다. 클러스터마다 150개 기업을 유치한다.\n",
-        encoding="utf-8",
+def sentences_of(items: list[DocumentItem]) -> SentenceVectors:
+    """One 'sentence' per chunk: its whole text."""
+    chunks = [c for _, cs, _, _ in items for c in cs]
+    rows = np.asarray(EMBED.embed_documents([c.text for c in chunks]), dtype=np.float32)
+    return SentenceVectors(
+        spans=tuple(((0, len(c.text)),) for c in chunks), vectors={m: rows for m in MODELS}
     )
 
 
-def assert_sentences_match_chunks(index_dir: Path) -> None:
-    """Every stored chunk has exactly its ``split_sentences`` spans stored, and nothing else is."""
-    store = Store(index_dir, None, "policy_qa", fresh_models())
+WATER = ["The Water Board meets in Busan.", "The board has nine members."]
+PARKS = ["City parks open at six.", "Dogs must be kept on a lead."]
+
+
+def test_both_implementations_are_stores(store: Store) -> None:
+    assert isinstance(store, Store)
+
+
+def test_written_documents_are_read_back(store: Store) -> None:
+    items = [item("water.txt", WATER), item("parks.md", PARKS)]
+    store.write_documents(items, sentences_of(items))
+    assert [d.source for d in store.documents()] == ["parks.md", "water.txt"]
+    assert store.documents()[1].chunks == 2
+    assert store.document_text("water.txt") == "\n\n".join(WATER)
+    assert store.document_text("gone.txt") is None
+    assert set(store.document_texts(["parks.md", "gone.txt"])) == {"parks.md"}
+    meta = store.document_meta()["water.txt"]
+    assert meta["hash"] == items[0][0].content_hash and meta["root"] == "/data"
+    assert store.count() == 4
     chunks = dict(store.iter_chunks())
-    assert chunks
-    for model in MODELS:
-        stored = store.sentence_vectors(
-            model, {cid: len(split_sentences(c.text)) for cid, c in chunks.items()}
-        )
-        assert set(stored) == set(chunks)
-        for cid, chunk in chunks.items():
-            assert [(s, e) for s, e, _ in stored[cid]] == split_sentences(chunk.text)
-        assert store.sentence_count(model) == sum(len(rows) for rows in stored.values())
+    assert {c.text for c in chunks.values()} == set(WATER + PARKS)
+    some = sorted(chunks)[:2]
+    assert store.get_chunks([*some, "gone"]) == {cid: chunks[cid] for cid in some}
 
 
-def test_sentence_vectors_follow_their_chunks(tmp_path: Path) -> None:
-    folder = tmp_path / "docs"
-    write_corpus(folder)
-    index_dir = tmp_path / "index"
-    qa = Assistant(index_dir=index_dir, embeddings=fresh_models())
-    qa.index([folder])
-    assert_sentences_match_chunks(index_dir)
+def test_search_finds_the_nearest_chunk_within_sources(store: Store) -> None:
+    store.write_documents([item("water.txt", WATER), item("parks.md", PARKS)])
+    query = EMBED.embed_query("nine members")
+    hits = store.search("minilm", query, 2)
+    assert hits[0][1].text == "The board has nine members."
+    assert hits[0][2] >= hits[1][2] and -1.0 <= hits[1][2] <= 1.0 + 1e-6
+    within = store.search("use", query, 4, sources=["parks.md"])
+    assert {c.source for _, c, _ in within} == {"parks.md"}
+    assert store.search("minilm", query, 4, sources=[]) == []
 
-    store = Store(index_dir, None, "policy_qa", fresh_models())
-    old_water = {cid: 9 for cid, c in store.iter_chunks() if c.source == "water.txt"}
-    (folder / "water.txt").write_text(
-        "Water policy\n\nThe Water Board meets every first Monday in Ulsan. It sets tariffs.\n",
-        encoding="utf-8",
-    )
-    assert qa.index([folder]).updated == ("water.txt",)
-    assert_sentences_match_chunks(index_dir)
-    assert store.sentence_vectors("minilm", old_water) == {}
 
-    old_parks = {cid: 9 for cid, c in store.iter_chunks() if c.source == "parks.md"}
-    assert qa.remove("parks.md")
-    assert_sentences_match_chunks(index_dir)
-    assert store.sentence_vectors("use", old_parks) == {}
+def test_a_rewrite_replaces_and_a_delete_removes_chunks_and_sentences(store: Store) -> None:
+    items = [item("water.txt", WATER), item("parks.md", PARKS)]
+    store.write_documents(items, sentences_of(items))
+    old = {c.id: 1 for c in items[0][1]}
+    assert set(store.sentence_vectors("use", old)) == set(old)
 
-    (folder / "parks.md").unlink()
-    (folder / "cluster.txt").unlink()
-    assert qa.index([folder]).removed == ("cluster.txt",)
-    assert_sentences_match_chunks(index_dir)
+    changed = [item("water.txt", ["The Water Board meets in Ulsan."])]
+    store.write_documents(changed, sentences_of(changed))
+    assert store.sentence_vectors("use", old) == {}
+    assert store.get_chunks(list(old)) == {}
+    new = changed[0][1][0]
+    rows = store.sentence_vectors("minilm", {new.id: 1})[new.id]
+    assert [(s, e) for s, e, _ in rows] == [(0, len(new.text))]
+    assert store.count() == 3
+
+    assert store.delete_document("parks.md") == 2
+    assert [d.source for d in store.documents()] == ["water.txt"]
     assert {c.source for _, c in store.iter_chunks()} == {"water.txt"}
 
 
-@pytest.mark.parametrize(
-    "question", ["How many members does the Water Board have?", "대전은 서울에서 얼마나 먼가?"]
-)
-def test_questions_after_a_restart_embed_no_stored_sentence(tmp_path: Path, question: str) -> None:
-    folder = tmp_path / "docs"
-    write_corpus(folder)
-    index_dir = tmp_path / "index"
-    with Assistant(index_dir=index_dir, embeddings=fresh_models()) as qa:
-        qa.index([folder])
-    store = Store(index_dir, None, "policy_qa", fresh_models())
-    sentences = {c.text[s:e] for _, c in store.iter_chunks() for s, e in split_sentences(c.text)}
-
-    models = fresh_models()
-    restarted = Assistant(index_dir=index_dir, embeddings=models)
-    passages = restarted.retrieve(question, k=3)
-    assert passages and any(("rerank", p.score) in p.scores for p in passages)
-    # Search embeds the question at most once per model (MiniLM is not asked Korean
-    # questions); the reranker re-uses those vectors.
-    assert models["use"].seen == [question]
-    assert models["minilm"].seen in ([], [question])
-
-    answer = restarted.ask(question)
-    assert answer.passages
-    embedded = {t for e in models.values() for t in e.seen}
-    assert not embedded & sentences, "candidate sentences were embedded again"
+def test_the_fingerprint_changes_with_every_write_and_only_then(store: Store) -> None:
+    first = store.fingerprint()
+    assert store.fingerprint() == first
+    store.write_documents([item("water.txt", WATER)])
+    second = store.fingerprint()
+    store.write_documents([])
+    assert store.fingerprint() == second != first
+    store.delete_document("water.txt")
+    assert store.fingerprint() not in (first, second)
 
 
-def test_fingerprint_changes_with_every_write_and_only_then(tmp_path: Path) -> None:
-    """Another process's view of the store notices each change, and nothing else."""
-    folder = tmp_path / "docs"
-    write_corpus(folder)
-    index_dir = tmp_path / "index"
-    qa = Assistant(index_dir=index_dir, embeddings=fresh_models())
-    qa.index([folder])
-    other = Store(index_dir, None, "policy_qa", fresh_models())
-    seen = [other.fingerprint()]
-    assert other.fingerprint() == seen[0]
-    assert qa.index([folder]).added == ()  # nothing written
-    assert other.fingerprint() == seen[0]
-
-    (folder / "parks.md").write_text("# Parks\n\nParks now open at seven.\n", encoding="utf-8")
-    assert qa.index([folder]).updated == ("parks.md",)
-    seen.append(other.fingerprint())
-    assert qa.remove("water.txt")
-    seen.append(other.fingerprint())
-    assert len(set(seen)) == 3
-    # The BM25 index follows: the removed document's words are gone from it.
-    assert all(p.chunk.source != "water.txt" for p in qa.retrieve("Water Board tariffs", k=5))
-
-
-def test_someone_elses_change_is_rebuilt_in_the_background(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A reader keeps answering from the BM25 index it has while the changed one is built."""
-    import policy_qa.assistant as assistant_module
-
-    folder = tmp_path / "docs"
-    write_corpus(folder)
-    index_dir = tmp_path / "index"
-    writer = Assistant(index_dir=index_dir, embeddings=fresh_models())
-    writer.index([folder])
-    reader = Assistant(index_dir=index_dir, embeddings=fresh_models())
-    before = reader._lexical_index()
-    assert before.sources_under("") == ["cluster.txt", "parks.md", "water.txt"]
-
-    (folder / "harbour.txt").write_text(
-        "Harbour rules\n\nFerries to Jeju leave the harbour at dawn.\n", encoding="utf-8"
-    )
-    assert writer.index([folder]).added == ("harbour.txt",)
-    monkeypatch.setattr(assistant_module, "_STALE_CHECK_SECONDS", 0.0)
-    assert reader._lexical_index() is before  # noticed, not waited for
-    assert reader._rebuilding is not None
-    reader._rebuilding.join(timeout=60)
-    after = reader._lexical_index()
-    assert after is not before and "harbour.txt" in after.sources_under("")
-    assert reader.retrieve("When do ferries to Jeju leave?", k=1)[0].chunk.source == "harbour.txt"
+def test_sentences_must_cover_every_chunk(store: Store) -> None:
+    items = [item("water.txt", WATER)]
+    short = SentenceVectors(spans=((),), vectors={m: np.zeros((0, 64)) for m in MODELS})
+    with pytest.raises(ValueError, match="sentence spans for 1 of 2 chunks"):
+        store.write_documents(items, short)

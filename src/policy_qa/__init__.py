@@ -18,8 +18,8 @@ from .errors import (
     QuestionError,
     StoreUnavailableError,
 )
+from .refusals import REFUSAL
 from .types import Answer, Citation, DocumentInfo, IndexReport, Passage
-from .verify import REFUSAL
 
 __all__ = [
     "REFUSAL",

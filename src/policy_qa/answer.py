@@ -20,17 +20,18 @@ import numpy as np
 from .errors import LLMError
 from .ingest import detect_language, split_sentences
 from .lexical import LexicalIndex, latin_anchors
-from .retrieve import SentenceScorer, coverage
+from .refusals import refusal_for
+from .similarity import SentenceScorer, coverage
 from .text import HANGUL_SYLLABLE as _HANGUL
 from .text import HANGUL_SYLLABLES
 from .types import Answer, Citation, Passage
-from .verify import refusal_for
 
 if TYPE_CHECKING:
     from .judge import AnswerabilityJudge
 
 # Calibrated on dev samples (seed 1) of CLAP NQ, PolicyQA and KorQuAD with
-# scripts/calibrate_refusal.py; README "Refusal" has the table. See ``ExtractiveAnswerer._score``.
+# scripts/calibrate_refusal.py (docs/decisions/013-evidence-confidence-and-refusal-threshold.md
+# has the table). See ``ExtractiveAnswerer._score``.
 SIMILARITY_WEIGHT = 0.4  # confidence = w * best sentence similarity + (1 - w) * term coverage
 CROSS_LINGUAL_OFFSET = 0.15  # USE similarities across languages run lower than within one
 KOREAN_OFFSET = 0.15  # Korean questions over Korean text: USE similarities and bigram coverage
@@ -255,8 +256,9 @@ def precise_ask(question: str) -> str | None:
     rather than "how many".
     """
     if detect_language(question) != "en":
-        # Measured for Korean figures (README "Refusal"): Qwen quotes the wrong English sentence
-        # for a Korean question often enough to refuse answerable ones.
+        # Measured for Korean figures: Qwen quotes the wrong English sentence for a Korean
+        # question often enough to refuse answerable ones
+        # (docs/decisions/022-quote-check-variants-not-taken.md).
         return None
     kind = answer_type(question)
     if kind in ("year", "money", "population"):
@@ -306,7 +308,8 @@ def kind_ask(question: str) -> str | None:
     asks (``ExtractiveAnswerer.quote_verdict``). "What <noun>" is left out: in policies it asks
     for a description ("For what purpose do you use my data?", "What type of information …"),
     which the answering sentence gives in its own words; measured on PolicyQA, checking it
-    refused answerable questions and no unanswerable one (README "Refusal").
+    refused answerable questions and no unanswerable one
+    (docs/decisions/019-kind-asks-and-where-the-quote-comes-from.md).
     """
     if detect_language(question) != "en":
         return None
@@ -447,8 +450,9 @@ class ExtractiveAnswerer:
     """Picks answer sentences from passages and decides when to refuse.
 
     ``threshold`` is the confidence below which we refuse; it was chosen on the dev sets'
-    unanswerable questions (README "Refusal"). With a ``judge``, confidences in its band are
-    decided by the judge instead.
+    unanswerable questions (docs/decisions/013-evidence-confidence-and-refusal-threshold.md).
+    With a ``judge``, confidences in its band are decided by the judge instead
+    (docs/decisions/014-answerability-check.md).
     """
 
     def __init__(
@@ -498,7 +502,8 @@ class ExtractiveAnswerer:
             checked = passages[evidence.checked_rank]
             try:
                 # The check reads the ranked chunk, not its window: it was calibrated on
-                # chunks, and more context made it no better (README "Retrieval").
+                # chunks, and more context made it no better
+                # (docs/decisions/010-check-reads-the-ranked-chunk.md).
                 verdict = self.judge(question, checked.focus_text, evidence.confidence)
                 refuse, notes = not verdict.answerable, (verdict.note,)
                 if not refuse:
@@ -534,7 +539,8 @@ class ExtractiveAnswerer:
         companies" it says yes to "How many companies were there in 2005?". For the questions
         ``quote_ask`` or ``kind_ask`` picks, the model is asked to quote its answer, and the yes
         stands only if ``quote_verdict`` finds nothing wrong with the quote. Measured on the dev
-        sets (README "Refusal").
+        sets (docs/decisions/018-quote-check-for-precise-asks.md,
+        docs/decisions/019-kind-asks-and-where-the-quote-comes-from.md).
         """
         assert self.judge is not None
         if not self.wants_quote(question, evidence):
@@ -739,7 +745,8 @@ class ExtractiveAnswerer:
         # Across languages the passage order is the weak part (the right passage is in the top
         # 3 for every bundled Korean question, first for 7 of 12), while the answer type picks
         # the sentence well: the check reads the passage that sentence comes from. For English,
-        # the top passage checks better (README "Refusal").
+        # the top passage checks better
+        # (docs/decisions/020-korean-questions-checked-on-their-answer-passage.md).
         checked = best.passage_rank if cross_lingual else 0
         return candidates, Evidence(confidence, best_sim, cov, features, unknown, checked)
 

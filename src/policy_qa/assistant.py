@@ -1,6 +1,6 @@
 """``Assistant``: the one place that wires the stages together.
 
-    files ─▶ ingest (load, clean, chunk) ─▶ embed ─▶ Store (Chroma) + LexicalIndex (BM25)
+    files ─▶ ingest (load, clean, chunk) ─▶ embed ─▶ Store (Chroma, memory) + LexicalIndex (BM25)
     question (+ history) ─▶ Retriever (fuse, rerank) ─▶ answerer (extractive, or LLM + verify)
 
 The web chat, the CLI and the eval runner all go through this class and nothing else.
@@ -12,36 +12,34 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
 
-import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from .answer import ExtractiveAnswerer
 from .config import Settings, quiet_third_parties
-from .embeddings import encode, load_embeddings
+from .embeddings import load_embeddings
 from .errors import IndexNotFoundError, LLMError, QuestionError
-from .ingest import Limits, chunk_document, load_paths, split_sentences
-from .ingest.load import resolve_path
+from .indexing import Progress, index_paths
+from .ingest import Limits
 from .judge import AnswerabilityJudge, make_judge
-from .lexical import LexicalIndex, Tokenizer
-from .retrieve import Retriever, SentenceScorer
-from .store import SentenceVectors, Store
-from .types import Answer, Chunk, Document, DocumentInfo, IndexReport, Passage
+from .lexical import LexicalIndex
+from .lexical_cache import LexicalCache
+from .retrieve import Retriever
+from .similarity import SentenceScorer
+from .store import Store
+from .types import Answer, DocumentInfo, IndexReport, Passage
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[int, int, str], None]
 History = Sequence[tuple[str, str]]
 
 _UNSET: Any = object()  # "not decided yet", where None is a decision (the check is off)
-_EMBED_BATCH = 64  # chunks per embed+write: amortises per-call costs, yet progress moves often
 _LLM_PASSAGES = 4  # passages put in an LLM's prompt
 GATED_NOTE = "refused before the LLM was asked: the documents' evidence does not answer it"
-_STALE_CHECK_SECONDS = 30.0  # how often to notice documents indexed by someone else (server mode)
 _FOLLOW_UP = re.compile(
     r"\b(it|its|it's|they|them|their|theirs|this|that|these|those|he|she|his|her|there|"
     r"the same|such|one|ones|former|latter|also|too|else|more)\b"
@@ -81,21 +79,23 @@ class Assistant:
         *,
         settings: Settings | None = None,
         embeddings: Mapping[str, Embeddings] | None = None,
+        store: Store | None = None,
     ) -> None:
+        """``store``: where documents live (default: the Chroma index ``settings`` name, opened
+        on first use). A store passed in keeps its BM25 index in memory only, and ``close``
+        leaves it open."""
         quiet_third_parties()
         settings = settings or Settings.from_env()
         if index_dir is not None:
             settings = settings.replace(index_dir=Path(index_dir))
         self.settings = settings
         self._embeddings: Mapping[str, Embeddings] | None = embeddings
-        self._store: Store | None = None
-        self._lexical: LexicalIndex | None = None
+        self._store: Store | None = store
+        self._own_store = store is None
+        self._lexical = LexicalCache(settings.korean_tokenizer, self._lexical_dir())
         self._scorer: SentenceScorer | None = None
         self._llms: dict[str, Any] = {}
         self._lock = threading.RLock()
-        self._build_lock = threading.Lock()
-        self._rebuilding: threading.Thread | None = None
-        self._checked_at = 0.0
         self._cross_encoder: Any = None
         self._judge: Any = _UNSET
 
@@ -114,7 +114,9 @@ class Assistant:
     def _open(self, create: bool = False) -> Store:
         with self._lock:
             if self._store is None:
-                self._store = Store(
+                from .chroma_store import ChromaStore
+
+                self._store = ChromaStore(
                     self.index_dir,
                     self.settings.chroma_url,
                     self.settings.collection,
@@ -143,81 +145,12 @@ class Assistant:
             self._scorer = SentenceScorer(self.embeddings)
         return self._scorer
 
-    def _lexical_index(self, force_check: bool = False) -> LexicalIndex:
-        """The BM25 index, rebuilt when the stored documents changed (by us or anyone).
+    def _lexical_index(self) -> LexicalIndex:
+        return self._lexical.get(self._open())
 
-        After this process's own writes (``force_check``) it is rebuilt at once. A change the
-        periodic check notices (someone else's writes, in server mode) is rebuilt on a
-        background thread while questions keep the index they have: at 100,000 chunks a
-        rebuild takes 15-30 s, which the next question would otherwise wait for.
-        """
-        store = self._open()
-        with self._lock:
-            now = time.monotonic()
-            fresh = now - self._checked_at < _STALE_CHECK_SECONDS
-            current = self._lexical
-            if current is not None and fresh and not force_check:
-                return current
-            fingerprint = store.fingerprint()
-            self._checked_at = now
-            if current is not None and current.fingerprint == fingerprint:
-                return current
-            if current is not None and not force_check:
-                self._rebuild_later(store, fingerprint, current)
-                return current
-            built = self._build_lexical(store, fingerprint)
-            self._lexical = built
-            return built
-
-    def _build_lexical(self, store: Store, fingerprint: str) -> LexicalIndex:
-        """Load the saved BM25 index for ``fingerprint``, or build (and save) it."""
-        # One build at a time: builds write the same folder.
-        with self._build_lock:
-            folder = self._lexical_dir()
-            tokenizer = Tokenizer(korean=self.settings.korean_tokenizer)
-            loaded = LexicalIndex.load(folder, tokenizer, fingerprint)
-            if loaded is not None:
-                return loaded
-            # The index before the change (in memory, or saved) lends its chunks' terms:
-            # only new chunks are tokenized.
-            previous = self._lexical
-            if previous is None:
-                previous = LexicalIndex.load(folder, tokenizer, None)
-            log.info("building the lexical index")
-            chunks = list(store.iter_chunks())
-            built = LexicalIndex.build(
-                ((cid, c.source, _lexical_text(c)) for cid, c in chunks),
-                tokenizer,
-                fingerprint,
-                previous,
-                spans=[(c.start, c.end) for _, c in chunks],
-            )
-            built.save(folder)
-            return built
-
-    def _rebuild_later(self, store: Store, fingerprint: str, current: LexicalIndex) -> None:
-        """Build the index for ``fingerprint`` on a thread; install it if nothing newer came."""
-        if self._rebuilding is not None and self._rebuilding.is_alive():
-            return  # the check after it finishes will notice anything newer
-
-        def run() -> None:
-            try:
-                built = self._build_lexical(store, fingerprint)
-            except Exception as exc:  # the next periodic check tries again
-                log.warning("background rebuild of the lexical index failed: %s", exc)
-                with self._lock:
-                    self._checked_at = 0.0
-                return
-            with self._lock:
-                # A rebuild after our own write (or close()) replaced ``current`` meanwhile:
-                # that index is at least as new as this one.
-                if self._lexical is current:
-                    self._lexical = built
-
-        self._rebuilding = threading.Thread(target=run, name="policy-qa-bm25", daemon=True)
-        self._rebuilding.start()
-
-    def _lexical_dir(self) -> Path:
+    def _lexical_dir(self) -> Path | None:
+        if not self._own_store:
+            return None  # a store passed in: its BM25 index lives in memory only
         # Server mode keeps the BM25 index as a local cache beside the data directory; it is
         # derived from Chroma's contents and rebuilt whenever they change.
         if self.settings.chroma_url:
@@ -225,7 +158,13 @@ class Assistant:
             return Path(self.settings.data_dir) / "lexical" / f"{safe}_{self.settings.collection}"
         return self.index_dir / "lexical" / self.settings.collection
 
-    def _retriever(self) -> Retriever:
+    def retriever(self) -> Retriever:
+        """The ``Retriever`` over the current index: what ``retrieve`` and ``ask`` search with.
+
+        Benchmarks and research scripts time or replay its stages (``retriever.lexical``,
+        ``retriever.store``, ``retriever.scorer``); a new one is made per call, over the BM25
+        index that is current then.
+        """
         return Retriever(
             self._open(),
             self._lexical_index(),
@@ -253,104 +192,19 @@ class Assistant:
         files are reported in ``IndexReport.skipped``; the rest still index.
         """
         began = time.perf_counter()
-        if isinstance(paths, str | Path):
-            paths = [paths]
         store = self._open(create=True)
-        limits = Limits.from_settings(self.settings)
-        docs, skipped = load_paths(paths, progress=_stage(progress, "reading"), limits=limits)
-        roots = [resolve_path(p) for p in paths]  # a link loop is reported, not raised
-        folder_roots = [r for r in roots if r.is_dir()]
-        stored = store.document_meta()
-
-        todo: list[tuple[Document, str]] = []
-        unchanged: list[str] = []
-        added: list[str] = []
-        updated: list[str] = []
-        seen: set[str] = set()
-        for doc in docs:
-            seen.add(doc.source)
-            root = _root_of(Path(doc.path), roots)
-            meta = stored.get(doc.source)
-            if meta and meta.get("hash") == doc.content_hash:
-                unchanged.append(doc.source)
-                continue
-            (updated if meta else added).append(doc.source)
-            todo.append((doc, root))
-
-        # A file gone from a folder we index is gone from the index too.
-        removed = [
-            source
-            for source, meta in stored.items()
-            if source not in seen and any(str(meta.get("root", "")) == str(r) for r in folder_roots)
-        ]
-        for source in removed:
-            store.delete_document(source)
-
-        total_chunks = self._embed_and_write(store, todo, progress)
-        if todo or removed:
-            self._lexical = None
-            self._lexical_index(force_check=True)
-        report = IndexReport(
-            added=tuple(added),
-            updated=tuple(updated),
-            unchanged=tuple(unchanged),
-            removed=tuple(removed),
-            skipped=tuple(skipped),
-            chunks=total_chunks,
-            seconds=time.perf_counter() - began,
+        report = index_paths(
+            store,
+            self.embeddings,
+            paths,
+            chunk_size=self.settings.chunk_size,
+            chunk_min=self.settings.chunk_min,
+            progress=progress,
+            limits=Limits.from_settings(self.settings),
         )
-        log.info(
-            "indexed: %d added, %d updated, %d unchanged, %d removed, %d skipped, %d chunks",
-            len(added),
-            len(updated),
-            len(unchanged),
-            len(removed),
-            len(skipped),
-            total_chunks,
-        )
-        return report
-
-    def _embed_and_write(
-        self, store: Store, todo: list[tuple[Document, str]], progress: Progress | None
-    ) -> int:
-        planned = [
-            (doc, root, chunk_document(doc, self.settings.chunk_size, self.settings.chunk_min))
-            for doc, root in todo
-        ]
-        total = sum(len(chunks) for _, _, chunks in planned)
-        done = 0
-        batch: list[tuple[Document, str, list[Chunk]]] = []
-
-        def flush() -> None:
-            nonlocal done
-            flat = [c for _, _, chunks in batch for c in chunks]
-            texts = [_embedding_text(c) for c in flat]
-            vectors = {m: encode(e, texts) for m, e in self.embeddings.items()}
-            sentences = embed_sentences(self.embeddings, flat)
-            items = []
-            offset = 0
-            for doc, root, chunks in batch:
-                n = len(chunks)
-                items.append(
-                    (doc, chunks, {m: v[offset : offset + n] for m, v in vectors.items()}, root)
-                )
-                offset += n
-            store.write_documents(items, sentences)
-            done += offset
-            if progress:
-                progress(done, total, f"embedding {batch[-1][0].source}")
-            batch.clear()
-
-        pending = 0
-        for doc, root, chunks in planned:
-            batch.append((doc, root, chunks))
-            pending += len(chunks)
-            if pending >= _EMBED_BATCH:
-                flush()
-                pending = 0
-        if batch:
-            flush()
-        return total
+        if report.added or report.updated or report.removed:
+            self._lexical.rebuild(store)
+        return replace(report, seconds=time.perf_counter() - began)
 
     def remove(self, source: str) -> bool:
         """Remove one document (by its ``source``); True if it was indexed."""
@@ -358,8 +212,7 @@ class Assistant:
         existed = source in store.document_meta()
         if existed:
             store.delete_document(source)
-            self._lexical = None
-            self._lexical_index(force_check=True)
+            self._lexical.rebuild(store)
         return existed
 
     def documents(self) -> list[DocumentInfo]:
@@ -425,7 +278,7 @@ class Assistant:
         question = self._check_question(question)
         self._ready()
         query = contextualize(question, history)
-        retriever = self._retriever()
+        retriever = self.retriever()
         sources = self._sources_within(within, retriever.lexical)
         return retriever.search(query, k or self.settings.top_k, sources, rerank=rerank)
 
@@ -469,7 +322,7 @@ class Assistant:
         answerer = self._llm_answerer(llm or self.settings.llm)
         query = answerer.condense(question, history) if answerer and history else None
         query = query or contextualize(question, history)
-        retriever = self._retriever()
+        retriever = self.retriever()
         sources = self._sources_within(within, retriever.lexical)
         passages = retriever.search(query, self.settings.top_k, sources)
         extractive = ExtractiveAnswerer(
@@ -481,8 +334,9 @@ class Assistant:
         )
         # The calibrated refusal decides for every backend: the evidence scores, the
         # answerability check and the quote check were chosen on the dev sets' unanswerable
-        # questions, while an LLM left to refuse by itself answered most of them (README
-        # "Answers from a language model"). A refused question never reaches the LLM.
+        # questions, while an LLM left to refuse by itself answered most of them
+        # (docs/decisions/024-refusal-decided-before-any-llm.md). A refused question never
+        # reaches the LLM.
         extracted = extractive.answer(question, passages, query)
         if within is not None and not sources:
             extracted = _with_note(extracted, f"no indexed document is under {within!r}")
@@ -525,7 +379,7 @@ class Assistant:
             scorer = self._scorer_()
             model = scorer.model_for("ko")
             self._llms[backend] = LLMAnswerer(
-                self.settings.replace(llm=backend), lambda texts: scorer.vectors(model, texts)
+                self.settings.replace(llm=backend), scorer.embedder(model)
             )
         return self._llms[backend]
 
@@ -535,9 +389,10 @@ class Assistant:
         return ["none"] + ([self.settings.llm] if self.settings.llm != "none" else [])
 
     def close(self) -> None:
-        """Release the index (embedded Chroma keeps files open)."""
-        self._store = None
-        self._lexical = None
+        """Release the index (embedded Chroma keeps files open); a store passed in stays."""
+        if self._own_store:
+            self._store = None
+        self._lexical.clear()
 
     def __enter__(self) -> Assistant:
         return self
@@ -550,46 +405,3 @@ def _with_note(answer: Answer, note: str) -> Answer:
     if not note:
         return answer
     return replace(answer, notes=(*answer.notes, note))
-
-
-def embed_sentences(
-    embeddings: Mapping[str, Embeddings], chunks: Sequence[Chunk]
-) -> SentenceVectors:
-    """Every sentence of ``chunks`` embedded by every model, for the store to keep.
-
-    The spans come from ``split_sentences``, the function the reranker and the answerer use,
-    so the stored vectors belong to exactly the texts they will be looked up by.
-    """
-    spans = tuple(tuple(split_sentences(c.text)) for c in chunks)
-    texts = [c.text[s:e] for c, pairs in zip(chunks, spans, strict=True) for s, e in pairs]
-    # Headings and boilerplate repeat across chunks: embed each distinct sentence once.
-    unique = list(dict.fromkeys(texts))
-    where = {text: i for i, text in enumerate(unique)}
-    rows = np.asarray([where[t] for t in texts], dtype=np.intp)
-    vectors = {m: encode(e, unique)[rows] for m, e in embeddings.items()}
-    return SentenceVectors(spans=spans, vectors=vectors)
-
-
-def _embedding_text(chunk: Chunk) -> str:
-    # The section heading tells the model what a chunk is about when its text does not
-    # repeat it ("It will be comprised of 20 specialists...").
-    if chunk.section and chunk.section not in chunk.text[:200]:
-        return f"{chunk.section}\n{chunk.text}"
-    return chunk.text
-
-
-def _lexical_text(chunk: Chunk) -> str:
-    return f"{chunk.section}\n{chunk.text}" if chunk.section else chunk.text
-
-
-def _root_of(path: Path, roots: Sequence[Path]) -> str:
-    for root in roots:
-        if root.is_dir() and path.is_relative_to(root):
-            return str(root)
-    return str(path.parent)
-
-
-def _stage(progress: Progress | None, label: str) -> Progress | None:
-    if progress is None:
-        return None
-    return lambda done, total, name: progress(done, total, f"{label} {name}")

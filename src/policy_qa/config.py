@@ -16,6 +16,14 @@ from urllib.parse import urlparse
 
 from .errors import ConfigError
 
+__all__ = [
+    "ENV_PREFIX",
+    "JUDGE_MODES",
+    "LLM_BACKENDS",
+    "Settings",
+    "quiet_third_parties",
+]
+
 ENV_PREFIX = "POLICY_QA_"
 LLM_BACKENDS = ("none", "openai", "llamacpp")
 JUDGE_MODES = ("auto", "on", "off")  # the answerability check (policy_qa.judge)
@@ -31,7 +39,7 @@ class Settings:
     chroma_url: str | None = None  # e.g. http://127.0.0.1:8000 to use a Chroma server
     collection: str = "policy_qa"
 
-    # Chunking (characters). Chosen by measurement: see README "Retrieval".
+    # Chunking (characters): docs/decisions/001-chunks-of-about-700-characters.md.
     chunk_size: int = 700
     chunk_min: int = 200
 
@@ -43,11 +51,13 @@ class Settings:
 
     # Retrieval.
     dense_models: tuple[str, ...] = ("minilm", "use")
-    korean_tokenizer: str = "kiwi"  # or "bigram" (character bigrams); README "Retrieval"
+    # "kiwi" morphemes or "bigram" (characters): docs/decisions/002-korean-bm25-terms-from-kiwi.md
+    korean_tokenizer: str = "kiwi"
     top_k: int = 6
     candidates: int = 30
     # Each retrieved chunk is shown with its neighbours up to this many characters (0: off).
-    # Chosen on the dev samples (README "Retrieval"); the one place this default lives.
+    # Chosen on the dev samples (docs/decisions/009-passage-windows.md); the one place this
+    # default lives.
     window_chars: int = 1400
     reranker_path: str | None = None  # a local sentence-transformers CrossEncoder folder
 

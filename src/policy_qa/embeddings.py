@@ -23,6 +23,15 @@ from langchain_core.embeddings import Embeddings
 from .config import quiet_third_parties
 from .errors import ConfigError
 
+__all__ = [
+    "MODEL_NAMES",
+    "MiniLMEmbeddings",
+    "USEEmbeddings",
+    "encode",
+    "load_cross_encoder",
+    "load_embeddings",
+]
+
 log = logging.getLogger(__name__)
 
 MODEL_NAMES = ("minilm", "use")
@@ -87,8 +96,9 @@ class MiniLMEmbeddings(_Normalised):
     def _encode(self, texts: list[str]) -> np.ndarray:
         # A question (or a reranker's handful of sentences) runs on one thread: on two cores with
         # anything else busy, torch's spinning pool made one query encode take 340-500 ms against
-        # 20-50 ms on one thread (scripts/bench_retrieval.py; README "Speed"). Index batches keep
-        # the whole pool, which is faster for them when the machine is otherwise idle.
+        # 20-50 ms on one thread (benchmarks/bench_retrieval.py;
+        # docs/decisions/004-dense-models-and-their-threads.md). Index batches keep the whole
+        # pool, which is faster for them when the machine is otherwise idle.
         self._set_threads(1 if len(texts) <= _SMALL_CALL else self._pool)
         return np.asarray(
             self._model.encode(

@@ -31,8 +31,9 @@ from .config import Settings
 from .errors import ConfigError, LLMError
 from .ingest.sentences import detect_language
 from .llm import backend_name, describe_model, llm_error, make_chat_model
+from .refusals import REFUSAL, REFUSAL_KO, refusal_for
 from .types import Answer, Passage
-from .verify import REFUSAL, REFUSAL_KO, Verifier, refusal_for
+from .verify import Verifier
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
@@ -47,9 +48,10 @@ _HISTORY_TURNS = 3
 _HISTORY_ANSWER_CHARS = 300
 _MARKERS = re.compile(r"\s*\[\d+(?:[,\s\d-]*)\]")
 
-# Measured on Qwen2.5-Coder-1.5B (see README "LLM answers"): rules placed *after* the question
-# work far better for a small model than a rule list in the system prompt, which made it refuse
-# answerable questions ("When was Daedeok Research Complex established?" with the answer in [1]).
+# Measured on Qwen2.5-Coder-1.5B (docs/decisions/025-llm-answer-verification.md): rules placed
+# *after* the question work far better for a small model than a rule list in the system prompt,
+# which made it refuse answerable questions ("When was Daedeok Research Complex established?"
+# with the answer in [1]).
 SYSTEM_PROMPT = "You are a helpful assistant that answers questions about documents."
 
 INSTRUCTIONS = (

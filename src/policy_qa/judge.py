@@ -20,9 +20,9 @@ words hold the asked kind of answer; for a "which <noun>" question, only if the 
 speaks of what the question asks about (``ExtractiveAnswerer.quote_verdict``).
 
 The band, weight and target were chosen on dev samples and checked on held-out questions
-(scripts/judge_refusal.py; README "Refusal"). They belong to this model and this prompt:
-another model would need its own calibration, which is why the check always uses the packaged
-model.
+(scripts/judge_refusal.py; docs/decisions/014-answerability-check.md). They belong to this
+model and this prompt: another model would need its own calibration, which is why the check
+always uses the packaged model.
 """
 
 from __future__ import annotations

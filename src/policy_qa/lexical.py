@@ -7,7 +7,8 @@ Tokens:
 - English and other Latin-script words: lower-cased, stop words dropped, Snowball-stemmed.
 - Korean (Hangul runs): character bigrams by default; ``korean="kiwi"`` uses the Kiwi
   morphological analyser (its model ships in ``kiwipiepy_model``). Bigrams need no model and
-  are robust to the particles glued onto Korean words; see README "Retrieval" for the numbers.
+  are robust to the particles glued onto Korean words; the numbers are in
+  docs/decisions/002-korean-bm25-terms-from-kiwi.md.
 - Numbers stay whole ("1973", "150").
 """
 
@@ -33,6 +34,15 @@ from bm25s.stopwords import STOPWORDS_EN_PLUS, STOPWORDS_KOREAN
 
 from .text import HANGUL_SYLLABLE as _HANGUL
 from .text import HANGUL_SYLLABLES
+
+__all__ = [
+    "ChunkTerms",
+    "LexicalIndex",
+    "Tokenizer",
+    "latin_anchors",
+    "romanize",
+    "text_digest",
+]
 
 log = logging.getLogger(__name__)
 # bm25s sets its own logger to DEBUG when imported, which would print index-building chatter

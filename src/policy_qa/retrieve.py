@@ -6,14 +6,14 @@ and the ``LexicalIndex`` and never writes to them.
 Fusion is weighted reciprocal rank fusion (RRF). Equal weights let a weak retriever drag a
 strong one down (MiniLM is near-blind on Korean; BM25 cannot match a Korean question to an
 English passage), so each retriever's weight depends on the question's language. The weights
-and the reranker mix were tuned on the dev sets; README "Retrieval" has the numbers.
+and the reranker mix were tuned on the dev sets; the numbers are in
+docs/decisions/005-fusion-weights-by-language-pair.md and docs/decisions/006-sentence-reranker.md.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
@@ -23,8 +23,19 @@ from langchain_core.embeddings import Embeddings
 from .embeddings import encode
 from .ingest import detect_language, split_sentences
 from .lexical import LexicalIndex
+from .similarity import SentenceScorer, coverage, weighted_share
 from .store import Store
 from .types import Chunk, Passage
+
+__all__ = [
+    "RERANK_MIX",
+    "RRF_K",
+    "WEIGHTS",
+    "FusionWeights",
+    "RerankMix",
+    "Retriever",
+    "language_pair",
+]
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +52,8 @@ class FusionWeights:
         return float(getattr(self, name, 1.0))
 
 
-# Tuned on the dev sets with scripts/tune_fusion.py (README "Retrieval"). Keys are language
+# Tuned on the dev sets with research/tune_fusion.py
+# (docs/decisions/005-fusion-weights-by-language-pair.md). Keys are language
 # pairs: an English question; a Korean question over English text ("ko", where only USE and
 # romanised names can match); a Korean question over Korean text ("ko-ko", where BM25 with a
 # morphological tokenizer is nearly perfect and USE mostly adds noise). MiniLM is nearly blind
@@ -78,94 +90,6 @@ def language_pair(language: str, top_lexical: Chunk | None) -> str:
     if top_lexical is not None and top_lexical.language == "ko":
         return "ko-ko"
     return "ko"
-
-
-class SentenceScorer:
-    """Embeds sentences once and remembers them (an LRU), so reranking and answering share work.
-
-    ``prime`` hands it vectors computed elsewhere (at index time, or for the query during
-    search), which it then serves as if it had embedded them itself.
-    """
-
-    def __init__(self, embeddings: Mapping[str, Embeddings], capacity: int = 20000) -> None:
-        self._embeddings = embeddings
-        self._cache: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
-        self._capacity = capacity
-        self._lock = threading.Lock()
-
-    def model_for(self, language: str) -> str:
-        if language != "en" and "use" in self._embeddings:
-            return "use"
-        return "minilm" if "minilm" in self._embeddings else next(iter(self._embeddings))
-
-    def vectors(self, model: str, texts: Sequence[str]) -> np.ndarray:
-        with self._lock:
-            missing = [t for t in dict.fromkeys(texts) if (model, t) not in self._cache]
-        if missing:
-            fresh = encode(self._embeddings[model], missing)
-            with self._lock:
-                for text, vec in zip(missing, fresh, strict=True):
-                    self._cache[(model, text)] = vec
-                while len(self._cache) > self._capacity:
-                    self._cache.popitem(last=False)
-        with self._lock:
-            rows = []
-            for t in texts:
-                vec = self._cache.get((model, t))
-                if vec is None:  # evicted by a concurrent caller in between: recompute
-                    vec = encode(self._embeddings[model], [t])[0]
-                else:
-                    self._cache.move_to_end((model, t))
-                rows.append(vec)
-        return np.vstack(rows) if rows else np.zeros((0, 1), dtype=np.float32)
-
-    def prime(self, model: str, vectors: Mapping[str, np.ndarray]) -> None:
-        """Remember ``vectors`` (text -> unit vector of ``model``); texts already known stay."""
-        with self._lock:
-            for text, vec in vectors.items():
-                key = (model, text)
-                if key in self._cache:
-                    self._cache.move_to_end(key)
-                else:
-                    self._cache[key] = vec
-            while len(self._cache) > self._capacity:
-                self._cache.popitem(last=False)
-
-    def missing(self, model: str, texts: Sequence[str]) -> list[str]:
-        """The ``texts`` that ``vectors`` would have to embed now."""
-        with self._lock:
-            return [t for t in dict.fromkeys(texts) if (model, t) not in self._cache]
-
-    def clear(self) -> None:
-        with self._lock:
-            self._cache.clear()
-
-    def similarity(self, model: str, query: str, texts: Sequence[str]) -> np.ndarray:
-        if not texts:
-            return np.zeros(0, dtype=np.float32)
-        q = self.vectors(model, [query])[0]
-        return self.vectors(model, texts) @ q
-
-
-def coverage(index: LexicalIndex, question: str, text: str) -> float:
-    """IDF-weighted share of the question's terms that occur in ``text`` (0..1).
-
-    A term the corpus has never seen weighs the most: a question about a "budget" the
-    documents never mention should not look answered just because "cluster" matches.
-    """
-    terms = list(dict.fromkeys(index.tokens(question)))
-    if not terms:
-        return 0.0
-    present = set(index.tokens(text))
-    return _weighted_share(index, terms, [t in present for t in terms])
-
-
-def _weighted_share(index: LexicalIndex, terms: Sequence[str], hits: Sequence[bool]) -> float:
-    if not terms:
-        return 0.0
-    weights = np.array([index.idf(t) for t in terms])
-    found = np.array(hits, dtype=float)
-    return float((weights * found).sum() / max(weights.sum(), 1e-9))
 
 
 def _sentences(chunks: Sequence[Chunk]) -> tuple[list[str], list[int]]:
@@ -284,7 +208,7 @@ class Retriever:
         with its neighbours in the document (the next one first) while the span stays within
         ``window_chars``. Windows never overlap: a chunk already inside a higher window is not
         shown again, and its passage gives way to the next one. Ranking is unchanged; only
-        what each rank shows grows (README "Retrieval" has the measurements).
+        what each rank shows grows (docs/decisions/009-passage-windows.md has the measurements).
         """
         reach = self.window_chars
         head = list(passages[: 2 * k])  # enough for the few a higher window swallows
@@ -403,6 +327,6 @@ class Retriever:
         return [
             coverage(self.lexical, query, f"{p.chunk.section}\n{p.chunk.text}")
             if hits is None
-            else _weighted_share(self.lexical, terms, hits)
+            else weighted_share(self.lexical, terms, hits)
             for p, hits in zip(head, present, strict=True)
         ]

@@ -11,6 +11,19 @@ import hashlib
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+__all__ = [
+    "Answer",
+    "Chunk",
+    "Citation",
+    "Document",
+    "DocumentInfo",
+    "IndexReport",
+    "Passage",
+    "Section",
+    "Skipped",
+    "content_id",
+]
+
 
 def content_id(*parts: str) -> str:
     """A stable id derived from content: the same inputs always give the same id."""

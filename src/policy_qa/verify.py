@@ -1,3 +1,4 @@
+# Over 500 lines: one algorithm, checking a reply, whose steps share its claims and windows.
 """Checking an LLM-written answer, sentence by sentence, against the passages it cites.
 
 This module owns the guarantee that survives an LLM: every sentence we show is backed by the
@@ -46,36 +47,23 @@ import numpy as np
 
 from .ingest.sentences import detect_language, split_sentences
 from .lexical import Tokenizer
+from .refusals import is_refusal
 from .text import HANGUL_SYLLABLE as _HANGUL
 from .types import Citation, Passage
 
 __all__ = [
     "KEEP_EN",
     "KEEP_KO",
-    "REFUSAL",
-    "REFUSAL_KO",
     "W_LEX",
     "Verification",
     "Verifier",
-    "is_refusal",
     "parse_reply",
-    "refusal_for",
 ]
 
 log = logging.getLogger(__name__)
 
-REFUSAL = "The indexed documents do not answer this."
-REFUSAL_KO = "색인된 문서로는 이 질문에 답할 수 없습니다."
-
-
-def refusal_for(question: str) -> str:
-    """The refusal sentence for ``question``: English, then Korean for a Korean question (the
-    English sentence stays first, so callers and tests can look for it whatever the language)."""
-    return f"{REFUSAL} {REFUSAL_KO}" if detect_language(question) == "ko" else REFUSAL
-
-
 # Calibration (scripts/bench_llm.py --calibrate, Qwen replies to eval/daedeok.jsonl, USE
-# embeddings): see README "LLM answers" for the distributions these cut.
+# embeddings): docs/decisions/025-llm-answer-verification.md has the distributions these cut.
 W_LEX = 0.6
 KEEP_EN = 0.62
 KEEP_KO = 0.50
@@ -84,7 +72,6 @@ KEEP_KO = 0.50
 KEEP_PART = 0.45
 # Windows that span two sentences must beat the best single sentence by this much to be quoted.
 PAIR_MARGIN = 0.08
-_CACHE_SIZE = 20_000  # passage sentences whose embeddings are kept (~40 MB at 512-d)
 
 _MARKER = re.compile(
     r"\s*[\[【]\s*(?:(?:passage|source|doc(?:ument)?)\s*)?"
@@ -92,12 +79,6 @@ _MARKER = re.compile(
     re.IGNORECASE,
 )
 _ENUMERATOR = re.compile(r"^\s*(?:[-*•]|\d{1,2}[.)])\s+")
-_REFUSAL_PATTERNS = re.compile(
-    r"(do(?:es)? not answer|don't answer|cannot be answered|can ?not answer|"
-    r"no (?:relevant )?information|not (?:mentioned|stated|provided) in the (?:passages|documents)|"
-    r"답할 수 없|답이 없|답하지 않|정보가 없|언급되(?:어 있)?지 않)",
-    re.IGNORECASE,
-)
 # Stems that only say "this was computed" ("in total", "together", "times"): no passage states
 # them, so next to a derived number they must not count as unsupported.
 _ARITHMETIC = frozenset(
@@ -174,17 +155,6 @@ def _marker_numbers(text: str) -> list[int]:
     return found
 
 
-def is_refusal(sentence: str) -> bool:
-    """Whether a sentence says the passages do not answer (English or Korean).
-
-    >>> is_refusal("The indexed documents do not answer this.")
-    True
-    >>> is_refusal("Daejeon hosted the summit in 2015 [1].")
-    False
-    """
-    return bool(_REFUSAL_PATTERNS.search(sentence))
-
-
 @dataclass
 class _Window:
     passage: int  # 0-based
@@ -199,7 +169,10 @@ class Verifier:
     """Scores reply sentences against passages and builds verified citations.
 
     ``embed`` maps texts to L2-normalised rows (a multilingual model, so that Korean sentences
-    can be checked against English passages).
+    can be checked against English passages). It keeps no cache of its own: the same passages
+    come back question after question and encoding them would dominate verification time, so
+    the Assistant passes ``similarity.SentenceScorer.embedder``, the cache retrieval and the
+    extractive answerer already fill.
     """
 
     def __init__(
@@ -217,7 +190,6 @@ class Verifier:
         self.keep_ko = keep_ko
         self.w_lex = w_lex
         self._tok = Tokenizer()
-        self._cache: dict[str, np.ndarray] = {}
 
     # ------------------------------------------------------------------ scoring primitives
 
@@ -236,20 +208,9 @@ class Verifier:
                 weights.setdefault(term, 1.0)
         return weights, numbers
 
-    def _vectors(self, texts: list[str], *, cache: bool) -> np.ndarray:
-        """Embeddings of ``texts``; passage sentences are cached, since the same passages come
-        back question after question and encoding them dominates verification time."""
-        if not cache:
-            return np.asarray(self._embed(texts), dtype=np.float32).reshape(len(texts), -1)
-        todo = [t for t in dict.fromkeys(texts) if t not in self._cache]
-        if todo:
-            fresh = np.asarray(self._embed(todo), dtype=np.float32).reshape(len(todo), -1)
-            if len(self._cache) + len(todo) > _CACHE_SIZE:
-                self._cache.clear()
-            self._cache.update(zip(todo, fresh, strict=True))
-        if not texts:
-            return np.zeros((0, 1), dtype=np.float32)
-        return np.stack([self._cache[t] for t in texts])
+    def _vectors(self, texts: list[str]) -> np.ndarray:
+        """Embeddings of ``texts``, one row each."""
+        return np.asarray(self._embed(texts), dtype=np.float32).reshape(len(texts), -1)
 
     def _lex(self, weights: dict[str, float], terms: set[str] | frozenset[str]) -> float:
         total = sum(weights.values())
@@ -293,8 +254,8 @@ class Verifier:
             return Verification(answer="", citations=(), notes=notes)
 
         windows = self._windows(passages, doc_text)
-        claim_vecs = self._vectors([c.text for c in answer_claims], cache=False)
-        win_vecs = self._vectors([w.text for w in windows], cache=True)
+        claim_vecs = self._vectors([c.text for c in answer_claims])
+        win_vecs = self._vectors([w.text for w in windows])
         by_passage: dict[int, list[int]] = {}
         for i, w in enumerate(windows):
             by_passage.setdefault(w.passage, []).append(i)

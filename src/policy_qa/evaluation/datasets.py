@@ -1,3 +1,4 @@
+# Over 500 lines: the .jsonl format and one loader per public dataset, all into one EvalSet.
 """Question sets: our JSON Lines format, and loaders for public SQuAD-style and CLAP NQ files.
 
 Everything becomes one shape, an ``EvalSet``: a corpus folder (plain files the systems index)
@@ -25,6 +26,25 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ..errors import ConfigError
 from ..types import content_id
 from .metrics import Gold, has_hangul
+
+__all__ = [
+    "DATASET_NAMES",
+    "DATASET_PATHS",
+    "QUESTION_TYPES",
+    "EvalSet",
+    "Item",
+    "Turn",
+    "answer_sentence",
+    "describe",
+    "dump_item",
+    "load_clapnq",
+    "load_korquad",
+    "load_named",
+    "load_policyqa",
+    "load_set",
+    "load_squad",
+    "questions",
+]
 
 log = logging.getLogger(__name__)
 

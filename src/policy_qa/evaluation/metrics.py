@@ -40,6 +40,33 @@ from dataclasses import dataclass
 
 from ..text import HANGUL_LETTER as _HANGUL
 
+__all__ = [
+    "HEADLINE_METRICS",
+    "LOWER_IS_BETTER",
+    "Gold",
+    "Span",
+    "answer_present",
+    "citation_correct",
+    "citation_scores",
+    "coverage",
+    "first_hit_rank",
+    "has_hangul",
+    "locate",
+    "mean",
+    "mrr_at_k",
+    "ndcg_at_k",
+    "normalize_answer",
+    "overlaps",
+    "percentile",
+    "rate",
+    "recall_at_k",
+    "refusal_curve",
+    "throughput",
+    "token_f1",
+    "token_recall",
+    "wilson",
+]
+
 Gold = str | Sequence[str]  # one alternative: a string, or parts that must all appear
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")

@@ -1,3 +1,4 @@
+# Over 500 lines: every table and chart of a run, all read from one results dict.
 """Rendering results: ``results.json``, a Markdown report and PNG charts.
 
 Owns the only matplotlib import (with the non-interactive Agg backend). It reads the dict that
@@ -160,7 +161,7 @@ def retrieval_table(results: dict[str, Any]) -> str:
 
 
 def compact_table(results: dict[str, Any], system: str = "policy-qa") -> str:
-    """The headline figures of one system per set (the table the README shows)."""
+    """The headline figures of one system per set (the table README.md shows)."""
     keys = (
         "recall@5",
         "mrr@10",

@@ -1,3 +1,4 @@
+# Over 500 lines: running, scoring and aggregating a set are one loop (metrics.py scores).
 """Running question sets through the systems and turning their predictions into results.
 
 The runner loads each set, builds each system over the set's corpus, asks every question
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ..config import Settings
 from ..errors import ConfigError, PolicyQAError
@@ -42,6 +43,30 @@ from .datasets import (
     load_splits,
 )
 from .systems import History, IndexStats, Prediction, Retrieved, System
+
+__all__ = [
+    "ANSWERING",
+    "DEFAULT_GATED",
+    "LOWER_IS_BETTER",
+    "REPO_ROOT",
+    "SYSTEM_NAMES",
+    "EvidenceLocator",
+    "K",
+    "RunOptions",
+    "SetSpec",
+    "TextSource",
+    "aggregate",
+    "build_systems",
+    "by_type",
+    "default_set_path",
+    "make_baseline",
+    "refusal_curve",
+    "regressions",
+    "resolve_set",
+    "run",
+    "run_set",
+    "score_turn",
+]
 
 log = logging.getLogger(__name__)
 
@@ -172,10 +197,24 @@ def _share_chunks(systems: Sequence[System], corpus: Path) -> None:
 # --- scoring one question -------------------------------------------------------------------
 
 
-class _Gold:
-    """Gold evidence located in one system's text, cached per (source, quote)."""
+class TextSource(Protocol):
+    """Anything that returns its own text of a source: a ``System``, or an ``Assistant``."""
 
-    def __init__(self, system: System, corpus: Path) -> None:
+    def document_text(self, source: str) -> str: ...
+
+
+class EvidenceLocator:
+    """Gold evidence located in one system's text, cached per (source, quote).
+
+    Every system reports passages as offsets into *its own* text of a source, so the gold
+    quotes are located in that same text (``metrics.locate``); a quote without a source is
+    looked for in every file of ``corpus``.
+
+    >>> gold = EvidenceLocator(assistant, Path("corpus"))
+    >>> gold.span(source, "Daedeok Research Complex was established in 1973 ...")  # a Span
+    """
+
+    def __init__(self, system: TextSource, corpus: Path) -> None:
         self._system = system
         self._corpus = corpus
         self._cache: dict[tuple[str | None, str], M.Span | None] = {}
@@ -197,6 +236,7 @@ class _Gold:
             return None
 
     def span(self, source: str | None, quote: str) -> M.Span | None:
+        """Where ``quote`` stands in the system's text of ``source`` (None: not found)."""
         key = (source, quote)
         if key not in self._cache:
             found = None
@@ -212,7 +252,7 @@ class _Gold:
 
 def score_turn(
     system: System,
-    gold: _Gold,
+    gold: EvidenceLocator,
     item: Item,
     turn: Turn,
     retrieved: Sequence[Retrieved],
@@ -411,7 +451,7 @@ def run_set(
             log.info("indexing %s for %s", eval_set.corpus, system.name)
             stats = system.index(eval_set.corpus, progress=bar.index_progress(system.name))
             indexing[system.name] = dataclasses.asdict(stats)
-            gold = _Gold(system, eval_set.corpus)
+            gold = EvidenceLocator(system, eval_set.corpus)
             history: list[tuple[str, str]] = []
             for row, (item, i, turn) in zip(rows, turns, strict=True):
                 if i == 0:
@@ -451,7 +491,7 @@ def run_set(
 
 def _ask_one(
     system: System,
-    gold: _Gold,
+    gold: EvidenceLocator,
     item: Item,
     turn: Turn,
     history: list[tuple[str, str]],

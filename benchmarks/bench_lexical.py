@@ -1,6 +1,6 @@
 """BM25 alone at 100,000 chunks: build, save, load (start-up) and query times; prints a table.
 
-    python scripts/bench_lexical.py [--chunks 100000] [--queries 300] [--korean kiwi bigram]
+    python benchmarks/bench_lexical.py [--chunks 100000] [--queries 300] [--korean kiwi bigram]
 
 The lexical index is the part of retrieval whose cost grows with the corpus on every question
 (Chroma's HNSW search grows with log n), and the part a restart must not rebuild. This builds
@@ -21,13 +21,16 @@ import random
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
-from bench_retrieval import contexts, percentile  # scripts/ is on sys.path when run as a script
+from bench_retrieval import contexts, percentile  # benchmarks/ is on sys.path when run as a script
 
 from policy_qa.lexical import LexicalIndex, Tokenizer
 
 REPO = Path(__file__).resolve().parents[1]
+T = TypeVar("T")
 
 
 def corpus(datasets: Path, n: int, seed: int) -> tuple[list[tuple[str, str, str]], list, list]:
@@ -43,7 +46,8 @@ def corpus(datasets: Path, n: int, seed: int) -> tuple[list[tuple[str, str, str]
     return rows, english, korean
 
 
-def timed(fn, *args, **kwargs) -> tuple[float, object]:  # type: ignore[no-untyped-def]
+def timed(fn: Callable[..., T], *args: Any, **kwargs: Any) -> tuple[float, T]:
+    """Seconds one call of ``fn`` took, and what it returned."""
     start = time.perf_counter()
     out = fn(*args, **kwargs)
     return time.perf_counter() - start, out

@@ -1,6 +1,6 @@
 """Retrieval latency at scale: prints a table and writes JSON.
 
-    python scripts/bench_retrieval.py [--chunks 10000] [--real 1500] [--queries 200]
+    python benchmarks/bench_retrieval.py [--chunks 10000] [--real 1500] [--queries 200]
 
 Builds an index of ``--chunks`` chunks: ``--real`` chunks of real text (PolicyQA and KorQuAD
 articles, several chunks each, and CLAP NQ passages, from the shared sets) embedded by both
@@ -18,7 +18,7 @@ every question, as a question about passages nobody asked about before would fin
 copies share their texts with the real chunks, so a warm cache flatters the reranker here.
 A profile of the cold reranked questions splits their time by stage. "within" rows restrict
 the search to one dataset's folder, as ``ask(..., within=...)`` does; the change-check row
-times ``Store.fingerprint``. "busy" rows repeat the cold reranked questions while another
+times ``ChromaStore.fingerprint``. "busy" rows repeat the cold reranked questions while another
 process spins on one of the two cores.
 Speed targets live here, not in tests.
 """
@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import cProfile
 import json
-import os
 import pstats
 import random
 import statistics
@@ -40,15 +39,13 @@ from pathlib import Path
 
 import numpy as np
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
-
 from policy_qa import Assistant, Settings
-from policy_qa.assistant import embed_sentences
+from policy_qa.chroma_store import ChromaStore
+from policy_qa.config import quiet_third_parties
 from policy_qa.embeddings import encode, load_embeddings
+from policy_qa.indexing import embed_sentences
 from policy_qa.ingest import chunk_document
-from policy_qa.store import SentenceVectors, Store
+from policy_qa.store import SentenceVectors
 from policy_qa.types import Document
 
 REPO = Path(__file__).resolve().parents[1]
@@ -101,10 +98,10 @@ def percentile(values: list[float], q: float) -> float:
 # Stages of a reranked question, as (label, file suffix, function name) in the profile.
 STAGES = [
     ("embed query / uncached sentences", "embeddings.py", "encode"),
-    ("Chroma: dense search", "store.py", "search"),
-    ("Chroma: chunks by id", "store.py", "get_chunks"),
-    ("Chroma: stored sentence vectors", "store.py", "sentence_vectors"),
-    ("Chroma: count (index not empty)", "store.py", "count"),
+    ("Chroma: dense search", "chroma_store.py", "search"),
+    ("Chroma: chunks by id", "chroma_store.py", "get_chunks"),
+    ("Chroma: stored sentence vectors", "chroma_store.py", "sentence_vectors"),
+    ("Chroma: count (index not empty)", "chroma_store.py", "count"),
     ("BM25 search", "lexical.py", "search"),
     ("sentence splitting", "sentences.py", "split_sentences"),
     ("coverage: term presence (BM25 matrix)", "lexical.py", "contains"),
@@ -116,7 +113,7 @@ STAGES = [
 
 def stage_profile(qa: Assistant, questions: list[str]) -> list[tuple[str, float]]:
     """Cumulative ms per question of each stage of cold reranked retrieval (cProfile)."""
-    scorer = qa._retriever().scorer
+    scorer = qa.retriever().scorer
     profile = cProfile.Profile()
     for q in questions:
         scorer.clear()
@@ -140,6 +137,7 @@ def stage_profile(qa: Assistant, questions: list[str]) -> list[tuple[str, float]
 
 
 def main() -> int:
+    quiet_third_parties()  # offline and quiet, before any model loads
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--chunks", type=int, default=10_000)
     parser.add_argument("--real", type=int, default=1500)
@@ -194,7 +192,7 @@ def main() -> int:
     # Where each real chunk's sentence rows start, so copies can reuse them.
     first_row = np.concatenate([[0], np.cumsum([len(s) for s in spans])]).astype(int)
 
-    store = Store(settings.resolved_index_dir, None, settings.collection, models, create=True)
+    store = ChromaStore(settings.resolved_index_dir, None, settings.collection, models, create=True)
     copies = max(1, -(-args.chunks // n_real))
     noise = np.random.default_rng(args.seed)
     written = 0
@@ -266,7 +264,7 @@ def main() -> int:
         "Korean": korean[: max(1, args.queries // 2)],
     }
     rows = []
-    retriever = qa._retriever()
+    retriever = qa.retriever()
     profiles = {}
     for label, questions in sets.items():
         for rerank, cold in ((False, False), (True, False), (True, True)):

@@ -1,7 +1,7 @@
 """Fusion and reranker tuning on the dev samples: collect once, score many configurations.
 
-    python scripts/tune_fusion.py collect --workdir /tmp/tune [--seed 1]
-    python scripts/tune_fusion.py score --workdir /tmp/tune
+    python research/tune_fusion.py collect --workdir /tmp/tune [--seed 1]
+    python research/tune_fusion.py score --workdir /tmp/tune
 
 ``collect`` indexes each dev sample with policy-qa's own settings and records, per question,
 every retriever's top candidates with their raw scores, the reranker's features for the union
@@ -9,45 +9,31 @@ every retriever's top candidates with their raw scores, the reranker's features 
 gold evidence (located exactly as the eval runner does). ``score`` then replays fusion and
 reranking variants over those records in seconds and prints Recall@1/@5 and MRR@10 per set.
 The choice in ``policy_qa.retrieve`` was made from these tables on seed 1 samples; the eval
-report uses seed 0 (README "Retrieval").
+report uses seed 0 (docs/decisions/005-fusion-weights-by-language-pair.md).
 """
 
 from __future__ import annotations
 
 import argparse
-import math
-import os
 import pickle
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
-
-import numpy as np
-
 from policy_qa import Assistant, Settings
+from policy_qa.config import quiet_third_parties
 from policy_qa.embeddings import encode
 from policy_qa.evaluation import metrics as M
 from policy_qa.evaluation.datasets import load_named, load_set
-from policy_qa.evaluation.runner import _Gold
+from policy_qa.evaluation.runner import EvidenceLocator
 from policy_qa.ingest import detect_language, split_sentences
-from policy_qa.retrieve import RERANK_MIX, WEIGHTS, coverage, language_pair
+from policy_qa.retrieve import RERANK_MIX, WEIGHTS, language_pair
+from policy_qa.similarity import coverage
 
 REPO = Path(__file__).resolve().parents[1]
 DEPTH = 30
 SETS = {"policyqa": (200, 10), "clapnq": (120, None), "korquad": (80, 4), "daedeok": (None, None)}
-
-
-class _Texts:
-    def __init__(self, qa: Assistant) -> None:
-        self.qa = qa
-
-    def document_text(self, source: str) -> str:
-        return self.qa.document_text(source)
 
 
 def collect(workdir: Path, datasets: Path, seed: int) -> None:
@@ -60,9 +46,9 @@ def collect(workdir: Path, datasets: Path, seed: int) -> None:
             )
         qa = Assistant(settings=Settings(data_dir=workdir / "index" / name))
         qa.index([evalset.corpus])
-        retriever = qa._retriever()
-        store = qa._open()
-        gold = _Gold(_Texts(qa), evalset.corpus)  # type: ignore[arg-type]
+        retriever = qa.retriever()
+        store = retriever.store
+        gold = EvidenceLocator(qa, evalset.corpus)
         records = []
         for item in evalset.items:
             turn = item.turns[0]  # follow-ups depend on the answers before them: skipped
@@ -73,7 +59,7 @@ def collect(workdir: Path, datasets: Path, seed: int) -> None:
             if not n_gold:
                 continue
             question = turn.question
-            sources = qa._sources_within(item.within)
+            sources = None if item.within is None else retriever.lexical.sources_under(item.within)
             lists: dict[str, list[tuple[str, float]]] = {}
             lists["bm25"] = retriever.lexical.search(question, DEPTH, sources)
             chunks = {}
@@ -115,8 +101,8 @@ def collect(workdir: Path, datasets: Path, seed: int) -> None:
                 }
             )
         qa.close()
-        with open(workdir / f"{name}.pkl", "wb") as f:
-            pickle.dump(records, f)
+        with open(workdir / f"{name}.pkl", "wb") as out:
+            pickle.dump(records, out)
         print(f"{name}: {len(records)} answerable questions collected", flush=True)
 
 
@@ -216,6 +202,7 @@ def score(workdir: Path) -> None:
 
 
 def main() -> int:
+    quiet_third_parties()  # offline and quiet, before any model loads
     parser = argparse.ArgumentParser()
     parser.add_argument("command", choices=["collect", "score"])
     parser.add_argument("--workdir", type=Path, required=True)
@@ -231,6 +218,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    _ = math  # keep the import for ad-hoc configs
-    _ = np
     sys.exit(main())

@@ -1,0 +1,192 @@
+"""Indexing: files on disk into a ``Store``, incrementally.
+
+    paths ─▶ load + clean ─▶ diff against the store (content hashes) ─▶ chunk ─▶ embed
+          (chunks and their sentences, every dense model) ─▶ Store.write_documents
+
+It owns what changes in the store when folders are indexed again: unchanged files are left
+alone, changed files replace their chunks, files gone from an indexed folder lose theirs. It
+does not keep the lexical index in step (``lexical_cache`` does, after a change) and does not
+answer anything.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+from langchain_core.embeddings import Embeddings
+
+from .embeddings import encode
+from .ingest import Limits, chunk_document, load_paths, split_sentences
+from .ingest.load import resolve_path
+from .store import DocumentItem, SentenceVectors, Store
+from .types import Chunk, Document, IndexReport
+
+__all__ = ["EMBED_BATCH", "Progress", "embed_sentences", "embedding_text", "index_paths"]
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[int, int, str], None]  # (done, total, what is being worked on)
+
+EMBED_BATCH = 64  # chunks per embed+write: amortises per-call costs, yet progress moves often
+
+
+def index_paths(
+    store: Store,
+    embeddings: Mapping[str, Embeddings],
+    paths: Sequence[str | Path],
+    *,
+    chunk_size: int,
+    chunk_min: int,
+    progress: Progress | None = None,
+    limits: Limits | None = None,
+) -> IndexReport:
+    """Add or update the documents at ``paths`` (files or folders, recursively) in ``store``.
+
+    Unchanged files are left alone, changed files replace their old chunks, and files that
+    were deleted from an indexed folder lose theirs. Unreadable, empty or unsupported files
+    are reported in ``IndexReport.skipped``; the rest still index.
+
+    >>> index_paths(store, {"minilm": emb}, ["corpus/"], chunk_size=700, chunk_min=200).added
+    ('daedeok-and-national-innovation-cluster.txt',)
+    """
+    began = time.perf_counter()
+    if isinstance(paths, str | Path):
+        paths = [paths]
+    docs, skipped = load_paths(paths, progress=_stage(progress, "reading"), limits=limits)
+    roots = [resolve_path(p) for p in paths]  # a link loop is reported, not raised
+    folder_roots = [r for r in roots if r.is_dir()]
+    stored = store.document_meta()
+
+    todo: list[tuple[Document, str]] = []
+    unchanged: list[str] = []
+    added: list[str] = []
+    updated: list[str] = []
+    seen: set[str] = set()
+    for doc in docs:
+        seen.add(doc.source)
+        root = _root_of(Path(doc.path), roots)
+        meta = stored.get(doc.source)
+        if meta and meta.get("hash") == doc.content_hash:
+            unchanged.append(doc.source)
+            continue
+        (updated if meta else added).append(doc.source)
+        todo.append((doc, root))
+
+    # A file gone from a folder we index is gone from the index too.
+    removed = [
+        source
+        for source, meta in stored.items()
+        if source not in seen and any(str(meta.get("root", "")) == str(r) for r in folder_roots)
+    ]
+    for source in removed:
+        store.delete_document(source)
+
+    planned = [(doc, root, chunk_document(doc, chunk_size, chunk_min)) for doc, root in todo]
+    total_chunks = _embed_and_write(store, embeddings, planned, progress)
+    report = IndexReport(
+        added=tuple(added),
+        updated=tuple(updated),
+        unchanged=tuple(unchanged),
+        removed=tuple(removed),
+        skipped=tuple(skipped),
+        chunks=total_chunks,
+        seconds=time.perf_counter() - began,
+    )
+    log.info(
+        "indexed: %d added, %d updated, %d unchanged, %d removed, %d skipped, %d chunks",
+        len(added),
+        len(updated),
+        len(unchanged),
+        len(removed),
+        len(skipped),
+        total_chunks,
+    )
+    return report
+
+
+def _embed_and_write(
+    store: Store,
+    embeddings: Mapping[str, Embeddings],
+    planned: Sequence[tuple[Document, str, list[Chunk]]],
+    progress: Progress | None,
+) -> int:
+    """Embed the planned chunks (and their sentences) and write them, ``EMBED_BATCH`` chunks of
+    whole documents at a time; returns how many chunks were written."""
+    total = sum(len(chunks) for _, _, chunks in planned)
+    done = 0
+    batch: list[tuple[Document, str, list[Chunk]]] = []
+
+    def flush() -> None:
+        nonlocal done
+        flat = [c for _, _, chunks in batch for c in chunks]
+        texts = [embedding_text(c) for c in flat]
+        vectors = {m: encode(e, texts) for m, e in embeddings.items()}
+        sentences = embed_sentences(embeddings, flat)
+        items: list[DocumentItem] = []
+        offset = 0
+        for doc, root, chunks in batch:
+            n = len(chunks)
+            items.append(
+                (doc, chunks, {m: v[offset : offset + n] for m, v in vectors.items()}, root)
+            )
+            offset += n
+        store.write_documents(items, sentences)
+        done += offset
+        if progress:
+            progress(done, total, f"embedding {batch[-1][0].source}")
+        batch.clear()
+
+    pending = 0
+    for doc, root, chunks in planned:
+        batch.append((doc, root, chunks))
+        pending += len(chunks)
+        if pending >= EMBED_BATCH:
+            flush()
+            pending = 0
+    if batch:
+        flush()
+    return total
+
+
+def embed_sentences(
+    embeddings: Mapping[str, Embeddings], chunks: Sequence[Chunk]
+) -> SentenceVectors:
+    """Every sentence of ``chunks`` embedded by every model, for the store to keep.
+
+    The spans come from ``split_sentences``, the function the reranker and the answerer use,
+    so the stored vectors belong to exactly the texts they will be looked up by.
+    """
+    spans = tuple(tuple(split_sentences(c.text)) for c in chunks)
+    texts = [c.text[s:e] for c, pairs in zip(chunks, spans, strict=True) for s, e in pairs]
+    # Headings and boilerplate repeat across chunks: embed each distinct sentence once.
+    unique = list(dict.fromkeys(texts))
+    where = {text: i for i, text in enumerate(unique)}
+    rows = np.asarray([where[t] for t in texts], dtype=np.intp)
+    vectors = {m: encode(e, unique)[rows] for m, e in embeddings.items()}
+    return SentenceVectors(spans=spans, vectors=vectors)
+
+
+def embedding_text(chunk: Chunk) -> str:
+    """What the dense models embed for a chunk: its text, after its section heading when the
+    text does not repeat it (the heading tells the model what "It will be comprised of 20
+    specialists..." is about)."""
+    if chunk.section and chunk.section not in chunk.text[:200]:
+        return f"{chunk.section}\n{chunk.text}"
+    return chunk.text
+
+
+def _root_of(path: Path, roots: Sequence[Path]) -> str:
+    for root in roots:
+        if root.is_dir() and path.is_relative_to(root):
+            return str(root)
+    return str(path.parent)
+
+
+def _stage(progress: Progress | None, label: str) -> Progress | None:
+    if progress is None:
+        return None
+    return lambda done, total, name: progress(done, total, f"{label} {name}")

@@ -1,0 +1,153 @@
+"""``LexicalCache``: the BM25 index of a store, kept in step with the store's contents.
+
+The lexical index is derived from the store (every chunk's text), saved beside it, and rebuilt
+when the store's ``fingerprint`` changes: at once after this process's own writes, and on a
+background thread when a periodic check notices someone else's (a shared Chroma server), while
+questions keep the index they have. It owns that staleness check and the rebuild; it does not
+search (``lexical.LexicalIndex`` does) nor write to the store.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+
+from .lexical import LexicalIndex, Tokenizer
+from .store import Store
+from .types import Chunk
+
+__all__ = ["STALE_CHECK_SECONDS", "LexicalCache", "lexical_text"]
+
+log = logging.getLogger(__name__)
+
+# How often to notice documents indexed by someone else (server mode): the check reads one
+# revision mark (~1 ms); a rebuild at 100,000 chunks takes 15-30 s.
+# docs/decisions/012-lexical-index-persisted-and-rebuilt-incrementally.md
+STALE_CHECK_SECONDS = 30.0
+
+
+def lexical_text(chunk: Chunk) -> str:
+    """What BM25 indexes for a chunk: its section heading, then its text."""
+    return f"{chunk.section}\n{chunk.text}" if chunk.section else chunk.text
+
+
+class LexicalCache:
+    """The BM25 index of one store, loaded from ``folder`` or built, and rebuilt on change.
+
+    ``folder`` None keeps it in memory only (a store that does not outlive the process).
+
+    >>> cache = LexicalCache("kiwi", Path(".policy-qa/index/lexical/policy_qa"))
+    >>> cache.get(store).search("research complex", 5)
+    """
+
+    def __init__(
+        self,
+        korean_tokenizer: str,
+        folder: Path | None,
+        *,
+        stale_after: float = STALE_CHECK_SECONDS,
+    ) -> None:
+        if stale_after < 0:
+            raise ValueError(f"stale_after must be >= 0 seconds, got {stale_after}")
+        self.korean_tokenizer = korean_tokenizer
+        self.folder = folder
+        self.stale_after = stale_after
+        self._index: LexicalIndex | None = None
+        self._lock = threading.RLock()
+        self._build_lock = threading.Lock()
+        self._rebuilding: threading.Thread | None = None
+        self._checked_at = 0.0
+
+    def get(self, store: Store, *, force_check: bool = False) -> LexicalIndex:
+        """The BM25 index, rebuilt when the stored documents changed (by us or anyone).
+
+        After this process's own writes (``force_check``) it is rebuilt at once. A change the
+        periodic check notices (someone else's writes, in server mode) is rebuilt on a
+        background thread while questions keep the index they have: at 100,000 chunks a
+        rebuild takes 15-30 s, which the next question would otherwise wait for.
+        """
+        with self._lock:
+            now = time.monotonic()
+            fresh = now - self._checked_at < self.stale_after
+            current = self._index
+            if current is not None and fresh and not force_check:
+                return current
+            fingerprint = store.fingerprint()
+            self._checked_at = now
+            if current is not None and current.fingerprint == fingerprint:
+                return current
+            if current is not None and not force_check:
+                self._rebuild_later(store, fingerprint, current)
+                return current
+            built = self._build(store, fingerprint)
+            self._index = built
+            return built
+
+    def rebuild(self, store: Store) -> LexicalIndex:
+        """The index after this process changed the store: rebuilt now, from the saved one's
+        chunk terms (only new chunks are tokenized)."""
+        with self._lock:
+            self._index = None
+        return self.get(store, force_check=True)
+
+    def clear(self) -> None:
+        """Forget the index in memory (the saved one stays)."""
+        with self._lock:
+            self._index = None
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Wait for a background rebuild, if one is running (tests, orderly shutdown)."""
+        thread = self._rebuilding
+        if thread is not None:
+            thread.join(timeout)
+
+    def _build(self, store: Store, fingerprint: str) -> LexicalIndex:
+        """Load the saved BM25 index for ``fingerprint``, or build (and save) it."""
+        # One build at a time: builds write the same folder.
+        with self._build_lock:
+            folder = self.folder
+            tokenizer = Tokenizer(korean=self.korean_tokenizer)
+            loaded = LexicalIndex.load(folder, tokenizer, fingerprint) if folder else None
+            if loaded is not None:
+                return loaded
+            # The index before the change (in memory, or saved) lends its chunks' terms:
+            # only new chunks are tokenized.
+            previous = self._index
+            if previous is None and folder:
+                previous = LexicalIndex.load(folder, tokenizer, None)
+            log.info("building the lexical index")
+            chunks = list(store.iter_chunks())
+            built = LexicalIndex.build(
+                ((cid, c.source, lexical_text(c)) for cid, c in chunks),
+                tokenizer,
+                fingerprint,
+                previous,
+                spans=[(c.start, c.end) for _, c in chunks],
+            )
+            if folder:
+                built.save(folder)
+            return built
+
+    def _rebuild_later(self, store: Store, fingerprint: str, current: LexicalIndex) -> None:
+        """Build the index for ``fingerprint`` on a thread; install it if nothing newer came."""
+        if self._rebuilding is not None and self._rebuilding.is_alive():
+            return  # the check after it finishes will notice anything newer
+
+        def run() -> None:
+            try:
+                built = self._build(store, fingerprint)
+            except Exception as exc:  # the next periodic check tries again
+                log.warning("background rebuild of the lexical index failed: %s", exc)
+                with self._lock:
+                    self._checked_at = 0.0
+                return
+            with self._lock:
+                # A rebuild after our own write (or clear()) replaced ``current`` meanwhile:
+                # that index is at least as new as this one.
+                if self._index is current:
+                    self._index = built
+
+        self._rebuilding = threading.Thread(target=run, name="policy-qa-bm25", daemon=True)
+        self._rebuilding.start()

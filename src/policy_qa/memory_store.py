@@ -1,0 +1,175 @@
+"""``InMemoryStore``: the ``Store`` in plain dicts and numpy, inside this process.
+
+For fast unit tests (no database, no files) and indexes that need not outlive the process. It
+searches exactly (every chunk's cosine), where Chroma's HNSW search is approximate: on a
+small corpus the two agree. Nothing here is shared with another process, so its fingerprint
+changes only with this process's own writes.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+from .store import DocumentItem, SentenceVectors, document_info, document_record
+from .types import Chunk, DocumentInfo, content_id
+
+__all__ = ["InMemoryStore"]
+
+
+class InMemoryStore:
+    """Documents and chunk vectors in memory (a ``store.Store``).
+
+    >>> store = InMemoryStore(("minilm", "use"))
+    >>> store.write_documents([(doc, chunks, {"minilm": m, "use": u}, "/data")])
+    >>> Assistant(settings=settings, store=store, embeddings=models)
+    """
+
+    def __init__(self, models: Sequence[str] = ("minilm", "use")) -> None:
+        if not models:
+            raise ValueError("InMemoryStore needs at least one dense model name")
+        self.location = ":memory:"
+        self._models = tuple(models)
+        self._texts: dict[str, str] = {}  # source -> cleaned text
+        self._meta: dict[str, dict[str, Any]] = {}  # source -> document_record
+        self._chunks: dict[str, Chunk] = {}  # chunk id -> chunk, in write order
+        self._vectors: dict[str, dict[str, np.ndarray]] = {m: {} for m in self._models}
+        # model -> sentence id ("CHUNKID:i") -> (chunk id, start, end, vector)
+        self._sentences: dict[str, dict[str, tuple[str, int, int, np.ndarray]]] = {
+            m: {} for m in self._models
+        }
+        self._revision = uuid.uuid4().hex
+
+    # --- documents ------------------------------------------------------------------------
+
+    def documents(self) -> list[DocumentInfo]:
+        return sorted((document_info(m) for m in self._meta.values()), key=lambda d: d.source)
+
+    def document_meta(self) -> dict[str, dict[str, Any]]:
+        return {source: dict(meta) for source, meta in self._meta.items()}
+
+    def document_text(self, source: str) -> str | None:
+        return self._texts.get(source)
+
+    def document_texts(self, sources: Sequence[str]) -> dict[str, str]:
+        return {s: self._texts[s] for s in sources if s in self._texts}
+
+    def write_documents(
+        self, items: Sequence[DocumentItem], sentences: SentenceVectors | None = None
+    ) -> None:
+        if not items:
+            return
+        all_chunks = [c for _, chunks, _, _ in items for c in chunks]
+        if sentences is not None and len(sentences.spans) != len(all_chunks):
+            raise ValueError(
+                f"sentence spans for {len(sentences.spans)} of {len(all_chunks)} chunks"
+            )
+        self._delete_chunks([doc.source for doc, _, _, _ in items if doc.source in self._meta])
+        for _, chunks, vectors, _ in items:
+            for model in self._models:
+                rows = np.asarray(vectors[model], dtype=np.float32).reshape(len(chunks), -1)
+                for chunk, row in zip(chunks, rows, strict=True):
+                    self._vectors[model][chunk.id] = row
+            for chunk in chunks:
+                self._chunks[chunk.id] = chunk
+        if sentences is not None:
+            self._write_sentences(all_chunks, sentences)
+        now = datetime.now(UTC).isoformat(timespec="seconds")
+        for doc, chunks, _, root in items:
+            self._texts[doc.source] = doc.text
+            self._meta[doc.source] = document_record(doc, len(chunks), root, now)
+        self._touch()
+
+    def _write_sentences(self, chunks: Sequence[Chunk], sentences: SentenceVectors) -> None:
+        ids: list[tuple[str, str, int, int]] = []
+        for chunk, spans in zip(chunks, sentences.spans, strict=True):
+            ids.extend((f"{chunk.id}:{i}", chunk.id, s, e) for i, (s, e) in enumerate(spans))
+        for model in self._models:
+            matrix = np.asarray(sentences.vectors[model], dtype=np.float32)
+            if len(matrix) != len(ids):
+                raise ValueError(f"{model}: {len(matrix)} sentence vectors for {len(ids)} spans")
+            for (sid, cid, start, end), row in zip(ids, matrix, strict=True):
+                self._sentences[model][sid] = (cid, start, end, row)
+
+    def _delete_chunks(self, sources: Sequence[str]) -> int:
+        doomed = set(sources)
+        gone = {cid for cid, c in self._chunks.items() if c.source in doomed}
+        for cid in gone:
+            del self._chunks[cid]
+        for model in self._models:
+            for cid in gone:
+                self._vectors[model].pop(cid, None)
+            rows = self._sentences[model]
+            for sid in [sid for sid, row in rows.items() if row[0] in gone]:
+                del rows[sid]
+        return len(gone)
+
+    def delete_document(self, source: str) -> int:
+        removed = self._delete_chunks([source])
+        self._texts.pop(source, None)
+        self._meta.pop(source, None)
+        self._touch()
+        return removed
+
+    # --- chunks ---------------------------------------------------------------------------
+
+    def count(self) -> int:
+        return len(self._chunks)
+
+    def sentence_count(self, model: str) -> int:
+        """How many sentence vectors of ``model`` are stored."""
+        return len(self._sentences.get(model, {}))
+
+    def _touch(self) -> None:
+        self._revision = uuid.uuid4().hex
+
+    def fingerprint(self) -> str:
+        return content_id("revision", self._revision)
+
+    def iter_chunks(self) -> Iterable[tuple[str, Chunk]]:
+        return list(self._chunks.items())
+
+    def get_chunks(self, ids: Sequence[str]) -> dict[str, Chunk]:
+        return {cid: self._chunks[cid] for cid in ids if cid in self._chunks}
+
+    def sentence_vectors(
+        self, model: str, chunks: Mapping[str, int]
+    ) -> dict[str, list[tuple[int, int, np.ndarray]]]:
+        rows = self._sentences.get(model, {})
+        out: dict[str, list[tuple[int, int, np.ndarray]]] = {}
+        for cid, n in chunks.items():
+            for i in range(n):
+                row = rows.get(f"{cid}:{i}")
+                if row is not None:
+                    out.setdefault(cid, []).append((row[1], row[2], row[3]))
+        for spans in out.values():
+            spans.sort(key=lambda r: r[0])
+        return out
+
+    def search(
+        self,
+        model: str,
+        query_vector: Sequence[float],
+        k: int,
+        sources: Sequence[str] | None = None,
+    ) -> list[tuple[str, Chunk, float]]:
+        if sources is not None and not sources:
+            return []
+        wanted = None if sources is None else set(sources)
+        ids = [
+            cid
+            for cid in self._vectors[model]
+            if wanted is None or self._chunks[cid].source in wanted
+        ]
+        if not ids:
+            return []
+        matrix = np.vstack([self._vectors[model][cid] for cid in ids])
+        query = np.asarray(query_vector, dtype=np.float32)
+        norms = np.linalg.norm(matrix, axis=1) * max(float(np.linalg.norm(query)), 1e-12)
+        sims = matrix @ query / np.maximum(norms, 1e-12)
+        order = np.argsort(-sims, kind="stable")[:k]
+        return [(ids[i], self._chunks[ids[i]], float(sims[i])) for i in order]

@@ -1,0 +1,122 @@
+"""Indexing into a store: incremental by content hash, following the folder, every chunk's
+sentences embedded once and stored beside it. Fast: an in-memory store and hashed vectors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from policy_qa.indexing import (
+    EMBED_BATCH,
+    Progress,
+    embed_sentences,
+    embedding_text,
+    index_paths,
+)
+from policy_qa.ingest import split_sentences
+from policy_qa.memory_store import InMemoryStore
+from policy_qa.types import Chunk, IndexReport
+
+from .tiny import HashEmbeddings, hash_models, write_corpus
+
+
+def index(store: InMemoryStore, *paths: Path, progress: Progress | None = None) -> IndexReport:
+    return index_paths(
+        store, hash_models(), list(paths), chunk_size=700, chunk_min=200, progress=progress
+    )
+
+
+def test_indexing_again_changes_only_what_changed(tmp_path: Path) -> None:
+    folder = tmp_path / "docs"
+    write_corpus(folder)
+    (folder / "data.xyz").write_text("unsupported", encoding="utf-8")
+    store = InMemoryStore()
+    first = index(store, folder)
+    assert first.added == ("cluster.txt", "parks.md", "water.txt")
+    assert first.chunks == store.count() > 0
+    assert [Path(s.path).name for s in first.skipped] == ["data.xyz"]
+    meta = store.document_meta()["water.txt"]
+    assert meta["root"] == str(folder.resolve()) and meta["chunks"] > 0
+    fingerprint = store.fingerprint()
+
+    again = index(store, folder)
+    assert again.unchanged == ("cluster.txt", "parks.md", "water.txt") and again.chunks == 0
+    assert store.fingerprint() == fingerprint, "nothing was written"
+
+    (folder / "parks.md").write_text("# Parks\n\nParks now open at seven.\n", encoding="utf-8")
+    (folder / "water.txt").unlink()
+    changed = index(store, folder)
+    assert changed.updated == ("parks.md",) and changed.removed == ("water.txt",)
+    assert [d.source for d in store.documents()] == ["cluster.txt", "parks.md"]
+    assert "seven" in (store.document_text("parks.md") or "")
+
+
+def test_a_file_indexed_alone_is_not_removed_by_indexing_its_folder_elsewhere(
+    tmp_path: Path,
+) -> None:
+    write_corpus(tmp_path / "a")
+    write_corpus(tmp_path / "b")
+    store = InMemoryStore()
+    index(store, tmp_path / "a" / "water.txt")
+    assert store.document_meta()["water.txt"]["root"] == str((tmp_path / "a").resolve())
+    (tmp_path / "b" / "water.txt").unlink()
+    report = index(store, tmp_path / "b")
+    assert report.added == ("cluster.txt", "parks.md") and report.removed == ()
+
+
+def test_every_chunk_has_its_sentences_stored(tmp_path: Path) -> None:
+    write_corpus(tmp_path / "docs")
+    store = InMemoryStore()
+    index(store, tmp_path / "docs")
+    chunks = dict(store.iter_chunks())
+    for model in ("minilm", "use"):
+        stored = store.sentence_vectors(
+            model, {cid: len(split_sentences(c.text)) for cid, c in chunks.items()}
+        )
+        assert {cid: [(s, e) for s, e, _ in rows] for cid, rows in stored.items()} == {
+            cid: split_sentences(c.text) for cid, c in chunks.items()
+        }
+
+
+def test_progress_names_the_stage_and_the_file(tmp_path: Path) -> None:
+    write_corpus(tmp_path / "docs")
+    seen: list[tuple[int, int, str]] = []
+    index(InMemoryStore(), tmp_path / "docs", progress=lambda d, t, n: seen.append((d, t, n)))
+    assert any(name.startswith("reading ") for _, _, name in seen)
+    embedding = [(d, t) for d, t, name in seen if name.startswith("embedding ")]
+    assert embedding and embedding[-1][0] == embedding[-1][1]
+
+
+def test_many_small_files_are_written_in_batches(tmp_path: Path) -> None:
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(EMBED_BATCH + 5):
+        (folder / f"f{i:03}.txt").write_text(f"Note {i}\n\nRule number {i} applies.\n")
+    seen: list[tuple[int, str]] = []
+    store = InMemoryStore()
+    report = index(store, folder, progress=lambda d, t, n: seen.append((d, n)))
+    written = [d for d, n in seen if n.startswith("embedding ")]
+    assert len(report.added) == EMBED_BATCH + 5 == store.count()
+    assert len(written) == 2 and written[-1] == store.count()
+
+
+def test_repeated_sentences_are_embedded_once() -> None:
+    models = {"use": HashEmbeddings()}
+    chunks = [
+        Chunk("a.txt", "T", "", 0, 30, "Contact us. The board meets."),
+        Chunk("b.txt", "T", "", 0, 30, "Contact us. Parks open."),
+    ]
+    got = embed_sentences(models, chunks)
+    assert got.spans == tuple(tuple(split_sentences(c.text)) for c in chunks)
+    assert got.vectors["use"].shape == (4, 64)
+    assert sorted(models["use"].seen) == ["Contact us.", "Parks open.", "The board meets."]
+    assert np.allclose(got.vectors["use"][0], got.vectors["use"][2])
+
+
+def test_the_heading_is_embedded_when_the_text_does_not_repeat_it() -> None:
+    chunk = Chunk("a.txt", "T", "Regional Innovation Council", 0, 9, "It will have 20 members.")
+    assert embedding_text(chunk) == "Regional Innovation Council\nIt will have 20 members."
+    repeated = Chunk("a.txt", "T", "Parks", 0, 9, "Parks open at six.")
+    assert embedding_text(repeated) == "Parks open at six."
+    assert embedding_text(Chunk("a.txt", "T", "", 0, 4, "Text")) == "Text"
