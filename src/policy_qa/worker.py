@@ -1,7 +1,7 @@
 """The model worker: a child process that runs llama.cpp. The only module that imports llama_cpp.
 
     python -m policy_qa.worker MODEL.gguf --n-ctx 2048 --n-threads 2   (started by the supervisor)
-    python -m policy_qa.worker --info        (print this build's CPU features; exit 1 if unsafe)
+    python -m policy_qa.worker --info        (this build's CPU features; exit 1 if it has AMX)
 
 Why a process of its own: llama.cpp is native code, and a native crash (a SIGSEGV in its AMX
 path on Sapphire Rapids CPUs, llama.cpp #20824) takes the whole process with it. Here it takes
@@ -317,26 +317,26 @@ def _private_stdout() -> BinaryIO:
 
 
 def _print_info() -> int:
-    """``--info``: the installed llama-cpp-python's build features, as JSON; 1 if unsafe."""
+    """``--info``: the installed llama-cpp-python's build features; 1 if it has the AMX path."""
     try:
         import llama_cpp
     except ImportError as exc:
-        print(json.dumps({"error": f"llama-cpp-python is not importable: {exc}"}))
+        print(f"llama-cpp-python is not importable: {exc}", file=sys.stderr)
         return 1
-    system_info = llama_cpp.llama_print_system_info().decode("utf-8", "replace").strip()
+    system_info = llama_cpp.llama_print_system_info().decode("utf-8", "replace")
     features = build_features(system_info)
     amx = [f for f in AMX_FEATURES if f in features]
+    said = f"llama-cpp-python {getattr(llama_cpp, '__version__', '?')}: {' '.join(features)}"
+    if not amx:
+        print(f"{said}; no AMX path")
+        return 0
     print(
-        json.dumps(
-            {
-                "llama_cpp": getattr(llama_cpp, "__version__", "?"),
-                "features": features,
-                "amx": amx,
-                "system_info": system_info,
-            }
-        )
+        f"{said}; this build has llama.cpp's AMX path ({', '.join(amx)}), which crashes on "
+        "Q4_K_M models (llama.cpp #20824): rebuild it with `rm -rf .venv && make setup` "
+        "(docs/decisions/050-portable-llama-build.md)",
+        file=sys.stderr,
     )
-    return 1 if amx else 0
+    return 1
 
 
 def main(argv: list[str] | None = None) -> int:
