@@ -56,6 +56,7 @@ STARTUP_TIMEOUT = 180.0
 _CANCEL_GRACE = 10.0
 _STDERR_KEPT = 60  # lines of the worker's stderr kept for the log when it dies
 _WORKER_SCRIPT = Path(__file__).with_name("worker.py")
+_OMP_WAIT_POLICY = "PASSIVE"  # unless the environment says otherwise; see ``start``
 
 _WHAT = {
     "start": "loading the model",
@@ -110,6 +111,10 @@ class ModelWorker:
         # folder stays first on its path in case the parent runs from a source tree.
         src = str(_WORKER_SCRIPT.parents[1])
         env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
+        # llama.cpp's threads meet at an OpenMP barrier after every operation; spinning there
+        # while the other core runs the chat server's retrieval made a prompt read 30 times
+        # slower on a busy 2-core machine (docs/decisions/050-portable-llama-build.md).
+        env.setdefault("OMP_WAIT_POLICY", _OMP_WAIT_POLICY)
         cmd = [
             sys.executable,
             "-P",  # not the script's own folder first: policy_qa/types.py would shadow types

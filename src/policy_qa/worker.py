@@ -115,8 +115,14 @@ class _Model:
             # verified to stop the crash (docs/decisions/050-portable-llama-build.md).
             _keep_weights_out_of_extra_buffers(llama_cpp)
         began = time.perf_counter()
+        # Prompts are read with as many threads as replies are written (llama-cpp-python's
+        # default for reading is every core, which a worker pool must share out).
         self.llama = llama_cpp.Llama(
-            model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, verbose=False
+            model_path=str(path),
+            n_ctx=n_ctx,
+            n_threads=n_threads,
+            n_threads_batch=n_threads,
+            verbose=False,
         )
         self.n_ctx = n_ctx
         self.info: dict[str, Any] = {
