@@ -25,7 +25,7 @@ JUDGE_MODES = ("auto", "on", "off")  # the answerability check (policy_qa.judge)
 class Settings:
     """Every knob of policy-qa. Environment variables are ``POLICY_QA_<FIELD>`` upper-cased."""
 
-    # Where things live. ``data_dir`` holds the index, feedback and cached models.
+    # Where things live. ``data_dir`` holds the index and feedback; models go to ``model_cache``.
     data_dir: Path = Path(".policy-qa")
     index_dir: Path | None = None  # default: data_dir / "index"
     chroma_url: str | None = None  # e.g. http://127.0.0.1:8000 to use a Chroma server

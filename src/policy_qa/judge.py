@@ -10,7 +10,7 @@ P("yes", the passage states the answer). The question is answered when
 
 so the weaker the evidence, the surer the model must be: Qwen is credulous about near-misses
 ("What was the revenue in won?" over a sentence on revenue growth), and the scores are not.
-It reads about 200 tokens and writes none, ~3 s on two cores; questions outside the band
+It reads about 200 tokens and writes none, ~2.5 s on two cores; questions outside the band
 cost nothing extra. The model runs in a worker process (``policy_qa.supervisor``): if it
 crashes, hangs or cannot start, the call raises ``LLMError`` and the answerer decides on the
 scores alone, with a note saying why (docs/decisions/052-model-worker-process.md).
