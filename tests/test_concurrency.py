@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import signal
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -36,18 +35,10 @@ QUESTIONS = (
 BORDERLINE = "What was Daedeok Valley meant to do?"
 
 
-@pytest.fixture(scope="module")
-def crowd_qa(
-    corpus_index: Path, qa: Any, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Assistant]:
-    assistant = private_assistant(corpus_index, qa, tmp_path_factory.mktemp("crowd"))
-    yield assistant
-    assistant.close()
-
-
 def test_asking_from_many_threads_gives_the_answers_asked_one_at_a_time(
-    crowd_qa: Assistant, tmp_path: Path
+    corpus_index: Path, qa: Any, tmp_path: Path
 ) -> None:
+    crowd_qa = private_assistant(corpus_index, qa, tmp_path / "crowd")
     alone = {q: crowd_qa.ask(q) for q in QUESTIONS}
     results: dict[tuple[int, str], Any] = {}
     errors: list[BaseException] = []
@@ -86,6 +77,7 @@ def test_asking_from_many_threads_gives_the_answers_asked_one_at_a_time(
         assert answer.answer == alone[q].answer and answer.abstained == alone[q].abstained
         assert [c.quote for c in answer.citations] == [c.quote for c in alone[q].citations]
     assert "garden-rules.txt" in {d.source for d in crowd_qa.documents()}
+    crowd_qa.close()
 
 
 def test_a_full_queue_turns_users_away_with_a_message(
@@ -137,11 +129,11 @@ def test_a_plain_question_does_not_wait_for_a_model_call(
     crowd.close()
 
 
-def test_indexing_has_its_own_group_and_questions_theirs(crowd_qa: Assistant) -> None:
+def test_indexing_has_its_own_group_and_questions_theirs(qa: Assistant) -> None:
     from policy_qa.ui import build_app
 
-    app = build_app(crowd_qa)
+    app = build_app(qa)
     groups = {fn.name: (fn.concurrency_id, fn.concurrency_limit) for fn in app.fns.values()}
-    assert groups["respond"] == ("ask", crowd_qa.settings.chat_concurrency)
-    assert groups["ask"] == ("ask", crowd_qa.settings.chat_concurrency)  # the /ask API
+    assert groups["respond"] == ("ask", qa.settings.chat_concurrency)
+    assert groups["ask"] == ("ask", qa.settings.chat_concurrency)  # the /ask API
     assert groups["on_upload"] == ("index", 1) and groups["remove"] == ("index", 1)
