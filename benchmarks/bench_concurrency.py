@@ -15,7 +15,8 @@ kinds taken from eval/daedeok.jsonl:
   precise asks quotes from it), queued behind the other users' model calls.
 
 It prints p50/p95/max seconds per kind, errors (an exception, or a turned-away user) and how
-many answers carry the "answerability check failed" note, and writes all of it as JSON
+many answers carry the "answerability check failed" note (the worker crashed, hung, or was busy
+longer than ``judge_timeout``), and writes all of it as JSON
 (docs/decisions/051-concurrency.md).
 """
 
@@ -109,11 +110,14 @@ class Server:
         self._log.close()
 
 
-def crowd(url: str, users: int, per_user: int, kinds: dict[str, list[str]]) -> list[dict[str, Any]]:
+def crowd(
+    url: str, users: int, per_user: int, kinds: dict[str, list[str]], timeout: float | None
+) -> list[dict[str, Any]]:
     """``users`` clients ask at once; one record per question asked."""
     from gradio_client import Client
 
-    clients = [Client(url, verbose=False) for _ in range(users)]
+    options = {} if timeout is None else {"timeout": timeout}
+    clients = [Client(url, verbose=False, httpx_kwargs=options) for _ in range(users)]
     order = ("plain", "borderline")
     plan = []
     for u in range(users):
@@ -181,8 +185,16 @@ def main(argv: list[str] | None = None) -> int:
         metavar="NAME[=VAR=VALUE,...]",
         help="a server configuration (repeatable), e.g. two=POLICY_QA_LLM_WORKERS=2",
     )
-    parser.add_argument("--workdir", type=Path, default=Path("bench-concurrency"))
+    parser.add_argument(
+        "--client-timeout",
+        type=float,
+        default=60.0,
+        help="seconds a client waits for the server to take its question into the queue "
+        "(gradio_client's own default is 5 s; a browser does not give up); 0: the default",
+    )
+    parser.add_argument("--workdir", type=Path, default=Path("bench-out/concurrency"))
     args = parser.parse_args(argv)
+    timeout = args.client_timeout or None
     quiet_third_parties()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args.workdir.mkdir(parents=True, exist_ok=True)
@@ -209,18 +221,23 @@ def main(argv: list[str] | None = None) -> int:
         configs[name] = dict(a.split("=", 1) for a in rest.split(",") if "=" in a)
     sizes = [int(n) for n in args.users.split(",") if n.strip()]
 
-    results: dict[str, Any] = {"cpus": os.cpu_count(), "per_user": args.per_user, "runs": {}}
+    results: dict[str, Any] = {
+        "cpus": os.cpu_count(),
+        "per_user": args.per_user,
+        "client_timeout": timeout,
+        "runs": {},
+    }
     for name, env in configs.items():
         server = Server(index_dir, env, args.workdir / f"server-{name}.log")
         try:
             said = server.wait_ready()
             print(f"{name}: {said}", file=sys.stderr)
             # One question of each kind first: the caches and the worker are warm for everyone.
-            crowd(server.url, 1, 2, kinds)
+            crowd(server.url, 1, 2, kinds, timeout)
             for users in sizes:
                 load = os.getloadavg()[0]
                 began = time.perf_counter()
-                records = crowd(server.url, users, args.per_user, kinds)
+                records = crowd(server.url, users, args.per_user, kinds, timeout)
                 wall = time.perf_counter() - began
                 summary = summarise(records)
                 results["runs"][f"{name}/{users}"] = {

@@ -79,8 +79,10 @@ class Settings:
     auth: str | None = None  # "user:password"
     max_upload_mb: int = 20
     # Questions the web chat answers at once, and how many more may wait before a user is told
-    # the server is busy (docs/decisions/051-concurrency.md).
-    chat_concurrency: int = 8
+    # the server is busy. 32: a question waiting for the model worker holds a slot without using
+    # a core; with 8 slots, plain questions waited behind such questions
+    # (docs/decisions/051-concurrency.md).
+    chat_concurrency: int = 32
     chat_queue_size: int = 64
 
     def __post_init__(self) -> None:
