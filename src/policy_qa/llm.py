@@ -78,7 +78,7 @@ _PIP_LLAMA = "pip install 'policy-qa[llm]'  (or: pip install llama-cpp-python)"
 _ALIASES = ("qwen", "smollm2")
 # The answerability check's context: its prompts are ~200-400 tokens (judge.PASSAGE_CHARS).
 YES_NO_CTX = 2048
-# The chat backend's context: four passages and the rules (generate._LLM_PASSAGES).
+# The chat backend's context: four passages and the rules (assistant._LLM_PASSAGES).
 CHAT_CTX = 4096
 # A chat's own deadline is enforced by the worker (a clear "did not finish"); the supervisor
 # gives it this much longer before it treats the worker as hung.
