@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -125,3 +127,46 @@ def test_policy_qa_doctor_prints_one_line_per_check(corpus_index: Path) -> None:
     assert broken.returncode == 1
     assert any(line.startswith("FAIL  index") for line in broken.stdout.splitlines())
     assert "fix:" in broken.stdout
+
+
+@pytest.mark.server
+@pytest.mark.parametrize(
+    ("judge", "said"),
+    [
+        ("off", "Answerability check: off: the judge setting is off. Borderline questions"),
+        ("auto", "Answerability check: on: P(yes)="),
+    ],
+)
+def test_policy_qa_serve_says_how_the_check_started(
+    corpus_index: Path, tmp_path: Path, judge: str, said: str
+) -> None:
+    if judge == "auto" and not judge_available():
+        pytest.skip("needs policy-qa[llm]")
+    exe = Path(sys.executable).with_name("policy-qa")
+    port = free_port()
+    env = {
+        **os.environ,
+        "POLICY_QA_INDEX_DIR": str(corpus_index),
+        "POLICY_QA_DATA_DIR": str(tmp_path),
+        "POLICY_QA_JUDGE": judge,
+        "POLICY_QA_PORT": str(port),
+    }
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        server = subprocess.Popen([str(exe), "serve"], env=env, stdout=out, stderr=out)
+    try:
+        # The check runs beside the server's start: either may come first.
+        deadline = time.monotonic() + 300
+        page = b""
+        while not page or said not in log.read_text(errors="replace"):
+            assert server.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.5)
+            try:
+                page = page or urllib.request.urlopen(f"http://127.0.0.1:{port}/").read()
+            except OSError:
+                continue
+        assert b"policy-qa" in page
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

@@ -188,12 +188,16 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     def report_check(checks: list[Any]) -> None:
         said = summary(checks)
-        if said is None:
-            check = next((c for c in checks if c.name == "answerability check"), None)
-            detail = f": {check.detail}" if check is not None else ""
-            print(f"Answerability check: on{detail}.", file=sys.stderr)
+        text = said[1] if said else ""
+        prefix = "The answerability check is "
+        if text.startswith(prefix):  # off or unavailable, and why
+            print(f"Answerability check: {text.removeprefix(prefix)}", file=sys.stderr)
         else:
-            print(f"Answerability check: {said[1]}", file=sys.stderr)
+            probe = next((c for c in checks if c.name == "answerability check"), None)
+            detail = f": {probe.detail}" if probe is not None else ""
+            print(f"Answerability check: on{detail}.", file=sys.stderr)
+            if text:  # the LLM backend's trouble
+                print(text, file=sys.stderr)
         for check in checks:
             if check.failed:
                 print(f"  {check.line()}", file=sys.stderr)
