@@ -107,7 +107,7 @@ class ModelWorker:
             return self.info
         self.stop()
         env = dict(os.environ)
-        # The worker imports llama_cpp and the standard library only; the same policy_qa
+        # The worker imports llama_cpp, numpy and the standard library only; the same policy_qa
         # folder stays first on its path in case the parent runs from a source tree.
         src = str(_WORKER_SCRIPT.parents[1])
         env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
