@@ -106,11 +106,9 @@ class ModelWorker:
         if self.pid is not None:
             return self.info
         self.stop()
+        # The worker runs as a script and imports llama_cpp, numpy and the standard library
+        # only: not policy_qa's package, with torch and Chroma behind it.
         env = dict(os.environ)
-        # The worker imports llama_cpp, numpy and the standard library only; the same policy_qa
-        # folder stays first on its path in case the parent runs from a source tree.
-        src = str(_WORKER_SCRIPT.parents[1])
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (src, env.get("PYTHONPATH")) if p)
         # llama.cpp's threads meet at an OpenMP barrier after every operation; spinning there
         # while the other core runs the chat server's retrieval made a prompt read 30 times
         # slower on a busy 2-core machine (docs/decisions/050-portable-llama-build.md).
