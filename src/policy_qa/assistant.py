@@ -26,13 +26,15 @@ from .conversation import joined, leans_on_previous, previous_question
 from .embeddings import load_embeddings
 from .errors import IndexNotFoundError, LLMError, QuestionError
 from .indexing import Progress, index_paths
-from .ingest import Limits
+from .ingest import Limits, detect_language
 from .judge import AnswerabilityJudge, make_judge
 from .lexical import LexicalIndex
 from .lexical_cache import LexicalCache
+from .refusals import refusal_for
 from .retrieve import Retriever
 from .similarity import SentenceScorer
 from .store import Store
+from .translate import glossary, to_english
 from .types import Answer, DocumentInfo, IndexReport, Passage
 
 log = logging.getLogger(__name__)
@@ -309,6 +311,12 @@ class Assistant:
         answerer = self._llm_answerer(llm or self.settings.llm)
         retriever = self.retriever()
         sources = self._sources_within(within, retriever.lexical)
+        original = question
+        english = self._in_english(question, retriever, sources)
+        if english is not None:
+            # Read in English from here on; the answer still answers the Korean question
+            # (docs/decisions/075-korean-questions-translated.md).
+            question = english
         condensed = answerer.condense(question, history) if answerer and history else None
         if condensed:
             query, passages = condensed, retriever.search(condensed, self.settings.top_k, sources)
@@ -335,6 +343,14 @@ class Assistant:
             more = [p for part in parts or () for p in retriever.search(part, 3, sources)]
             computed = extractive.computed(question, asked, [*passages, *more], query, parts)
         extracted = computed or extractive.answer(question, passages, query)
+        if english is not None:
+            extracted = replace(
+                extracted,
+                question=original,
+                answer=refusal_for(original) if extracted.abstained else extracted.answer,
+                notes=(*extracted.notes, f"read in English as “{english}”"),
+            )
+            question = original
         if within is not None and not sources:
             extracted = _with_note(extracted, f"no indexed document is under {within!r}")
         if answerer is None or extracted.abstained:
@@ -365,6 +381,27 @@ class Assistant:
         answer = _with_note(extracted, fallback_note)
         yield "\n\n" + answer.answer
         yield answer
+
+    def _in_english(
+        self, question: str, retriever: Retriever, sources: list[str] | None
+    ) -> str | None:
+        """``question`` translated, when it is Korean, the passages it finds are English and
+        the model is there to translate (None otherwise, or when translation fails)."""
+        if detect_language(question) != "ko":
+            return None
+        judge = self._judge_()
+        if judge is None:
+            return None
+        passages = retriever.search(question, self.settings.top_k, sources)
+        top = passages[:3]
+        if not top or any(detect_language(p.chunk.text) != "en" for p in top):
+            return None
+        names = glossary([p.chunk.text for p in passages])
+        try:
+            return to_english(question, names, judge.reply)
+        except LLMError as exc:
+            log.warning("could not translate the question: %s", exc)
+            return None
 
     def _in_conversation(
         self,
