@@ -1,3 +1,5 @@
+# Over 500 lines: scoring, choosing and checking answer sentences are one algorithm; the reader
+# (docs/decisions/070-reader-cross-encoder-measured.md) is to replace it whole, so it is not split.
 """Extractive answers: the few retrieved sentences that answer the question, each cited.
 
 Every sentence in an answer is a verbatim span of a source's cleaned text, so each citation's
