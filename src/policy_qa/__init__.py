@@ -7,6 +7,8 @@
 >>> answer.to_dict()["citations"][0]["quote"]
 """
 
+from importlib import metadata as _metadata
+
 from .assistant import Assistant
 from .config import Settings
 from .errors import (
@@ -38,4 +40,7 @@ __all__ = [
     "Settings",
     "StoreUnavailableError",
 ]
-__version__ = "0.1.0"
+try:
+    __version__ = _metadata.version("policy-qa")  # one version, pyproject's
+except _metadata.PackageNotFoundError:  # a source tree on sys.path, never installed
+    __version__ = "0+unknown"
