@@ -11,6 +11,7 @@ from importlib import metadata as _metadata
 
 from .assistant import Assistant
 from .config import Settings
+from .embeddings import MiniLMEmbeddings, USEEmbeddings
 from .errors import (
     ConfigError,
     DocumentError,
@@ -34,11 +35,13 @@ __all__ = [
     "IndexNotFoundError",
     "IndexReport",
     "LLMError",
+    "MiniLMEmbeddings",
     "Passage",
     "PolicyQAError",
     "QuestionError",
     "Settings",
     "StoreUnavailableError",
+    "USEEmbeddings",
 ]
 try:
     __version__ = _metadata.version("policy-qa")  # one version, pyproject's
