@@ -328,7 +328,7 @@ class ChatUI:
         return gr.Dropdown(
             label="Answer with",
             choices=choices,
-            value=self.qa.settings.llm,
+            value=self.qa.backends[-1],  # the configured backend
             visible=len(choices) > 1,
             interactive=True,
             elem_id="pqa-backend",
