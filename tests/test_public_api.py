@@ -58,7 +58,7 @@ def test_every_exported_name_exists(name: str) -> None:
             "policy_qa.store",
             ["DocumentItem", "SentenceVectors", "Store", "document_info", "document_record"],
         ),
-        ("policy_qa.chroma_store", ["ChromaStore"]),
+        ("policy_qa.chroma_store", ["ChromaStore", "ServerAuth"]),
         ("policy_qa.memory_store", ["InMemoryStore"]),
         (
             "policy_qa.indexing",

@@ -133,14 +133,18 @@ class Assistant:
     def _open(self, create: bool = False) -> Store:
         with self._lock:
             if self._store is None:
-                from .chroma_store import ChromaStore
+                from .chroma_store import ChromaStore, ServerAuth
 
+                s = self.settings
                 self._store = ChromaStore(
                     self.index_dir,
-                    self.settings.chroma_url,
-                    self.settings.collection,
+                    s.chroma_url,
+                    s.collection,
                     self.embeddings,
                     create=create,
+                    server=ServerAuth(
+                        s.chroma_token, s.chroma_token_header, s.chroma_tenant, s.chroma_database
+                    ),
                 )
             return self._store
 
@@ -173,9 +177,12 @@ class Assistant:
             return None  # a store passed in: its BM25 index lives in memory only
         # Server mode keeps the BM25 index as a local cache beside the data directory; it is
         # derived from Chroma's contents and rebuilt whenever they change.
-        if self.settings.chroma_url:
-            safe = re.sub(r"[^A-Za-z0-9]+", "_", self.settings.chroma_url)
-            return Path(self.settings.data_dir) / "lexical" / f"{safe}_{self.settings.collection}"
+        s = self.settings
+        if s.chroma_url:
+            # One cache per server, tenant, database and collection: each holds other chunks.
+            where = [s.chroma_url, *(p for p in (s.chroma_tenant, s.chroma_database) if p)]
+            safe = re.sub(r"[^A-Za-z0-9]+", "_", "_".join(where))
+            return Path(s.data_dir) / "lexical" / f"{safe}_{s.collection}"
         return self.index_dir / "lexical" / self.settings.collection
 
     def retriever(self) -> Retriever:
