@@ -1,8 +1,9 @@
 # Two commands for a fresh machine (see README):
 #   make chat   set up, index corpus/, serve the web chat on http://127.0.0.1:7860
 #   make test   set up (with test and LLM extras, and Debian's Chromium) and run every test
-# Everything is installed with pip into .venv; torch is pinned in pyproject.toml to the
-# CPU build that lies on this kind of machine.
+# Everything is installed with pip into .venv, constrained by constraints.txt (torch pinned to
+# the CPU build that lies on this kind of machine); pyproject.toml declares lower bounds only
+# (docs/decisions/090-install-like-a-python-package.md).
 #
 # llama-cpp-python is compiled by this Makefile, portably (AVX2, runs on any x86-64 CPU that
 # has it), once per machine into a wheel folder in the user's cache keyed by its version and
@@ -14,6 +15,7 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+PIP_INSTALL := $(BIN)/pip install --quiet -c constraints.txt
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export GRADIO_ANALYTICS_ENABLED := False
@@ -88,17 +90,17 @@ $(LLAMA): | $(VENV)/bin/python
 # The llm extra brings the answerability check (README "Refusal"); where llama-cpp-python
 # cannot build, the chat still runs, refusing on evidence scores alone. The worker's --info
 # prints the build's CPU features, and fails on a build with the AMX path.
-$(BASE): pyproject.toml | $(VENV)/bin/python
+$(BASE): pyproject.toml constraints.txt | $(VENV)/bin/python
 	@if $(MAKE) --no-print-directory llama LLAMA_BUILD=$(LLAMA_BUILD); then \
-	  $(BIN)/pip install --quiet -e '.[llm]' && $(BIN)/python -m policy_qa.worker --info; \
+	  $(PIP_INSTALL) -e '.[llm]' && $(BIN)/python -m policy_qa.worker --info; \
 	else \
 	  echo "policy-qa: no llama-cpp-python; the chat runs without the answerability check" >&2; \
-	  $(BIN)/pip install --quiet -e .; \
+	  $(PIP_INSTALL) -e .; \
 	fi
 	touch $@
 
-$(TEST): pyproject.toml $(LLAMA) | $(VENV)/bin/python
-	$(BIN)/pip install --quiet -e '.[test,llm]'
+$(TEST): pyproject.toml constraints.txt $(LLAMA) | $(VENV)/bin/python
+	$(PIP_INSTALL) -e '.[test,llm]'
 	$(BIN)/python -m policy_qa.worker --info
 	touch $@ $(BASE)
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +17,9 @@ from .conftest import CORPUS, SEED_SOURCE, free_port
 pytestmark = pytest.mark.slow
 
 
-def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str, env: dict[str, str] | None = None, stdin: str = ""
+) -> subprocess.CompletedProcess[str]:
     exe = Path(sys.executable).with_name("policy-qa")
     return subprocess.run(
         [str(exe), *args],
@@ -23,7 +27,37 @@ def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedPr
         text=True,
         timeout=300,
         env={**os.environ, **(env or {})},
+        input=stdin,
     )
+
+
+def test_version_from_the_script_and_from_python_m() -> None:
+    want = f"policy-qa {importlib.metadata.version('policy-qa')}"
+    script = run("--version")
+    assert script.returncode == 0 and script.stdout.strip() == want
+    module = subprocess.run(
+        [sys.executable, "-m", "policy_qa", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert module.returncode == 0, module.stderr
+    assert module.stdout.strip() == want
+
+
+def test_ask_dash_reads_the_question_from_stdin(corpus_index: Path, tmp_path: Path) -> None:
+    index = tmp_path / "idx"
+    shutil.copytree(corpus_index, index)
+    # Quotes, a newline and a leading dash: what a shell argument would mangle or misparse.
+    piped = '-- How many businesses is each "cluster"\nmeant to attract?\n'
+    asked = run("ask", "-", "--json", "--index-dir", str(index), stdin=piped)
+    assert asked.returncode == 0, asked.stderr
+    data = json.loads(asked.stdout)
+    assert data["question"] == '-- How many businesses is each "cluster" meant to attract?'
+    assert any("150 businesses" in c["quote"] for c in data["citations"])
+
+    empty = run("ask", "-", "--index-dir", str(index), stdin="\n")
+    assert empty.returncode == 1 and "Please type a question" in empty.stderr
 
 
 def test_index_then_ask_json(tmp_path: Path) -> None:

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +13,7 @@ from policy_qa import Assistant, Settings, StoreUnavailableError
 from policy_qa.chroma_store import ChromaStore
 
 from .conftest import CORPUS, SEED_SOURCE, free_port
+from .servers import serving
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]
 
@@ -23,28 +21,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.server]
 @pytest.fixture(scope="module")
 def chroma_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     chroma = Path(sys.executable).with_name("chroma")
-    port = free_port()
     data = tmp_path_factory.mktemp("chroma-server")
-    proc = subprocess.Popen(
-        [str(chroma), "run", "--path", str(data), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=1).read()
-                break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise RuntimeError("chroma run did not start") from None
-                time.sleep(0.2)
+    with serving([str(chroma), "run", "--path", str(data / "db")], data / "server.log") as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def test_index_and_ask_through_a_chroma_server(chroma_url: str, tmp_path: Path) -> None:

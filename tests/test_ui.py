@@ -6,6 +6,7 @@ import html
 import json
 import re
 from collections.abc import Iterator
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +17,14 @@ from policy_qa import REFUSAL, Assistant, Settings
 from policy_qa.assistant import GATED_NOTE
 from policy_qa.ui import (
     API_NAME,
+    API_NAMES,
     EXTRACTIVE_LABEL,
     NOT_FOUND,
     ChatUI,
     ChatView,
     escape_md,
     exposure_warning,
+    history_pairs,
     plain_text,
     render_chat,
 )
@@ -290,7 +293,94 @@ def test_api_returns_answer_to_dict(served: str, ui_qa: Assistant) -> None:
     assert FIRST_QUESTION in follow["retrieval_query"] and follow["citations"]
     api = client.view_api(print_info=False, return_format="dict")
     assert f"/{API_NAME}" in api["named_endpoints"]
-    assert list(api["named_endpoints"]) == [f"/{API_NAME}"]  # the page's own events stay private
+    # /ask, /retrieve, /documents; the page's own events stay private
+    assert list(api["named_endpoints"]) == [f"/{name}" for name in API_NAMES]
+
+
+def test_api_takes_history_as_chat_messages(served: str, ui_qa: Assistant) -> None:
+    client = Client(served, verbose=False)
+    first = ui_qa.ask(FIRST_QUESTION).answer
+    follow_up = "When was it re-established?"
+    messages = [
+        {"role": "system", "content": "You answer from policy documents."},
+        {"role": "user", "content": FIRST_QUESTION},
+        {"role": "assistant", "content": [{"type": "text", "text": first}]},
+    ]
+    by_messages = client.predict(follow_up, messages, api_name="/ask")
+    assert by_messages == client.predict(follow_up, [[FIRST_QUESTION, first]], api_name="/ask")
+    assert FIRST_QUESTION in by_messages["retrieval_query"] and "2005" in by_messages["answer"]
+    with pytest.raises(Exception, match="history must be a list") as caught:
+        client.predict(follow_up, [{"role": "critic", "content": "x"}], api_name="/ask")
+    assert "role 'critic'" in str(caught.value) and "Traceback" not in str(caught.value)
+
+
+def test_api_retrieve_returns_the_passages_ask_answers_from(served: str, ui_qa: Assistant) -> None:
+    client = Client(served, verbose=False)
+    got = client.predict(FIRST_QUESTION, [], api_name="/retrieve")
+    assert got == [p.to_dict() for p in ui_qa.retrieve(FIRST_QUESTION)]
+    assert got == ui_qa.ask(FIRST_QUESTION).to_dict()["passages"]
+    text = ui_qa.document_text(SEED_SOURCE)
+    assert all(text[p["start"] : p["end"]] == p["text"] for p in got)
+
+    follow_up = "When was it re-established?"
+    history = [{"role": "user", "content": FIRST_QUESTION}]
+    two = client.predict(follow_up, history, 2, SEED_SOURCE[:7], api_name="/retrieve")
+    assert two == [p.to_dict() for p in ui_qa.retrieve(follow_up, [(FIRST_QUESTION, "")], k=2)]
+    assert len(two) == 2 and "2005" in " ".join(p["text"] for p in two)
+    for bad in (0, 1000, "3"):
+        with pytest.raises(Exception, match="k must be a whole number from 1 to 30"):
+            client.predict(FIRST_QUESTION, [], bad, api_name="/retrieve")
+    with pytest.raises(Exception, match="Please type a question"):
+        client.predict("  ", [], api_name="/retrieve")
+
+
+def test_api_documents_lists_the_index(served: str, ui_qa: Assistant) -> None:
+    docs = Client(served, verbose=False).predict(api_name="/documents")
+    assert docs == [asdict(d) for d in ui_qa.documents()]
+    assert SEED_SOURCE in [d["source"] for d in docs]
+    assert set(docs[0]) == {"source", "title", "chunks", "indexed_at", "language"}
+
+
+@pytest.mark.parametrize(
+    ("history", "pairs"),
+    [
+        (None, []),
+        ("", []),
+        ([["q1", "a1"], ("q2", None)], [("q1", "a1"), ("q2", "")]),
+        ('[["q1", "a1"]]', [("q1", "a1")]),
+        (
+            [
+                {"role": "assistant", "content": "Hello! Ask me about the documents."},
+                {"role": "user", "content": "q1"},
+                {"role": "assistant", "content": "a1"},
+                {"role": "assistant", "content": "a1, more"},
+                {"role": "system", "content": "ignored"},
+                {"role": "user", "content": [{"type": "text", "text": "q2"}, {"type": "image"}]},
+                {"role": "user", "content": "q3"},
+                {"role": "assistant", "content": "a3"},
+            ],
+            [("q1", "a1\n\na1, more"), ("q2", ""), ("q3", "a3")],
+        ),
+        ('[{"role": "user", "content": "q1"}]', [("q1", "")]),
+    ],
+)
+def test_history_pairs_reads_pairs_and_messages(history: Any, pairs: list[Any]) -> None:
+    assert history_pairs(history) == pairs
+
+
+@pytest.mark.parametrize(
+    ("history", "message"),
+    [
+        ("[[1, 2", "Expecting"),
+        ({"role": "user"}, "must be a list, not dict"),
+        ([["q", "a", "extra"]], r"history\[0\] is neither"),
+        ([{"role": "bot", "content": "x"}], "role 'bot'"),
+        ([{"role": "user", "content": 3}], "content must be text"),
+    ],
+)
+def test_history_pairs_says_what_is_wrong(history: Any, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        history_pairs(history)
 
 
 def test_api_errors_are_messages_not_tracebacks(served: str) -> None:

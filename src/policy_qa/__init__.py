@@ -7,8 +7,11 @@
 >>> answer.to_dict()["citations"][0]["quote"]
 """
 
+from importlib import metadata as _metadata
+
 from .assistant import Assistant
 from .config import Settings
+from .embeddings import MiniLMEmbeddings, USEEmbeddings
 from .errors import (
     ConfigError,
     DocumentError,
@@ -32,10 +35,15 @@ __all__ = [
     "IndexNotFoundError",
     "IndexReport",
     "LLMError",
+    "MiniLMEmbeddings",
     "Passage",
     "PolicyQAError",
     "QuestionError",
     "Settings",
     "StoreUnavailableError",
+    "USEEmbeddings",
 ]
-__version__ = "0.1.0"
+try:
+    __version__ = _metadata.version("policy-qa")  # one version, pyproject's
+except _metadata.PackageNotFoundError:  # a source tree on sys.path, never installed
+    __version__ = "0+unknown"

@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from langchain_core.embeddings import Embeddings
 
@@ -24,7 +24,7 @@ from .asks import computation, facets
 from .config import Settings, quiet_third_parties
 from .conversation import joined, leans_on_previous, previous_question
 from .embeddings import load_embeddings
-from .errors import IndexNotFoundError, LLMError, QuestionError
+from .errors import ConfigError, IndexNotFoundError, LLMError, QuestionError
 from .indexing import Progress, index_paths
 from .ingest import Limits, detect_language
 from .judge import AnswerabilityJudge, make_judge
@@ -37,12 +37,16 @@ from .store import Store
 from .translate import glossary, to_english
 from .types import Answer, DocumentInfo, IndexReport, Passage
 
+if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
+
 log = logging.getLogger(__name__)
 
 History = Sequence[tuple[str, str]]
 
 _UNSET: Any = object()  # "not decided yet", where None is a decision (the check is off)
 _LLM_PASSAGES = 4  # passages put in an LLM's prompt
+CHAT_MODEL = "chat_model"  # the backend name of a chat model passed to ``Assistant``
 GATED_NOTE = "refused before the LLM was asked: the documents' evidence does not answer it"
 
 
@@ -62,14 +66,26 @@ class Assistant:
         settings: Settings | None = None,
         embeddings: Mapping[str, Embeddings] | None = None,
         store: Store | None = None,
+        chat_model: BaseChatModel | None = None,
     ) -> None:
         """``store``: where documents live (default: the Chroma index ``settings`` name, opened
         on first use). A store passed in keeps its BM25 index in memory only, and ``close``
-        leaves it open."""
+        leaves it open.
+
+        ``chat_model``: any LangChain chat model, to write answers instead of the backend
+        ``settings.llm`` names (leave that "none"). Its answers go through the same refusal
+        gate and verification; ``ask(..., llm="none")`` still answers extractively.
+        """
         quiet_third_parties()
         settings = settings or Settings.from_env()
         if index_dir is not None:
             settings = settings.replace(index_dir=Path(index_dir))
+        if chat_model is not None and settings.llm != "none":
+            raise ConfigError(
+                f"Pass a chat_model or set llm={settings.llm!r}, not both: unset "
+                "POLICY_QA_LLM (or --llm) to answer with the chat model."
+            )
+        self._chat_model = chat_model
         self.settings = settings
         self._embeddings: Mapping[str, Embeddings] | None = embeddings
         self._store: Store | None = store
@@ -99,14 +115,18 @@ class Assistant:
     def _open(self, create: bool = False) -> Store:
         with self._lock:
             if self._store is None:
-                from .chroma_store import ChromaStore
+                from .chroma_store import ChromaStore, ServerAuth
 
+                s = self.settings
                 self._store = ChromaStore(
                     self.index_dir,
-                    self.settings.chroma_url,
-                    self.settings.collection,
+                    s.chroma_url,
+                    s.collection,
                     self.embeddings,
                     create=create,
+                    server=ServerAuth(
+                        s.chroma_token, s.chroma_token_header, s.chroma_tenant, s.chroma_database
+                    ),
                 )
             return self._store
 
@@ -139,9 +159,12 @@ class Assistant:
             return None  # a store passed in: its BM25 index lives in memory only
         # Server mode keeps the BM25 index as a local cache beside the data directory; it is
         # derived from Chroma's contents and rebuilt whenever they change.
-        if self.settings.chroma_url:
-            safe = re.sub(r"[^A-Za-z0-9]+", "_", self.settings.chroma_url)
-            return Path(self.settings.data_dir) / "lexical" / f"{safe}_{self.settings.collection}"
+        s = self.settings
+        if s.chroma_url:
+            # One cache per server, tenant, database and collection: each holds other chunks.
+            where = [s.chroma_url, *(p for p in (s.chroma_tenant, s.chroma_database) if p)]
+            safe = re.sub(r"[^A-Za-z0-9]+", "_", "_".join(where))
+            return Path(s.data_dir) / "lexical" / f"{safe}_{s.collection}"
         return self.index_dir / "lexical" / self.settings.collection
 
     def retriever(self) -> Retriever:
@@ -281,7 +304,8 @@ class Assistant:
     ) -> Answer:
         """Answer ``question`` from the indexed documents, citing each claim, or refuse.
 
-        ``llm`` overrides the configured backend for this question ("none" for extractive).
+        ``llm`` overrides the configured backend for this question, one of ``backends``
+        ("none" for extractive).
         """
         final: Answer | None = None
         for item in self.stream(question, history, within=within, llm=llm):
@@ -308,7 +332,7 @@ class Assistant:
         question = self._check_question(question)
         self._ready()
         history = list(history or [])
-        answerer = self._llm_answerer(llm or self.settings.llm)
+        answerer = self._llm_answerer(llm or self.backends[-1])
         retriever = self.retriever()
         sources = self._sources_within(within, retriever.lexical)
         original = question
@@ -446,14 +470,20 @@ class Assistant:
 
                 scorer = self._scorer_()
                 model = scorer.model_for("ko")
+                given = backend == CHAT_MODEL and self._chat_model is not None
                 self._llms[backend] = LLMAnswerer(
-                    self.settings.replace(llm=backend), scorer.embedder(model)
+                    self.settings if given else self.settings.replace(llm=backend),
+                    scorer.embedder(model),
+                    chat_model=self._chat_model if given else None,
                 )
             return self._llms[backend]
 
     @property
     def backends(self) -> list[str]:
-        """Answer backends this assistant can use: extractive, plus the configured LLM."""
+        """Answer backends this assistant can use: extractive ("none"), then the configured
+        LLM (``CHAT_MODEL`` for a chat model passed in), which is the default: the last one."""
+        if self._chat_model is not None:
+            return ["none", CHAT_MODEL]
         return ["none"] + ([self.settings.llm] if self.settings.llm != "none" else [])
 
     def close(self) -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,9 @@ from urllib.parse import urlparse
 
 import chromadb
 import numpy as np
+from chromadb.config import DEFAULT_DATABASE, DEFAULT_TENANT
 from chromadb.config import Settings as ChromaSettings
+from chromadb.errors import ChromaAuthError, NotFoundError
 from langchain_chroma import Chroma
 from langchain_core.embeddings import Embeddings
 
@@ -36,16 +39,37 @@ from .errors import IndexNotFoundError, StoreUnavailableError
 from .store import DocumentItem, SentenceVectors, document_info, document_record
 from .types import Chunk, DocumentInfo, content_id
 
-__all__ = ["ChromaStore"]
+__all__ = ["ChromaStore", "ServerAuth"]
 
 log = logging.getLogger(__name__)
 
 _BATCH = 1000  # well under Chroma's max batch size, and keeps each request small
 _DOC_VECTOR = [1.0]  # the docs collection is looked up by id/metadata, never by similarity
+_TOKEN_PROVIDER = "chromadb.auth.token_authn.TokenAuthClientProvider"
 
 
-def _client(index_dir: Path, chroma_url: str | None, create: bool) -> Any:
-    settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+@dataclass(frozen=True)
+class ServerAuth:
+    """Who a Chroma server is asked as: the token (``repr`` leaves it out) and where it goes,
+    the tenant and the database (None: the server's defaults)."""
+
+    token: str | None = field(default=None, repr=False)
+    token_header: str = "Authorization"
+    tenant: str | None = None
+    database: str | None = None
+
+
+def _client(index_dir: Path, chroma_url: str | None, create: bool, server: ServerAuth) -> Any:
+    auth: dict[str, Any] = {}
+    if chroma_url and server.token:
+        # chromadb's own token provider; the token lives in these settings only, which nothing
+        # logs (docs/decisions/092-chroma-server-auth.md).
+        auth = {
+            "chroma_client_auth_provider": _TOKEN_PROVIDER,
+            "chroma_client_auth_credentials": server.token,
+            "chroma_auth_token_transport_header": server.token_header,
+        }
+    settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False, **auth)
     if chroma_url:
         parsed = urlparse(chroma_url)
         try:
@@ -54,8 +78,27 @@ def _client(index_dir: Path, chroma_url: str | None, create: bool) -> Any:
                 port=parsed.port or (443 if parsed.scheme == "https" else 8000),
                 ssl=parsed.scheme == "https",
                 settings=settings,
+                tenant=server.tenant or DEFAULT_TENANT,
+                database=server.database or DEFAULT_DATABASE,
             )
             client.heartbeat()
+        except ChromaAuthError:
+            said = (
+                f"refused the token in POLICY_QA_CHROMA_TOKEN (sent as {server.token_header}): "
+                "set it to one the server accepts"
+                if server.token
+                else "asks for a token: set POLICY_QA_CHROMA_TOKEN"
+            )
+            raise StoreUnavailableError(
+                f"The Chroma server at {chroma_url} {said} (and "
+                "POLICY_QA_CHROMA_TOKEN_HEADER=X-Chroma-Token if the server reads that header)."
+            ) from None
+        except NotFoundError as exc:
+            raise StoreUnavailableError(
+                f"The Chroma server at {chroma_url} says: {exc}. Create it there "
+                "(chromadb.AdminClient: create_tenant, create_database), or set "
+                "POLICY_QA_CHROMA_TENANT and POLICY_QA_CHROMA_DATABASE to ones that exist."
+            ) from None
         except Exception as exc:
             raise StoreUnavailableError(
                 f"Cannot reach the Chroma server at {chroma_url} ({type(exc).__name__}). "
@@ -110,11 +153,13 @@ class ChromaStore:
         name: str,
         embeddings: Mapping[str, Embeddings],
         create: bool = False,
+        server: ServerAuth | None = None,
     ) -> None:
+        """``server``: the token, tenant and database for ``chroma_url`` (embedded: unused)."""
         if not embeddings:
             raise ValueError("ChromaStore needs at least one embedding model")
         self.location = chroma_url or str(index_dir)
-        self._client = _client(Path(index_dir), chroma_url, create)
+        self._client = _client(Path(index_dir), chroma_url, create, server or ServerAuth())
         self._name = name
         try:
             self._docs = self._client.get_or_create_collection(

@@ -4,11 +4,12 @@ Owns argument parsing, logging set-up and turning ``PolicyQAError`` into a one-l
 a non-zero exit. Every command's behaviour lives in the library.
 
     policy-qa index PATH... [--index-dir DIR]
-    policy-qa ask QUESTION [--json] [--stream] [--within PREFIX]
+    policy-qa ask QUESTION [--json] [--stream] [--within PREFIX]   (QUESTION "-": read stdin)
     policy-qa documents | remove SOURCE
     policy-qa serve [--host H] [--port N] [--corpus DIR]
     policy-qa doctor
     policy-qa eval SET... [--limit N] [--out DIR]
+    policy-qa --version           (also: python -m policy_qa ...)
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from . import __version__
 from .config import JUDGE_MODES, Settings, quiet_third_parties
 from .errors import PolicyQAError
 from .text import terminal_safe
@@ -106,8 +108,10 @@ def cmd_index(args: argparse.Namespace) -> int:
 def cmd_ask(args: argparse.Namespace) -> int:
     from .types import Answer
 
+    # "-" reads the question from stdin, so a script can pipe in text that holds quotes or
+    # newlines without shell escaping.
+    question = sys.stdin.read() if args.question == ["-"] else " ".join(args.question)
     qa = _assistant(args)
-    question = " ".join(args.question)
     if args.stream and not args.json:
         final = None
         for item in qa.stream(question, within=args.within):
@@ -261,6 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="policy-qa",
         description="Ask questions of policy documents and get answers that cite their sources.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -272,7 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_index)
 
     p = sub.add_parser("ask", help="ask a question")
-    p.add_argument("question", nargs="+")
+    p.add_argument("question", nargs="+", help='the question; "-" reads it from stdin')
     p.add_argument("--json", action="store_true", help="print Answer.to_dict() as JSON")
     p.add_argument("--stream", action="store_true", help="print the answer as it is written")
     p.add_argument("--within", help="only documents whose source starts with this prefix")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -17,6 +17,7 @@ from urllib.parse import urlparse
 from .errors import ConfigError
 
 __all__ = [
+    "CHROMA_TOKEN_HEADERS",
     "ENV_PREFIX",
     "JUDGE_MODES",
     "LLM_BACKENDS",
@@ -25,6 +26,7 @@ __all__ = [
 ]
 
 ENV_PREFIX = "POLICY_QA_"
+CHROMA_TOKEN_HEADERS = ("Authorization", "X-Chroma-Token")  # what a Chroma server reads
 LLM_BACKENDS = ("none", "openai", "llamacpp")
 JUDGE_MODES = ("auto", "on", "off")  # the answerability check (policy_qa.judge)
 
@@ -38,6 +40,14 @@ class Settings:
     index_dir: Path | None = None  # default: data_dir / "index"
     chroma_url: str | None = None  # e.g. http://127.0.0.1:8000 to use a Chroma server
     collection: str = "policy_qa"
+    # A secured Chroma server (docs/decisions/092-chroma-server-auth.md): its token, read from
+    # POLICY_QA_CHROMA_TOKEN and kept out of repr() so it is never logged or printed; the
+    # header that carries it ("Authorization": Bearer, or "X-Chroma-Token"); the tenant and
+    # database (None: the server's defaults).
+    chroma_token: str | None = field(default=None, repr=False)
+    chroma_token_header: str = "Authorization"
+    chroma_tenant: str | None = None
+    chroma_database: str | None = None
 
     # Chunking (characters): docs/decisions/001-chunks-of-about-700-characters.md.
     chunk_size: int = 700
@@ -136,6 +146,22 @@ class Settings:
                 raise ConfigError(
                     f"chroma_url must look like http://127.0.0.1:8000, got {self.chroma_url!r}"
                 )
+        server_only = {
+            "chroma_token": self.chroma_token,
+            "chroma_tenant": self.chroma_tenant,
+            "chroma_database": self.chroma_database,
+        }
+        given = [name for name, value in server_only.items() if value]
+        if given and not self.chroma_url:
+            raise ConfigError(
+                f"{', '.join(given)} apply to a Chroma server: set chroma_url too "
+                "(POLICY_QA_CHROMA_URL), or unset them for the local index"
+            )
+        if self.chroma_token_header not in CHROMA_TOKEN_HEADERS:
+            raise ConfigError(
+                f"chroma_token_header must be one of {', '.join(CHROMA_TOKEN_HEADERS)}, "
+                f"got {self.chroma_token_header!r}"
+            )
         if self.auth is not None and ":" not in self.auth:
             raise ConfigError("auth must be 'user:password'")
         if not 1 <= self.port <= 65535:

@@ -30,7 +30,7 @@ import logging
 import re
 import shutil
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol
@@ -47,17 +47,20 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "API_NAME",
+    "API_NAMES",
     "EXAMPLES",
     "ChatUI",
     "CheckStatus",
     "build_app",
     "escape_md",
     "exposure_warning",
+    "history_pairs",
     "launch",
     "serve",
 ]
 
 API_NAME = "ask"
+API_NAMES = (API_NAME, "retrieve", "documents")  # the public endpoints, in the API page's order
 EXAMPLES = (
     "When was the Daedeok Research Complex established?",
     "How far is Daejeon from Seoul?",
@@ -176,6 +179,71 @@ def plain_text(answer: dict[str, Any] | None) -> str:
     return "\n".join(lines)
 
 
+def history_pairs(history: Any) -> list[tuple[str, str]]:
+    """Earlier turns as ``(question, answer)`` pairs, from either shape a client sends.
+
+    ``history`` is a list of ``[question, answer]`` pairs, or of chat messages
+    ``{"role": "user" | "assistant", "content": ...}`` as OpenAI-style and Gradio clients send
+    them, or either as a JSON string. With messages, each user message pairs with the assistant
+    messages after it (joined; "" when none came), an assistant message before any user one (a
+    greeting) is dropped, and "system" and "tool" messages are ignored. A ``content`` may be a
+    list of parts (``{"type": "text", "text": ...}``); only text parts count. ValueError, with
+    what is wrong, for anything else.
+    """
+    if isinstance(history, str):
+        history = json.loads(history) if history.strip() else []
+    if history is None:
+        return []
+    if not isinstance(history, list | tuple):
+        raise ValueError(f"history must be a list, not {type(history).__name__}")
+    pairs: list[list[str]] = []
+    open_turn = False  # whether the last user message can still take assistant messages
+    for i, item in enumerate(history):
+        if isinstance(item, dict):
+            role = item.get("role")
+            text = _message_text(item.get("content"), i)
+            if role == "user":
+                pairs.append([text, ""])
+                open_turn = True
+            elif role == "assistant":
+                if open_turn:
+                    pairs[-1][1] = f"{pairs[-1][1]}\n\n{text}" if pairs[-1][1] else text
+            elif role not in ("system", "tool"):
+                raise ValueError(f"history[{i}] has role {role!r}; use 'user' or 'assistant'")
+        elif isinstance(item, list | tuple) and len(item) == 2:
+            pairs.append([str(item[0] or ""), str(item[1] or "")])
+            open_turn = False
+        else:
+            raise ValueError(
+                f"history[{i}] is neither a [question, answer] pair nor a "
+                '{"role", "content"} message'
+            )
+    return [(q, a) for q, a in pairs]
+
+
+def _message_text(content: Any, i: int) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):  # content parts: keep the text ones
+        return "\n".join(
+            str(part.get("text", "")) if isinstance(part, dict) else str(part)
+            for part in content
+            if isinstance(part, str) or (isinstance(part, dict) and "text" in part)
+        )
+    raise ValueError(f"history[{i}]'s content must be text or a list of text parts")
+
+
+def _api_history(history: Any) -> list[tuple[str, str]]:
+    try:
+        return history_pairs(history)
+    except ValueError as exc:  # json.JSONDecodeError is one too
+        message = (
+            "history must be a list of [question, answer] pairs or of "
+            f'{{"role", "content"}} messages (or that list as JSON): {exc}'
+        )
+        raise gr.Error(message, print_exception=False) from None
+
+
 def _status(message: str, kind: str = "error") -> str:
     icon = {"error": "⚠", "ok": "✓", "info": "ℹ"}[kind]
     role = ' role="alert"' if kind == "error" else ""
@@ -260,7 +328,7 @@ class ChatUI:
         return gr.Dropdown(
             label="Answer with",
             choices=choices,
-            value=self.qa.settings.llm,
+            value=self.qa.backends[-1],  # the configured backend
             visible=len(choices) > 1,
             interactive=True,
             elem_id="pqa-backend",
@@ -399,17 +467,32 @@ class ChatUI:
         """
         try:
             llm = self._check_backend(backend)
-        except ConfigError as exc:
+            return self.qa.ask(question, _api_history(history), llm=llm).to_dict()
+        except PolicyQAError as exc:
             raise gr.Error(str(exc), print_exception=False) from None
-        if isinstance(history, str):
-            try:
-                history = json.loads(history) if history.strip() else []
-            except json.JSONDecodeError as exc:
-                message = f"history must be a JSON list of [question, answer] pairs: {exc}"
-                raise gr.Error(message) from None
-        pairs = [(str(q), str(a)) for q, a in (history or [])]
+
+    def api_retrieve(
+        self, question: str, history: Any = None, k: int | None = None, within: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The ``/retrieve`` endpoint: the ranked passages ``/ask`` would answer from, each as
+        ``Passage.to_dict()``. ``history`` as for ``api_ask``; ``k`` passages (default
+        ``top_k``); ``within``: only sources under this prefix."""
+        limit = self.qa.settings.candidates  # retrieval ranks no more than this many
+        count = k if k is None or type(k) is int else 0  # not a bool, a float or a str
         try:
-            return self.qa.ask(question, pairs, llm=llm).to_dict()
+            if count is not None and not 1 <= count <= limit:
+                raise ConfigError(f"k must be a whole number from 1 to {limit}, not {k!r}.")
+            passages = self.qa.retrieve(
+                question, _api_history(history), within=within or None, k=count
+            )
+        except PolicyQAError as exc:
+            raise gr.Error(str(exc), print_exception=False) from None
+        return [p.to_dict() for p in passages]
+
+    def api_documents(self) -> list[dict[str, Any]]:
+        """The ``/documents`` endpoint: what is indexed, one ``DocumentInfo`` as a dict each."""
+        try:
+            return [asdict(d) for d in self.qa.documents()]
         except PolicyQAError as exc:
             raise gr.Error(str(exc), print_exception=False) from None
 
@@ -783,7 +866,10 @@ def build_app(assistant: Assistant, check: CheckStatus | None = None) -> gr.Bloc
         app.load(ui.check_line, None, [check_line, check_timer], **private)
         check_timer.tick(ui.check_line, None, [check_line, check_timer], **private)
 
-        gr.api(_api(ui), api_name=API_NAME, **asking)
+        ask, retrieve, documents = _api(ui)
+        gr.api(ask, api_name=API_NAME, **asking)
+        gr.api(retrieve, api_name="retrieve", **asking)
+        gr.api(documents, api_name="documents", **asking)
     return app
 
 
@@ -824,19 +910,41 @@ def _on_upload(ui: ChatUI) -> Callable[..., DocumentsView]:
     return on_upload
 
 
-def _api(ui: ChatUI) -> Callable[..., dict[str, Any]]:
+# Earlier turns, as the API takes them (``history_pairs``).
+ApiHistory = list[list[str]] | list[dict[str, Any]] | str | None
+
+
+def _api(ui: ChatUI) -> tuple[Callable[..., Any], ...]:
+    """The public endpoints' functions: their signatures and docstrings are the API page."""
+
     def ask(
-        question: str, history: list[list[str]] | str | None = None, backend: str | None = None
+        question: str, history: ApiHistory = None, backend: str | None = None
     ) -> dict[str, Any]:
         """Answer a question from the indexed documents; returns ``Answer.to_dict()``.
 
-        history: earlier turns as [[question, answer], ...] (or that list as a JSON string).
+        history: earlier turns as [[question, answer], ...] or as chat messages
+        [{"role": "user" | "assistant", "content": "..."}, ...] (or either as a JSON string).
         backend: "none" (extractive, quotes only) or the configured LLM backend; default: the
         configured backend.
         """
         return ui.api_ask(question, history, backend)
 
-    return ask
+    def retrieve(
+        question: str, history: ApiHistory = None, k: int | None = None, within: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The ranked passages /ask would answer from, each as ``Passage.to_dict()``.
+
+        history: as for /ask (a follow-up is searched with the topic of the turn before).
+        k: how many passages (default: the top_k setting). within: only documents whose source
+        starts with this prefix.
+        """
+        return ui.api_retrieve(question, history, k, within)
+
+    def documents() -> list[dict[str, Any]]:
+        """The indexed documents: [{source, title, chunks, indexed_at, language}, ...]."""
+        return ui.api_documents()
+
+    return ask, retrieve, documents
 
 
 # --- serving ----------------------------------------------------------------------------------
