@@ -12,6 +12,8 @@ from .config import Settings
 from .errors import (
     ConfigError,
     DocumentError,
+    DocumentNotFoundError,
+    IndexDamagedError,
     IndexNotFoundError,
     LLMError,
     PolicyQAError,
@@ -29,6 +31,8 @@ __all__ = [
     "ConfigError",
     "DocumentError",
     "DocumentInfo",
+    "DocumentNotFoundError",
+    "IndexDamagedError",
     "IndexNotFoundError",
     "IndexReport",
     "LLMError",
