@@ -120,10 +120,6 @@ def _check_folder(index_dir: Path, create: bool) -> None:
             f"No index found at {index_dir}. Index documents first, for example: "
             f"`policy-qa index corpus/ --index-dir {index_dir}`."
         )
-    if database.exists() and database.stat().st_size == 0:
-        # Chroma would quietly make a new, empty database of it: whatever was indexed there
-        # would look gone (the issue's "0-byte chroma.sqlite3").
-        raise _damaged(str(index_dir), False, "the file is empty, 0 bytes")
     if create:
         try:
             index_dir.mkdir(parents=True, exist_ok=True)
@@ -137,6 +133,15 @@ def _check_folder(index_dir: Path, create: bool) -> None:
                 f"Cannot create the index folder {index_dir}: permission denied. Give "
                 "--index-dir (or POLICY_QA_INDEX_DIR) a folder you may write to."
             ) from None
+
+
+def _check_database(index_dir: Path) -> None:
+    """Under the open lock (a creator's new database is empty only while it holds it)."""
+    database = index_dir / _DATABASE
+    if database.exists() and database.stat().st_size == 0:
+        # Chroma would quietly make a new, empty database of it: whatever was indexed there
+        # would look gone (the issue's "0-byte chroma.sqlite3").
+        raise _damaged(str(index_dir), False, "the file is empty, 0 bytes")
 
 
 def _client(index_dir: Path, chroma_url: str | None, create: bool) -> Any:
@@ -158,6 +163,7 @@ def _client(index_dir: Path, chroma_url: str | None, create: bool) -> Any:
                 "or unset POLICY_QA_CHROMA_URL to use the local index."
             ) from None
         return client
+    _check_database(index_dir)
     return chromadb.PersistentClient(path=str(index_dir), settings=settings)
 
 
