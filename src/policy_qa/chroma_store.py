@@ -41,6 +41,7 @@ from urllib.parse import urlparse
 
 import chromadb
 import numpy as np
+from chromadb.api.shared_system_client import SharedSystemClient
 from chromadb.config import Settings as ChromaSettings
 from langchain_chroma import Chroma
 
@@ -164,7 +165,22 @@ def _client(index_dir: Path, chroma_url: str | None, create: bool) -> Any:
             ) from None
         return client
     _check_database(index_dir)
-    return chromadb.PersistentClient(path=str(index_dir), settings=settings)
+    try:
+        return chromadb.PersistentClient(path=str(index_dir), settings=settings)
+    except Exception:
+        _forget_failed_system(str(index_dir))
+        raise
+
+
+def _forget_failed_system(identifier: str) -> None:
+    """Drop the system Chroma cached for a folder it then failed to open (no client holds it).
+
+    Chroma caches one system per folder before starting it, and keeps it when starting fails
+    (a damaged database): every later open in this process then failed with "'RustBindingsAPI'
+    object has no attribute 'bindings'" instead of the real reason.
+    """
+    if SharedSystemClient._identifier_to_refcount.get(identifier, 0) == 0:
+        SharedSystemClient._identifier_to_system.pop(identifier, None)
 
 
 def _chunk_metadata(chunk: Chunk, doc_id: str) -> dict[str, Any]:

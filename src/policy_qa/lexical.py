@@ -399,7 +399,10 @@ class LexicalIndex:
         """
         try:
             meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            if not isinstance(meta, dict) or not isinstance(meta.get("ids"), list):
+                raise ValueError("not a saved lexical index")
+        except (OSError, ValueError) as exc:  # derived data: rebuilt, never fatal
+            log.info("no usable lexical index at %s (%s)", folder, exc)
             return None
         if fingerprint is not None and meta.get("fingerprint") != fingerprint:
             return None

@@ -383,12 +383,18 @@ class ChatUI:
                 history = json.loads(history) if history.strip() else []
             except json.JSONDecodeError as exc:
                 message = f"history must be a JSON list of [question, answer] pairs: {exc}"
-                raise gr.Error(message) from None
-        pairs = [(str(q), str(a)) for q, a in (history or [])]
+                raise gr.Error(message, print_exception=False) from None
+        # The library checks the question and every turn of the history (policy_qa.inputs);
+        # what it rejects reaches the caller as its one-line message, never Gradio's opaque
+        # "upstream app raised an exception" (docs/decisions/083-one-line-for-every-bad-input.md).
         try:
-            return self.qa.ask(question, pairs, llm=llm).to_dict()
+            return self.qa.ask(question, history, llm=llm).to_dict()
         except PolicyQAError as exc:
             raise gr.Error(str(exc), print_exception=False) from None
+        except Exception as exc:  # a bug must not leave the caller with nothing to go on
+            log.exception("the /ask endpoint failed")
+            message = f"Something went wrong ({type(exc).__name__}); the server log has details."
+            raise gr.Error(message, print_exception=False) from None
 
     # sources panel
 
