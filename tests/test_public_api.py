@@ -80,6 +80,16 @@ def test_every_exported_name_exists(name: str) -> None:
             ],
         ),
         ("policy_qa.faults", ["BOUNDARIES", "Checkpoint", "checkpoint_for"]),
+        (
+            "policy_qa.login",
+            [
+                "FIRST_LOCKOUT_SECONDS",
+                "FREE_FAILURES",
+                "MAX_LOCKOUT_SECONDS",
+                "LoginThrottle",
+                "ThrottledLogin",
+            ],
+        ),
         ("policy_qa.folder_lock", ["LOCK_NAME", "LOCK_TIMEOUT_SECONDS", "OPEN_LOCK", "FolderLock"]),
         ("policy_qa.chroma_store", ["ChromaStore"]),
         ("policy_qa.memory_store", ["InMemoryStore"]),

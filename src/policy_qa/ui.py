@@ -36,11 +36,13 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import gradio as gr
+from starlette.middleware import Middleware
 
 from .assistant import Assistant
 from .config import Settings
 from .errors import ConfigError, PolicyQAError
 from .ingest import SUPPORTED_SUFFIXES
+from .login import LoginThrottle, ThrottledLogin
 from .types import Answer
 
 log = logging.getLogger(__name__)
@@ -848,9 +850,13 @@ def launch(
     if warning:
         log.warning(warning)
     auth = None
+    app_kwargs: dict[str, Any] = {}
     if settings.auth:
         user, _, password = settings.auth.partition(":")
         auth = (user, password)
+        # Failed logins are throttled per client address in front of Gradio's POST /login
+        # (its auth callable never sees the address): docs/decisions/084-login.md.
+        app_kwargs["middleware"] = [Middleware(ThrottledLogin, throttle=LoginThrottle())]
     app = build_app(assistant)
     app.queue(default_concurrency_limit=1)
     app.launch(
@@ -858,6 +864,7 @@ def launch(
         server_port=settings.port,
         share=False,
         auth=auth,
+        app_kwargs=app_kwargs,
         max_file_size=settings.max_upload_mb * 1024 * 1024,
         prevent_thread_lock=not block,
         quiet=quiet,
