@@ -3,6 +3,13 @@
 #   make test   set up (with test and LLM extras, and Debian's Chromium) and run every test
 # Everything is installed with pip into .venv; torch is pinned in pyproject.toml to the
 # CPU build that lies on this kind of machine.
+#
+# llama-cpp-python is compiled by this Makefile, portably (AVX2, runs on any x86-64 CPU that
+# has it), once per machine into a wheel folder in the user's cache keyed by its version and
+# flags, and installed from that file before anything else can bring in another build: pip's
+# own wheel cache may hold a native build from an earlier install, and a native build crashes
+# on AMX CPUs (docs/decisions/050-portable-llama-build.md). `make chat LLAMA_BUILD=native`
+# opts into a build tuned to this CPU with the AMX path left out.
 
 PYTHON ?= python3
 VENV   := .venv
@@ -13,35 +20,87 @@ export GRADIO_ANALYTICS_ENABLED := False
 export ANONYMIZED_TELEMETRY := False
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: chat test setup setup-test lint bench clean
+LLAMA_VERSION := 0.3.36
+LLAMA_BUILD ?= portable
+ifeq ($(LLAMA_BUILD),portable)
+LLAMA_CMAKE := -DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
+LLAMA_CFLAGS :=
+LLAMA_CPU :=
+else ifeq ($(LLAMA_BUILD),native)
+LLAMA_CMAKE := -DGGML_NATIVE=ON
+LLAMA_CFLAGS := -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
+# A native build fits only the CPU it was built on: its key includes the CPU's features.
+LLAMA_CPU := $(shell grep -m1 '^flags' /proc/cpuinfo 2>/dev/null)
+else
+$(error LLAMA_BUILD must be portable or native, not $(LLAMA_BUILD))
+endif
+CACHE_HOME := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)
+LLAMA_KEY := $(shell printf '%s|%s|%s|%s' '$(LLAMA_VERSION)' '$(LLAMA_CMAKE)' '$(LLAMA_CFLAGS)' \
+	'$(LLAMA_CPU)' | sha256sum | cut -c1-12)
+WHEELS := $(CACHE_HOME)/policy-qa/wheels
+LLAMA_WHEELS := $(WHEELS)/llama-cpp-python-$(LLAMA_VERSION)-$(LLAMA_BUILD)-$(LLAMA_KEY)
+LLAMA := $(VENV)/.llama-$(LLAMA_BUILD)-$(LLAMA_KEY)
+BASE := $(VENV)/.base-$(LLAMA_BUILD)-$(LLAMA_KEY)
+TEST := $(VENV)/.test-$(LLAMA_BUILD)-$(LLAMA_KEY)
 
-chat: $(VENV)/.base
+.PHONY: chat test setup setup-test llama lint bench clean
+
+chat: $(BASE)
 	$(BIN)/policy-qa serve --corpus corpus
 
-test: $(VENV)/.test chromium
+test: $(TEST) chromium
 	$(BIN)/ruff check src tests benchmarks research
 	$(BIN)/ruff format --check src tests benchmarks research
 	$(BIN)/mypy src benchmarks research
 	$(BIN)/pytest
 
-setup: $(VENV)/.base
-setup-test: $(VENV)/.test
+setup: $(BASE)
+setup-test: $(TEST)
+llama: $(LLAMA)
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-# The llm extra brings the answerability check (README "Refusal"); llama-cpp-python compiles
-# once (3-6 min), and where it cannot the chat still runs, refusing on evidence scores alone.
-$(VENV)/.base: pyproject.toml | $(VENV)/bin/python
-	$(BIN)/pip install --quiet -e '.[llm]' || { \
-	  echo "policy-qa: the llm extra did not install; the chat runs without the answerability check" >&2; \
-	  $(BIN)/pip install --quiet -e .; }
+# Built from source with --no-cache-dir (pip's wheel cache is neither read nor written) into a
+# temporary folder, then moved into place: a failed build leaves no wheel behind. Installed
+# with --force-reinstall --no-deps, so it replaces whatever build the venv held.
+$(LLAMA): | $(VENV)/bin/python
+	@mkdir -p "$(WHEELS)"; \
+	whl=$$(ls "$(LLAMA_WHEELS)"/llama_cpp_python-$(LLAMA_VERSION)-*.whl 2>/dev/null | head -n1); \
+	if [ -z "$$whl" ]; then \
+	  echo "policy-qa: building llama-cpp-python $(LLAMA_VERSION), $(LLAMA_BUILD) ($(LLAMA_CMAKE)), once for this machine (3-15 min)" >&2; \
+	  tmp=$$(mktemp -d "$(WHEELS)/.build-XXXXXX"); \
+	  if CMAKE_ARGS="$(LLAMA_CMAKE)" CFLAGS="$(LLAMA_CFLAGS)" CXXFLAGS="$(LLAMA_CFLAGS)" \
+	      $(BIN)/pip wheel --quiet --no-cache-dir --no-deps --no-binary llama-cpp-python \
+	      --wheel-dir "$$tmp" llama-cpp-python==$(LLAMA_VERSION); then \
+	    mkdir -p "$(LLAMA_WHEELS)" && mv "$$tmp"/llama_cpp_python-*.whl "$(LLAMA_WHEELS)/"; \
+	  fi; \
+	  rm -rf "$$tmp"; \
+	  whl=$$(ls "$(LLAMA_WHEELS)"/llama_cpp_python-$(LLAMA_VERSION)-*.whl 2>/dev/null | head -n1); \
+	  [ -n "$$whl" ] || { echo "policy-qa: llama-cpp-python did not build" >&2; exit 1; }; \
+	fi; \
+	echo "policy-qa: installing $$whl" >&2; \
+	$(BIN)/pip install --quiet --no-cache-dir --force-reinstall --no-deps "$$whl"
+	@rm -f $(VENV)/.llama-* $(VENV)/.base-* $(VENV)/.test-*
 	touch $@
 
-$(VENV)/.test: pyproject.toml | $(VENV)/bin/python
+# The llm extra brings the answerability check (README "Refusal"); where llama-cpp-python
+# cannot build, the chat still runs, refusing on evidence scores alone. The worker's --info
+# prints the build's CPU features, and fails on a build with the AMX path.
+$(BASE): pyproject.toml | $(VENV)/bin/python
+	@if $(MAKE) --no-print-directory llama LLAMA_BUILD=$(LLAMA_BUILD); then \
+	  $(BIN)/pip install --quiet -e '.[llm]' && $(BIN)/python -m policy_qa.worker --info; \
+	else \
+	  echo "policy-qa: no llama-cpp-python; the chat runs without the answerability check" >&2; \
+	  $(BIN)/pip install --quiet -e .; \
+	fi
+	touch $@
+
+$(TEST): pyproject.toml $(LLAMA) | $(VENV)/bin/python
 	$(BIN)/pip install --quiet -e '.[test,llm]'
-	touch $@ $(VENV)/.base
+	$(BIN)/python -m policy_qa.worker --info
+	touch $@ $(BASE)
 
 # Browser tests drive Debian's Chromium; Playwright's own browser download cannot work here.
 chromium:
@@ -49,11 +108,11 @@ chromium:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
 	  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null; fi; }
 
-lint: $(VENV)/.test
+lint: $(TEST)
 	$(BIN)/ruff check src tests benchmarks research && $(BIN)/ruff format --check src tests benchmarks research && $(BIN)/mypy src benchmarks research
 
-bench: $(VENV)/.test
-	$(BIN)/python scripts/bench_retrieval.py
+bench: $(TEST)
+	$(BIN)/python benchmarks/bench_retrieval.py
 
 clean:
 	rm -rf $(VENV) .policy-qa test-artifacts

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,27 @@ os.environ.setdefault("POLICY_QA_JUDGE", "off")
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO / "corpus"
 SEED_SOURCE = "daedeok-and-national-innovation-cluster.txt"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The packaged models are joined into a session folder, never the user's cache folder.
+
+    Set in the environment, so ``Settings()``, ``Settings.from_env()`` and the subprocesses the
+    tests start all find it. The joined Qwen (1 GB) is removed at the end.
+    """
+    folder = tmp_path_factory.mktemp("model-cache")
+    previous = os.environ.get("POLICY_QA_MODEL_CACHE_DIR")
+    os.environ["POLICY_QA_MODEL_CACHE_DIR"] = str(folder)
+    yield folder
+    if previous is None:
+        os.environ.pop("POLICY_QA_MODEL_CACHE_DIR", None)
+    else:
+        os.environ["POLICY_QA_MODEL_CACHE_DIR"] = previous
+    from policy_qa.supervisor import close_all
+
+    close_all()  # workers map the model file: end them before it goes
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def free_port() -> int:

@@ -258,3 +258,37 @@ def test_upload_a_hostile_document_ask_about_it_and_it_stays_inert(
     )
     assert HOSTILE_NAME not in table.inner_text()
     page.context.close()
+
+
+@pytest.mark.llm
+def test_the_page_says_when_the_answerability_check_is_broken(
+    browser: Any, corpus_index: Path, app_qa: Assistant, tmp_path: Path
+) -> None:
+    """The start-up model check's line: "starting" at first, then the reason it failed (a
+    worker that cannot answer within judge_timeout), refreshed by the page's timer."""
+    from policy_qa.doctor import ModelCheck
+    from policy_qa.judge import judge_available
+    from policy_qa.ui import launch
+
+    if not judge_available():
+        pytest.skip("needs policy-qa[llm]")
+    qa = private_assistant(corpus_index, app_qa, tmp_path)
+    check = ModelCheck(qa.settings.replace(judge="on", judge_timeout=0.001))
+    app = launch(qa, block=False, quiet=True, check=check)
+    try:
+        page = open_page(browser, f"http://127.0.0.1:{qa.settings.port}/", LAPTOP)
+        page.wait_for_function(
+            "() => document.querySelector('#pqa-check')?.innerText.includes('Starting')"
+        )
+        check.start()
+        page.wait_for_function(
+            "() => document.querySelector('#pqa-check')?.innerText.includes('unavailable')"
+        )
+        text = page.locator("#pqa-check").inner_text()
+        assert "The answerability check is unavailable: the model worker" in text
+        assert "evidence scores alone" in text
+        shot(page, "laptop-check-unavailable")
+        page.context.close()
+    finally:
+        app.close()
+        qa.close()

@@ -32,8 +32,8 @@ def _gate(tmp_path: Path, specs: list[SetSpec]) -> None:
         datasets_dir=DATASETS,
         progress=False,
     )
-    # The repository's data folder only lends the cached Qwen model (each set indexes into
-    # tmp_path); the answerability check is on, as it is wherever policy-qa[llm] is installed.
+    # Each set indexes into tmp_path, and Qwen comes from the model cache (the session's, see
+    # tests/conftest.py); the answerability check is on, as wherever policy-qa[llm] is installed.
     settings = Settings(data_dir=REPO / ".policy-qa", judge="auto")
     results = run(specs, options, settings)
     names = set(results["sets"])

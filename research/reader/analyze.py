@@ -52,7 +52,7 @@ def bi_encoder_scores(name: str, questions: Sequence[dict[str, Any]]) -> list[np
 
 def cross_encoder_scores(folder: Path, questions: Sequence[dict[str, Any]]) -> list[np.ndarray]:
     import torch
-    from train import pair_text  # type: ignore[import-not-found]
+    from train import pair_text
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(str(folder))

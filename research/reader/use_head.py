@@ -68,7 +68,8 @@ def main() -> None:
     rng.shuffle(rest)
     dev = rest[:600] + bundled_ko
     train = rest[600:]
-    xs, ys = [], []
+    xs: list[np.ndarray] = []
+    ys: list[np.ndarray] = []
     for q in train:
         f = features(q)
         labels = np.array([c["label"] for c in q["candidates"]])
@@ -87,10 +88,11 @@ def main() -> None:
             continue
         p = model.predict_proba(features(q))[:, 1]
         cos = features(q)[:, -2]
-        labels = [c["label"] for c in q["candidates"]]
+        got_labels = [c["label"] for c in q["candidates"]]
         key = f"{q['set']}:{q['lang']}"
-        if q["answerable"] and any(labels):
-            groups.setdefault(key, []).append((labels[int(p.argmax())], labels[int(cos.argmax())]))
+        if q["answerable"] and any(got_labels):
+            pick = (got_labels[int(p.argmax())], got_labels[int(cos.argmax())])
+            groups.setdefault(key, []).append(pick)
     for key, got in sorted(groups.items()):
         head = np.mean([a for a, _ in got])
         base = np.mean([b for _, b in got])

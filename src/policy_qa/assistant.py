@@ -109,9 +109,12 @@ class Assistant:
 
     @property
     def embeddings(self) -> Mapping[str, Embeddings]:
-        if self._embeddings is None:
-            self._embeddings = {m: load_embeddings(m) for m in self.settings.dense_models}
-        return self._embeddings
+        # Under the lock: the web chat's first questions arrive together, and each would
+        # otherwise load the models again (docs/decisions/051-concurrency.md).
+        with self._lock:
+            if self._embeddings is None:
+                self._embeddings = {m: load_embeddings(m) for m in self.settings.dense_models}
+            return self._embeddings
 
     @property
     def index_dir(self) -> Path:
@@ -152,9 +155,10 @@ class Assistant:
         return judge is not None
 
     def _scorer_(self) -> SentenceScorer:
-        if self._scorer is None:
-            self._scorer = SentenceScorer(self.embeddings)
-        return self._scorer
+        with self._lock:  # one scorer, so concurrent questions share its sentence cache
+            if self._scorer is None:
+                self._scorer = SentenceScorer(self.embeddings)
+            return self._scorer
 
     def _lexical_index(self) -> LexicalIndex:
         return self._lexical.get(self._open())
@@ -387,15 +391,16 @@ class Assistant:
         """The LLM answerer for ``backend`` (None for extractive), built once per backend."""
         if backend == "none":
             return None
-        if backend not in self._llms:
-            from .generate import LLMAnswerer
+        with self._lock:
+            if backend not in self._llms:
+                from .generate import LLMAnswerer
 
-            scorer = self._scorer_()
-            model = scorer.model_for("ko")
-            self._llms[backend] = LLMAnswerer(
-                self.settings.replace(llm=backend), scorer.embedder(model)
-            )
-        return self._llms[backend]
+                scorer = self._scorer_()
+                model = scorer.model_for("ko")
+                self._llms[backend] = LLMAnswerer(
+                    self.settings.replace(llm=backend), scorer.embedder(model)
+                )
+            return self._llms[backend]
 
     @property
     def backends(self) -> list[str]:

@@ -7,6 +7,7 @@ a non-zero exit. Every command's behaviour lives in the library.
     policy-qa ask QUESTION [--json] [--stream] [--within PREFIX]
     policy-qa documents | remove SOURCE
     policy-qa serve [--host H] [--port N] [--corpus DIR]
+    policy-qa doctor
     policy-qa eval SET... [--limit N] [--out DIR]
 """
 
@@ -172,9 +173,12 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from .assistant import Assistant
+    from .doctor import ModelCheck, summary
+    from .judge import require_available
     from .ui import serve
 
     settings = _settings(args)
+    require_available(settings)  # judge=on without the model fails here, before serving
     qa = Assistant(settings=settings)
     if args.corpus:
         update, close = _progress_bar("indexing")
@@ -187,16 +191,49 @@ def cmd_serve(args: argparse.Namespace) -> int:
             f"{len(report.unchanged)} unchanged.",
             file=sys.stderr,
         )
+
+    def report_check(checks: list[Any]) -> None:
+        said = summary(checks)
+        text = said[1] if said else ""
+        prefix = "The answerability check is "
+        if text.startswith(prefix):  # off or unavailable, and why
+            print(f"Answerability check: {text.removeprefix(prefix)}", file=sys.stderr)
+        else:
+            probe = next((c for c in checks if c.name == "answerability check"), None)
+            detail = f": {probe.detail}" if probe is not None else ""
+            print(f"Answerability check: on{detail}.", file=sys.stderr)
+            if text:  # the LLM backend's trouble
+                print(text, file=sys.stderr)
+        for check in checks:
+            if check.failed:
+                print(f"  {check.line()}", file=sys.stderr)
+
+    # The model check (joining Qwen on a first run, starting the worker, a tiny P(yes)) runs
+    # while the page comes up; the page shows its outcome when the check is off or broken.
     if settings.judge != "off":
-        print("Preparing the answerability check…", file=sys.stderr)
-    on = qa.prepare_check()  # judge=on without the model fails here, before serving
-    print(
-        "Answerability check: "
-        + ("on (Qwen2.5-1.5B decides borderline refusals)." if on else "off."),
-        file=sys.stderr,
-    )
-    serve(qa, share_warning=True)
+        print("Checking the local model in the background…", file=sys.stderr)
+    check = ModelCheck(settings, on_done=report_check).start()
+    serve(qa, share_warning=True, check=check)
     return 0
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from .doctor import model_checks, passed, retrieval_checks
+
+    settings = _settings(args)
+    checks = retrieval_checks(settings)
+    for check in checks:
+        print(check.line(), flush=True)
+    if settings.judge != "off" or settings.llm == "llamacpp":
+        print("… loading the local model in its worker", file=sys.stderr, flush=True)
+    for check in model_checks(settings):
+        checks.append(check)
+        print(check.line(), flush=True)
+    if passed(checks):
+        print("All required checks passed.")
+        return 0
+    print("Some required checks failed: see the fix under each FAIL.", file=sys.stderr)
+    return EXIT_ERROR
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -262,6 +299,11 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     _llm_options(p)
     p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("doctor", help="load each configured model once and say what works")
+    _common(p)
+    _llm_options(p)
+    p.set_defaults(func=cmd_doctor)
 
     try:
         from .evaluation.cli import add_parser as add_eval

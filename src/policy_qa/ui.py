@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import gradio as gr
 from starlette.middleware import Middleware
@@ -51,6 +51,7 @@ __all__ = [
     "API_NAME",
     "EXAMPLES",
     "ChatUI",
+    "CheckStatus",
     "build_app",
     "escape_md",
     "exposure_warning",
@@ -214,11 +215,25 @@ class DocumentsView(NamedTuple):
 # --- handlers ---------------------------------------------------------------------------------
 
 
+class CheckStatus(Protocol):
+    """The model check ``serve`` runs in the background (``doctor.ModelCheck``)."""
+
+    @property
+    def settled(self) -> bool: ...
+
+    def page_status(self) -> tuple[str, str] | None: ...
+
+
 @dataclass
 class ChatUI:
-    """The page's behaviour over one ``Assistant``; each method is one event's handler."""
+    """The page's behaviour over one ``Assistant``; each method is one event's handler.
+
+    ``check`` is the start-up model check: the page shows its line while the answerability
+    check is off or broken (None: no line).
+    """
 
     qa: Assistant
+    check: CheckStatus | None = None
 
     def __post_init__(self) -> None:
         self._doc_lengths: dict[str, int] = {}
@@ -228,6 +243,14 @@ class ChatUI:
         return Path(self.qa.settings.data_dir) / "uploads"
 
     # chat
+
+    def check_line(self) -> tuple[str, Any]:
+        """The status line about the local model, and the timer that refreshes it (it stops
+        once the check has settled)."""
+        said = self.check.page_status() if self.check is not None else None
+        line = _status(said[1], "error" if said[0] == "error" else "info") if said else ""
+        settled = self.check is None or self.check.settled
+        return line, gr.Timer(active=not settled)
 
     def backend_choices(self) -> list[tuple[str, str]]:
         """The "Answer with" choices: ``(label, value)`` for each of ``Assistant.backends``."""
@@ -642,18 +665,30 @@ if (!window.__pqaCiteListener) {
 _COPY_JS = "(text) => { if (text) { navigator.clipboard.writeText(text); } return text; }"
 
 
-def build_app(assistant: Assistant) -> gr.Blocks:
-    """The web chat over ``assistant`` (not launched; see ``launch``)."""
-    ui = ChatUI(assistant)
+def build_app(assistant: Assistant, check: CheckStatus | None = None) -> gr.Blocks:
+    """The web chat over ``assistant`` (not launched; see ``launch``).
+
+    Questions run ``chat_concurrency`` at a time: one that needs no model call does not wait
+    for another's (the model worker queues those itself). Uploads and removals run one at a
+    time in their own group, so indexing never holds up a question
+    (docs/decisions/051-concurrency.md).
+    """
+    ui = ChatUI(assistant, check)
     settings = assistant.settings
     types = sorted({".pdf", ".docx", ".html", ".htm", ".md", ".txt"} & set(SUPPORTED_SUFFIXES))
     private: dict[str, Any] = {"api_visibility": "private"}
-    locked: dict[str, Any] = {"concurrency_id": "assistant", "concurrency_limit": 1, **private}
+    asking: dict[str, Any] = {
+        "concurrency_id": "ask",
+        "concurrency_limit": settings.chat_concurrency,
+    }
+    indexing: dict[str, Any] = {"concurrency_id": "index", "concurrency_limit": 1, **private}
 
     with gr.Blocks(title="policy-qa") as app:
         turns = gr.State([])
         focus = gr.State(-1)
         gr.Markdown("### policy-qa · ask the policy documents; every answer cites its source")
+        check_line = gr.HTML(elem_id="pqa-check")
+        check_timer = gr.Timer(2.0, active=check is not None)
         with gr.Row(equal_height=False):
             with gr.Column(scale=3, min_width=340):
                 chat = gr.Chatbot(
@@ -735,10 +770,10 @@ def build_app(assistant: Assistant) -> gr.Blocks:
 
         ask_in = [question, turns, backend]
         events = [
-            question.submit(ui.respond, ask_in, chat_out, **locked),
-            send.click(ui.respond, ask_in, chat_out, **locked),
+            question.submit(ui.respond, ask_in, chat_out, **asking, **private),
+            send.click(ui.respond, ask_in, chat_out, **asking, **private),
             chat.example_select(_example_text, None, question, **private).then(
-                ui.respond, ask_in, chat_out, **locked
+                ui.respond, ask_in, chat_out, **asking, **private
             ),
         ]
         stop.click(ui.stop, [turns], [chat, turns], cancels=events, **private)
@@ -750,11 +785,13 @@ def build_app(assistant: Assistant) -> gr.Blocks:
         chat.select(_on_select(ui), [turns], src_out, **private)
         chat.like(_on_like(ui), [turns], status, **private)
 
-        files.upload(_on_upload(ui), [files], docs_out, **locked)
-        remove.click(ui.remove, [to_remove], docs_out, **locked)
+        files.upload(_on_upload(ui), [files], docs_out, **indexing)
+        remove.click(ui.remove, [to_remove], docs_out, **indexing)
         app.load(ui.documents_view, None, docs_out, **private)
+        app.load(ui.check_line, None, [check_line, check_timer], **private)
+        check_timer.tick(ui.check_line, None, [check_line, check_timer], **private)
 
-        gr.api(_api(ui), api_name=API_NAME, concurrency_id="assistant", concurrency_limit=1)
+        gr.api(_api(ui), api_name=API_NAME, **asking)
     return app
 
 
@@ -838,12 +875,19 @@ def exposure_warning(settings: Settings, share_warning: bool = False) -> str | N
 
 
 def launch(
-    assistant: Assistant, *, block: bool = True, share_warning: bool = False, quiet: bool = False
+    assistant: Assistant,
+    *,
+    block: bool = True,
+    share_warning: bool = False,
+    quiet: bool = False,
+    check: CheckStatus | None = None,
 ) -> gr.Blocks:
     """Build the app and serve it on ``settings.host:settings.port``; returns the app.
 
     With ``block=False`` the server runs in the background (tests); call ``app.close()``.
-    Never creates a public share link.
+    Never creates a public share link. ``check``: the start-up model check, shown on the page.
+    At most ``chat_queue_size`` events wait; past that a user is told the application is busy
+    and to try again (Gradio's own message), rather than waiting without end.
     """
     settings = assistant.settings
     warning = exposure_warning(settings, share_warning)
@@ -857,8 +901,11 @@ def launch(
         # Failed logins are throttled per client address in front of Gradio's POST /login
         # (its auth callable never sees the address): docs/decisions/084-login.md.
         app_kwargs["middleware"] = [Middleware(ThrottledLogin, throttle=LoginThrottle())]
-    app = build_app(assistant)
-    app.queue(default_concurrency_limit=1)
+    app = build_app(assistant, check)
+    # Quick handlers (sources, citations, feedback) run as many at once as questions do.
+    app.queue(
+        default_concurrency_limit=settings.chat_concurrency, max_size=settings.chat_queue_size
+    )
     app.launch(
         server_name=settings.host,
         server_port=settings.port,
@@ -879,10 +926,12 @@ def launch(
     return app
 
 
-def serve(assistant: Assistant, share_warning: bool = False) -> None:
+def serve(
+    assistant: Assistant, share_warning: bool = False, check: CheckStatus | None = None
+) -> None:
     """Serve the web chat until interrupted (``policy-qa serve``).
 
     ``share_warning`` adds how to require a login to the warning printed (on stderr, through
     logging) when the server binds to an address other machines can reach.
     """
-    launch(assistant, block=True, share_warning=share_warning)
+    launch(assistant, block=True, share_warning=share_warning, check=check)
