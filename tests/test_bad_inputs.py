@@ -18,9 +18,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import random
 import shutil
 import subprocess
 import sys
+import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -491,6 +493,164 @@ def test_web_raw(served: str, indexes: dict[str, Path], case: str, body: bytes, 
         return error and says in reply and _OPAQUE not in reply, "Traceback" in reply
 
     record(case, "web", indexes["sound"], attempt)
+
+
+# --- bad files: skipped with their reason, and the rest of the run goes on --------------------
+
+# (file name, what its one-line reason says). Each is tried on every surface it can reach: a
+# browser cannot upload a link or a name that is not UTF-8.
+BAD_FILES: list[tuple[str, str]] = [
+    ("loop-a.txt", "symbolic link loop"),
+    ("loop-b.txt", "symbolic link loop"),
+    (os.fsdecode(b"caf\xe9.txt"), "is not valid UTF-8; rename it"),
+    ("random.txt", "looks like binary data"),
+    ("big.txt", "over the 50 MB limit per file"),
+    ("bomb.docx", "over the 100 MB limit; raise POLICY_QA_MAX_UNPACKED_MB"),
+    ("empty.txt", "empty"),
+    ("broken.pdf", "could not read PDF"),
+]
+UPLOADABLE = ("random.txt", "big.txt", "bomb.docx", "empty.txt", "broken.pdf")
+HOSTILE = (
+    "Fund rules\n\nThe Tarnwick fund pays \u202e$100\u202c to each \x1b[31mdistrict\x1b[0m "
+    "every spring, after the council approves the accounts.\n"
+)
+HOSTILE_ASK = "How much does the Tarnwick fund pay each district?"
+UNSAFE = ("\x1b", "\u202e", "\u202c")
+
+
+@pytest.fixture(scope="module")
+def bad_files(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder of bad files, one well-formed file and one with terminal escapes and bidi
+    overrides (indexed, cleaned)."""
+    import docx
+
+    folder = tmp_path_factory.mktemp("bad-files")
+    (folder / "loop-a.txt").symlink_to(folder / "loop-b.txt")
+    (folder / "loop-b.txt").symlink_to(folder / "loop-a.txt")
+    (folder / os.fsdecode(b"caf\xe9.txt")).write_text("Named in Latin-1.\n", encoding="utf-8")
+    # The issue's random bytes saved as .txt were indexed as 152 chunks of mojibake.
+    (folder / "random.txt").write_bytes(random.Random(24).randbytes(200_000))
+    with (folder / "big.txt").open("wb") as sparse:  # 51 MB on paper, no disk used
+        sparse.truncate(51_000_000)
+    memo = docx.Document()
+    memo.add_paragraph("A memo.")
+    memo.save(str(folder / "bomb.docx"))
+    with (
+        zipfile.ZipFile(folder / "bomb.docx", "a", compression=zipfile.ZIP_DEFLATED) as archive,
+        archive.open("word/media/padding.bin", "w", force_zip64=True) as part,
+    ):
+        for _ in range(101):  # 101 MB of zeros, about 100 kB packed
+            part.write(bytes(1_000_000))
+    (folder / "empty.txt").write_bytes(b"")
+    (folder / "broken.pdf").write_bytes(b"%PDF-1.4\n1 0 obj << /Type /Catalog")
+    (folder / "hostile.txt").write_text(HOSTILE, encoding="utf-8")
+    (folder / "good.txt").write_text(
+        "Library hours\n\nThe Tarnwick library opens at nine on weekdays.\n", encoding="utf-8"
+    )
+    return folder
+
+
+def shown(name: str) -> str:
+    """How a skipped file's name is reported: a byte that is not UTF-8 as ``\\xe9``."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
+
+
+def kept(before: Any, after: Any) -> bool:
+    """Whether everything indexed before is still there, unchanged (new documents may join)."""
+    (docs, ids), (docs_after, ids_after) = before, after
+    return set(docs) <= set(docs_after) and all(
+        set(ids[name]) <= set(ids_after[name]) for name in ids
+    )
+
+
+def record_files(surface: str, outcomes: dict[str, tuple[bool, bool]], lost: bool) -> None:
+    for name, (clean, traceback) in outcomes.items():
+        LEDGER.append(Outcome(f"file: {name}", surface, clean and not lost, traceback, lost))
+    assert not lost, f"{surface}: indexing the bad files changed what was indexed before"
+    assert all(clean and not tb for clean, tb in outcomes.values()), outcomes
+
+
+def private_index(indexes: dict[str, Path], tmp_path: Path) -> Path:
+    index_dir = tmp_path / "index"
+    shutil.copytree(indexes["sound"], index_dir)
+    return index_dir
+
+
+def test_cli_bad_files(indexes: dict[str, Path], bad_files: Path, tmp_path: Path) -> None:
+    index_dir = private_index(indexes, tmp_path)
+    before = fingerprint(index_dir)
+    done = policy_qa("index", str(bad_files), "--index-dir", str(index_dir), "-q")
+    stderr = done.stderr.decode("utf-8", "replace")
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    traceback = "Traceback" in stderr
+    outcomes = {}
+    for name, says in BAD_FILES:
+        mine = [line for line in lines if f"/{shown(name)}: " in line]
+        one = len(mine) == 1 and mine[0].startswith("  skipped ") and says in mine[0]
+        outcomes[name] = (done.returncode == 0 and one, traceback)
+    # Nothing but the skipped files' lines: no library warning, no progress bar.
+    assert len(lines) == len(BAD_FILES), lines
+    assert b"2 added" in done.stdout
+    asked = policy_qa("ask", HOSTILE_ASK, "--index-dir", str(index_dir))
+    answer = asked.stdout.decode("utf-8")
+    outcomes["hostile.txt"] = (
+        asked.returncode == 0 and "$100" in answer and not any(c in answer for c in UNSAFE),
+        b"Traceback" in asked.stderr,
+    )
+    record_files("cli", outcomes, not kept(before, fingerprint(index_dir)))
+
+
+def test_api_bad_files(indexes: dict[str, Path], bad_files: Path, tmp_path: Path, qa: Any) -> None:
+    index_dir = private_index(indexes, tmp_path)
+    before = fingerprint(index_dir)
+    settings = Settings(index_dir=index_dir, data_dir=tmp_path / "data", judge="off")
+    assistant = Assistant(settings=settings, embeddings=qa.embeddings)
+    try:
+        report = assistant.index([bad_files])
+    except Exception:
+        outcomes = {name: (False, True) for name, _ in BAD_FILES}
+    else:
+        reasons = {Path(s.path).name: s.reason for s in report.skipped}
+        outcomes = {}
+        for name, says in BAD_FILES:
+            reason = reasons.get(shown(name), "")
+            outcomes[name] = (says in reason and "\n" not in reason, False)
+        assert sorted(report.added) == ["good.txt", "hostile.txt"]
+        answer = assistant.ask(HOSTILE_ASK)
+        text = answer.answer + "".join(c.quote for c in answer.citations)
+        outcomes["hostile.txt"] = ("$100" in text and not any(c in text for c in UNSAFE), False)
+    assistant.close()
+    record_files("api", outcomes, not kept(before, fingerprint(index_dir)))
+
+
+def test_web_bad_uploads(
+    indexes: dict[str, Path], bad_files: Path, tmp_path: Path, qa: Any
+) -> None:
+    """The page's upload handler (a plain function: the page calls exactly this)."""
+    from policy_qa.ui import ChatUI
+
+    index_dir = private_index(indexes, tmp_path)
+    before = fingerprint(index_dir)
+    settings = Settings(index_dir=index_dir, data_dir=tmp_path / "data", judge="off")
+    assistant = Assistant(settings=settings, embeddings=qa.embeddings)
+    ui = ChatUI(assistant)
+    outcomes = {}
+    for name in (*UPLOADABLE, "hostile.txt"):
+        says = dict(BAD_FILES).get(name, "searchable now")
+        if name == "big.txt":
+            says = "over the 20 MB limit"  # the upload limit comes first
+        try:
+            status = ui.upload([str(bad_files / name)]).status
+        except Exception:
+            outcomes[name] = (False, True)
+            continue
+        outcomes[name] = (says in status and status.count("pqa-status") == 1, False)
+    view = list(ui.respond(HOSTILE_ASK, []))[-1]
+    said = view.turns[-1]["answer"]["answer"]
+    clean = "$100" in said and not any(c in said for c in UNSAFE)
+    outcomes["hostile.txt"] = (outcomes["hostile.txt"][0] and clean, outcomes["hostile.txt"][1])
+    assistant.close()
+    record_files("web", outcomes, not kept(before, fingerprint(index_dir)))
 
 
 # --- the counts -------------------------------------------------------------------------------

@@ -81,7 +81,9 @@ def _progress_bar(desc: str) -> tuple[Callable[[int, int, str], None], Callable[
 
 def cmd_index(args: argparse.Namespace) -> int:
     if not args.verbose:  # each skipped file is printed below, once: not logged as well
-        logging.getLogger("policy_qa.ingest").setLevel(logging.ERROR)
+        # pypdf too: a damaged PDF's "EOF marker not found" came before its skipped line.
+        for name in ("policy_qa.ingest", "pypdf"):
+            logging.getLogger(name).setLevel(logging.ERROR)
     qa = _assistant(args)
     update, close = _progress_bar("indexing")
     try:
