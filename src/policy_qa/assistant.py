@@ -209,8 +209,9 @@ class Assistant:
         began = time.perf_counter()
         paths = _check_paths(paths)
         store = self._open(create=True)
-        # What a writer killed mid-write left goes first (docs/decisions/080-...-indexing.md):
-        # its documents are then "added" again, and its ghosts never outlive their files.
+        # What a writer killed mid-write left goes first: its documents are then "added" again,
+        # and its ghosts never outlive their files
+        # (docs/decisions/080-crash-consistent-indexing.md).
         purged = store.purge_incomplete()
         report = index_paths(
             store,
