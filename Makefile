@@ -103,10 +103,11 @@ $(TEST): pyproject.toml $(LLAMA) | $(VENV)/bin/python
 	touch $@ $(BASE)
 
 # Browser tests drive Debian's Chromium; Playwright's own browser download cannot work here.
+# fonts-noto-cjk: without a CJK font the screenshots of Korean answers show empty boxes.
 chromium:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
-	  else sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null; fi; }
+	@{ command -v chromium >/dev/null 2>&1 && fc-list :lang=ko 2>/dev/null | grep -q .; } || { \
+	  if [ "$$(id -u)" = 0 ]; then sudo=; else sudo=sudo; fi; \
+	  $$sudo apt-get update -qq && $$sudo apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; }
 
 lint: $(TEST)
 	$(BIN)/ruff check src tests benchmarks research && $(BIN)/ruff format --check src tests benchmarks research && $(BIN)/mypy src benchmarks research

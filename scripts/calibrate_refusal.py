@@ -22,7 +22,6 @@ from typing import Any
 
 from policy_qa import Assistant, Settings
 from policy_qa.answer import ExtractiveAnswerer
-from policy_qa.assistant import contextualize
 from policy_qa.config import quiet_third_parties
 from policy_qa.evaluation.datasets import EvalSet, load_named, load_set
 from policy_qa.ingest import detect_language
@@ -34,7 +33,7 @@ REPO = Path(__file__).resolve().parents[1]
 def walk(
     qa: Assistant, evalset: EvalSet
 ) -> Iterator[tuple[Any, int, Any, str, list[Passage], Any]]:
-    """Every turn of ``evalset`` asked of ``qa`` as the assistant would (follow-ups condensed),
+    """Every turn of ``evalset`` asked of ``qa`` as the assistant would (follow-ups read after the question before them),
     with its retrieval query, its passages and the extractive answerer's evidence (threshold 0:
     nothing refused)."""
     retriever = qa.retriever()
@@ -42,9 +41,8 @@ def walk(
     for item in evalset.items:
         history: list[tuple[str, str]] = []
         for i, turn in enumerate(item.turns):
-            query = contextualize(turn.question, history)
             sources = qa._sources_within(item.within)
-            passages = retriever.search(query, qa.settings.top_k, sources)
+            query, passages = qa._in_conversation(turn.question, history, retriever, sources)
             _, evidence = answerer._score(turn.question, query, passages)
             yield item, i, turn, query, passages, evidence
             history.append((turn.question, ""))

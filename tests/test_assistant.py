@@ -87,6 +87,22 @@ def test_follow_up_uses_the_conversation(qa: Assistant) -> None:
     check_citations(qa, follow)
 
 
+@pytest.mark.parametrize(
+    "question",
+    ["대덕연구단지는 언제 설립되었나요?", "When was Daedeok Research Complex established?"],
+)
+def test_a_standalone_question_mid_conversation_is_answered_as_if_alone(
+    qa: Assistant, question: str
+) -> None:
+    """Issue 20: the question before it is not glued on when the question stands alone."""
+    earlier = qa.ask("How many businesses should each National Innovation Cluster attract?")
+    alone = qa.ask(question)
+    within = qa.ask(question, history=[(earlier.question, earlier.answer)])
+    assert "1973" in alone.answer
+    assert within.answer == alone.answer
+    assert within.retrieval_query == question
+
+
 def test_korean_question_finds_the_english_passage(qa: Assistant) -> None:
     passages = qa.retrieve("대전은 서울에서 얼마나 떨어져 있나요?", k=3)
     assert any("164 kilometers" in p.chunk.text for p in passages)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -156,6 +157,23 @@ def test_ask_see_answer_and_click_a_citation_laptop(
     assert row["rating"] == "up" and row["question"] == "When was it re-established?"
     page.get_by_role("button", name="New chat").click()
     page.wait_for_function(f"() => document.querySelectorAll('{BOT}').length === 0")
+    page.context.close()
+
+
+def test_a_korean_conversation_reads_in_korean(browser: Any, url: str, app_qa: Assistant) -> None:
+    """Issue 20.3: a standalone Korean question after an English one is answered as if it were
+    asked alone, and the page shows Korean glyphs (a CJK font: ``make test`` installs
+    fonts-noto-cjk), not empty boxes."""
+    fonts = subprocess.run(["fc-list", ":lang=ko"], capture_output=True, text=True, check=False)
+    assert fonts.stdout.strip(), "no Korean font: apt-get install fonts-noto-cjk"
+    korean = "대덕연구단지는 언제 설립되었나요?"
+    alone = app_qa.ask(korean)
+    page = open_page(browser, url, LAPTOP)
+    ask(page, "How many businesses should each National Innovation Cluster attract?")
+    answer = ask(page, korean)
+    assert "1973" in answer.inner_text() and "1973" in alone.answer
+    assert korean in page.locator("#pqa-chat").inner_text()
+    shot(page, "laptop-korean-conversation")
     page.context.close()
 
 

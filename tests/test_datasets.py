@@ -63,7 +63,9 @@ def test_bundled_evidence_is_verbatim_in_cleaned_and_raw_text() -> None:
             for quote in turn.evidence:
                 assert locate(quote, cleaned), (item.id, quote)
                 assert locate(quote, raw), (item.id, quote)
-            if turn.answers:  # some alternative is what the article says
+            # Some alternative is what the article says; a computed answer is what two of its
+            # figures make, which the evidence holds.
+            if turn.answers and item.type != "computed":
                 assert answer_present(cleaned, turn.answers), (item.id, turn.answers)
         assert item.source is not None
 

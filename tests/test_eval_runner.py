@@ -186,10 +186,13 @@ def test_name_all_takes_a_whole_dataset(tmp_path: Path) -> None:
         "eval", "clapnq:all", "daedeok:ALL", "policyqa:7", "--limit", "3", "--out", str(tmp_path)
     )
     specs, options = eval_cli.options_from_args(args)
+    # A public set's bare name runs both parts of its frozen split (eval/splits.json).
     assert specs == [
-        SetSpec("clapnq", whole=True),
+        SetSpec("clapnq", whole=True, part="tune"),
+        SetSpec("clapnq", whole=True, part="heldout"),
         SetSpec("daedeok", whole=True),
-        SetSpec("policyqa", limit=7),
+        SetSpec("policyqa", limit=7, part="tune"),
+        SetSpec("policyqa", limit=7, part="heldout"),
     ]
     datasets = options.datasets_dir  # $POLICY_QA_DATASETS or ../shared/datasets, as in a run
     assert datasets is not None

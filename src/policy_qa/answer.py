@@ -1,3 +1,5 @@
+# Over 500 lines: scoring, choosing and checking answer sentences are one algorithm; the reader
+# (docs/decisions/070-reader-cross-encoder-measured.md) is to replace it whole, so it is not split.
 """Extractive answers: the few retrieved sentences that answer the question, each cited.
 
 Every sentence in an answer is a verbatim span of a source's cleaned text, so each citation's
@@ -10,6 +12,7 @@ through the optional answerability check it is given (``policy_qa.judge``).
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -17,6 +20,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from .asks import Computation
+from .compute import FACT_YES, facts_for_parts, operands, worded
 from .errors import LLMError
 from .ingest import detect_language, split_sentences
 from .lexical import LexicalIndex, latin_anchors
@@ -25,6 +30,8 @@ from .similarity import SentenceScorer, coverage
 from .text import HANGUL_SYLLABLE as _HANGUL
 from .text import HANGUL_SYLLABLES
 from .types import Answer, Citation, Passage
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from .judge import AnswerabilityJudge
@@ -413,6 +420,11 @@ def _piece(passage: Passage, offset: int) -> tuple[int, str]:
     return start, c.text[start - c.start : end - c.start].strip()
 
 
+def _when(part: str) -> str:
+    """The question the check is asked about one part of a span of years."""
+    return f"When: {part}?"
+
+
 def _is_heading(text: str) -> bool:
     return len(text) < 120 and not _SENTENCE_END.search(text.rstrip())
 
@@ -523,6 +535,115 @@ class ExtractiveAnswerer:
         chosen = self._choose(candidates, question)
         answer = self._compose(question, query, chosen, passages, evidence)
         return replace(answer, notes=answer.notes + notes) if notes else answer
+
+    def computed(
+        self,
+        question: str,
+        asked: Computation,
+        passages: Sequence[Passage],
+        query: str,
+        parts: tuple[str, str] | None = None,
+    ) -> Answer | None:
+        """The answer to a question that combines two stated facts (``compute``): both facts
+        cited and the result marked as computed, a refusal naming the fact found and the one
+        missing, or None when neither is found (the usual answer then decides).
+
+        With ``parts`` (the two events a span of years runs between, ``asks.facets``) each
+        fact is the sentence stating a year that reads most like its part; otherwise the two
+        best-ranked sentences stating different numbers."""
+        if not passages:
+            return None
+        candidates, evidence = self._score(question, query, passages)
+        if parts is not None:
+            if self.judge is None:
+                return None  # similarity alone picks wrong years: no check, no computing
+            language = detect_language(question)
+            if language != "en":
+                # A Korean part against English sentences: USE ranks them poorly and the check
+                # confirmed a wrong year on the tune set (073). The usual answer decides.
+                return None
+            judge = self.judge
+            sentences = self._sentences(passages)
+            texts = [c.text for c in sentences]
+            model = self.scorer.model_for(language)
+            sims = [self.scorer.similarity(model, part, texts).tolist() for part in parts]
+            asks = [_when(part) for part in parts]
+
+            def confirms(part: int, sentence: int) -> bool:
+                return judge(asks[part], texts[sentence], 0.0).p_yes >= FACT_YES
+
+            try:
+                found = facts_for_parts(asked, texts, sims, confirms)
+            except LLMError as exc:
+                log.warning("the check could not confirm a computed answer's facts: %s", exc)
+                return None
+            pool = sentences
+        else:
+            found = operands(question, asked, [(c.text, c.score) for c in candidates])
+            pool = candidates
+        facts = [pool[i] for i in found.facts]
+        if not facts:
+            return None
+        if len(found.values) < 2:
+            fact = facts[0].text
+            clipped = fact if len(fact) <= 120 else fact[:119] + "…"
+            missing = ""
+            if parts is not None and found.missing:
+                missing = f"; nothing says when {parts[found.missing[0]]}"
+            note = (
+                "the question combines two facts, and the documents state only one of them: "
+                f"“{clipped}”{missing}"
+            )
+            return Answer(
+                question=question,
+                answer=refusal_for(question),
+                abstained=True,
+                passages=tuple(passages),
+                retrieval_query=query,
+                confidence=evidence.confidence,
+                notes=(note,),
+            )
+        expression, result = worded(asked, found.values)
+        cited = self._compose(question, query, facts, passages, evidence)
+        marks = " and ".join(f"[{c.n}]" for c in cited.citations)
+        return replace(
+            cited,
+            answer=f"{expression} = {result} (computed from {marks}). {cited.answer}",
+            notes=(f"computed: {expression} = {result}, from numbers the cited sentences state",),
+        )
+
+    def _sentences(self, passages: Sequence[Passage]) -> list[_Candidate]:
+        """Every sentence of ``passages`` once, in passage order (score: 0)."""
+        seen: set[tuple[str, int]] = set()
+        out = []
+        for rank, p in enumerate(passages):
+            c = p.chunk
+            for s, e in split_sentences(c.text):
+                key = (c.source, c.start + s)
+                if key in seen:
+                    continue
+                seen.add(key)
+                text = c.text[s:e]
+                out.append(
+                    _Candidate(
+                        rank,
+                        c.source,
+                        c.start + s,
+                        c.start + e,
+                        text,
+                        c.title,
+                        c.section,
+                        0.0,
+                        frozenset(),
+                    )
+                )
+        return out
+
+    def evidence(self, question: str, passages: Sequence[Passage], query: str) -> Evidence:
+        """How strongly ``passages`` support an answer to ``question`` (no check is asked)."""
+        if not passages:
+            return Evidence(0.0, 0.0, 0.0)
+        return self._score(question, query, passages)[1]
 
     def _check_quote(
         self,

@@ -20,19 +20,23 @@ from typing import Any, cast
 from langchain_core.embeddings import Embeddings
 
 from .answer import ExtractiveAnswerer
+from .asks import computation, facets
 from .config import Settings, quiet_third_parties
+from .conversation import joined, leans_on_previous, previous_question
 from .embeddings import load_embeddings
 from .errors import DocumentError, DocumentNotFoundError, IndexNotFoundError, LLMError
 from .faults import checkpoint_for
 from .indexing import Progress, index_paths
-from .ingest import Limits
+from .ingest import Limits, detect_language
 from .inputs import check_history, check_k, check_question, check_source, check_within
 from .judge import AnswerabilityJudge, make_judge
 from .lexical import LexicalIndex
 from .lexical_cache import LexicalCache
+from .refusals import refusal_for
 from .retrieve import Retriever
 from .similarity import SentenceScorer
 from .store import Store
+from .translate import glossary, to_english
 from .types import Answer, DocumentInfo, IndexReport, Passage
 
 log = logging.getLogger(__name__)
@@ -42,28 +46,6 @@ History = Sequence[tuple[str, str]]
 _UNSET: Any = object()  # "not decided yet", where None is a decision (the check is off)
 _LLM_PASSAGES = 4  # passages put in an LLM's prompt
 GATED_NOTE = "refused before the LLM was asked: the documents' evidence does not answer it"
-_FOLLOW_UP = re.compile(
-    r"\b(it|its|it's|they|them|their|theirs|this|that|these|those|he|she|his|her|there|"
-    r"the same|such|one|ones|former|latter|also|too|else|more)\b"
-    r"|그것|그곳|거기|이것|그들|그녀|그의|이곳|그\s|이\s|해당|또",
-    re.IGNORECASE,
-)
-
-
-def contextualize(question: str, history: History | None) -> str:
-    """A standalone retrieval query for a follow-up question.
-
-    Without a language model we cannot rewrite the question, but joining the previous question
-    in front of a dependent one ("How many members will it have?") gives retrieval the topic
-    the pronoun stands for. Independent questions are left alone so history does not add noise.
-    """
-    if not history:
-        return question
-    words = re.findall(r"\w+", question)
-    if not (_FOLLOW_UP.search(question) or len(words) <= 4):
-        return question
-    previous = history[-1][0].strip()
-    return f"{previous} {question}" if previous else question
 
 
 class Assistant:
@@ -296,9 +278,12 @@ class Assistant:
         question = self._check_question(question)
         history, within, k = check_history(history), check_within(within), check_k(k)
         self._ready()
-        query = contextualize(question, history)
         retriever = self.retriever()
         sources = self._sources_within(within, retriever.lexical)
+        query = question
+        if history:
+            # Which reading (alone or after the previous question) is ask's decision too.
+            query = self._in_conversation(question, history, retriever, sources)[0]
         return retriever.search(query, k or self.settings.top_k, sources, rerank=rerank)
 
     def ask(
@@ -339,11 +324,19 @@ class Assistant:
         history, within = check_history(history), check_within(within)
         self._ready()
         answerer = self._llm_answerer(llm or self.settings.llm)
-        query = answerer.condense(question, history) if answerer and history else None
-        query = query or contextualize(question, history)
         retriever = self.retriever()
         sources = self._sources_within(within, retriever.lexical)
-        passages = retriever.search(query, self.settings.top_k, sources)
+        original = question
+        english = self._in_english(question, retriever, sources)
+        if english is not None:
+            # Read in English from here on; the answer still answers the Korean question
+            # (docs/decisions/075-korean-questions-translated.md).
+            question = english
+        condensed = answerer.condense(question, history) if answerer and history else None
+        if condensed:
+            query, passages = condensed, retriever.search(condensed, self.settings.top_k, sources)
+        else:
+            query, passages = self._in_conversation(question, history, retriever, sources)
         extractive = ExtractiveAnswerer(
             retriever.scorer,
             retriever.lexical,
@@ -356,7 +349,23 @@ class Assistant:
         # questions, while an LLM left to refuse by itself answered most of them
         # (docs/decisions/024-refusal-decided-before-any-llm.md). A refused question never
         # reaches the LLM.
-        extracted = extractive.answer(question, passages, query)
+        asked = computation(question)
+        computed = None
+        if asked is not None:
+            # Each event of a span is looked up on its own too: one search for the whole
+            # question may find only one of them (docs/decisions/073-computed-answers.md).
+            parts = facets(question) if asked.kind == "difference" else None
+            more = [p for part in parts or () for p in retriever.search(part, 3, sources)]
+            computed = extractive.computed(question, asked, [*passages, *more], query, parts)
+        extracted = computed or extractive.answer(question, passages, query)
+        if english is not None:
+            extracted = replace(
+                extracted,
+                question=original,
+                answer=refusal_for(original) if extracted.abstained else extracted.answer,
+                notes=(*extracted.notes, f"read in English as “{english}”"),
+            )
+            question = original
         if within is not None and not sources:
             extracted = _with_note(extracted, f"no indexed document is under {within!r}")
         if answerer is None or extracted.abstained:
@@ -387,6 +396,60 @@ class Assistant:
         answer = _with_note(extracted, fallback_note)
         yield "\n\n" + answer.answer
         yield answer
+
+    def _in_english(
+        self, question: str, retriever: Retriever, sources: list[str] | None
+    ) -> str | None:
+        """``question`` translated, when it is Korean, the passages it finds are English and
+        the model is there to translate (None otherwise, or when translation fails)."""
+        if detect_language(question) != "ko":
+            return None
+        judge = self._judge_()
+        if judge is None:
+            return None
+        passages = retriever.search(question, self.settings.top_k, sources)
+        top = passages[:3]
+        if not top or any(detect_language(p.chunk.text) != "en" for p in top):
+            return None
+        names = glossary([p.chunk.text for p in passages])
+        try:
+            return to_english(question, names, judge.reply)
+        except LLMError as exc:
+            log.warning("could not translate the question: %s", exc)
+            return None
+
+    def _in_conversation(
+        self,
+        question: str,
+        history: History | None,
+        retriever: Retriever,
+        sources: list[str] | None,
+    ) -> tuple[str, list[Passage]]:
+        """The retrieval query and passages for ``question``: read alone, or after the question
+        before it when that finds clearly stronger evidence (``conversation``)."""
+        passages = retriever.search(question, self.settings.top_k, sources)
+        previous = previous_question(history)
+        if not previous:
+            return question, passages
+        query = joined(previous, question)
+        with_previous = retriever.search(query, self.settings.top_k, sources)
+        if self._leans(question, query, passages, with_previous, retriever):
+            return query, with_previous
+        return question, passages
+
+    def _leans(
+        self,
+        question: str,
+        query: str,
+        alone: Sequence[Passage],
+        with_previous: Sequence[Passage],
+        retriever: Retriever,
+    ) -> bool:
+        evidence = ExtractiveAnswerer(retriever.scorer, retriever.lexical).evidence
+        return leans_on_previous(
+            evidence(question, alone, question).confidence,
+            evidence(question, with_previous, query).confidence,
+        )
 
     def _llm_answerer(self, backend: str) -> Any:
         """The LLM answerer for ``backend`` (None for extractive), built once per backend."""

@@ -125,6 +125,11 @@ class AnswerabilityJudge:
         p = self._model.p_yes(_messages(question, passage))
         return Verdict(p_yes=p, answerable=confidence + WEIGHT * p >= TARGET)
 
+    def reply(self, messages: list[dict[str, str]], max_tokens: int = 40) -> str:
+        """The model's greedy reply to ``messages`` (the translator asks through this: one
+        model, one worker, for the check and the questions it translates)."""
+        return self._model.reply(messages, max_tokens=max_tokens)
+
     def quote(self, question: str, passage: str) -> str:
         """The words of ``passage`` the model says answer ``question`` (its reply, unchecked).
 

@@ -1,3 +1,4 @@
+# Over 500 lines: each model backend and the packaged model files share the worker client.
 """The language models behind LangChain's ``BaseChatModel``, and the packaged model files.
 
 This is the only module that imports ``langchain_openai`` or ``openai``; llama.cpp runs in a
