@@ -155,7 +155,7 @@ def policy_qa(*args: str | bytes, env: dict[str, str] | None = None) -> subproce
     )
 
 
-CLI_CASES: list[tuple[str, list[str | bytes], str, str | None, dict[str, str]]] = [
+CLI_CASES: list[tuple[str, list[Any], str, str | None, dict[str, str]]] = [
     # (case, arguments, index, what the one line says (None: answered), environment)
     ("question: invalid UTF-8", ["ask", b"When \xff was it?"], "sound", "byte 0xFF", {}),
     ("question: empty", ["ask", ""], "sound", "Please type a question", {}),
@@ -267,7 +267,8 @@ def test_cli_a_damaged_lexical_index_is_rebuilt(indexes: dict[str, Path], tmp_pa
 
 # --- the Python API ---------------------------------------------------------------------------
 
-_API: list[tuple[str, Callable[[Assistant], Any], type[PolicyQAError] | None, str]] = [
+# The calls take the assistant as ``Any``: they pass it what its signatures forbid, on purpose.
+_API: list[tuple[str, Callable[[Any], Any], type[PolicyQAError] | None, str]] = [
     # (case, call, the error it must raise (None: answered), what the message says)
     ("question: lone surrogate", lambda qa: qa.ask("When\ud800?"), QuestionError, "U+D800"),
     ("question: invalid UTF-8", lambda qa: qa.ask("caf\udce9?"), QuestionError, "0xE9"),
