@@ -3,6 +3,8 @@ chunks and read back at question time, and a revision mark another process can s
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -139,3 +141,39 @@ def test_someone_elses_change_is_rebuilt_in_the_background(tmp_path: Path) -> No
     assert after is not before and "harbour.txt" in after.sources_under("")
     hit = after.search("When do ferries to Jeju leave?", 1)[0][0]
     assert reader.get_chunks([hit])[hit].source == "harbour.txt"
+
+
+# Three processes create one fresh index folder and write to it at once. Without the folder
+# locks, 3 of 18 such processes died ("table collections already exists"); the issue saw both
+# of two die in 1 run of 5 (docs/decisions/081-one-writer-at-a-time.md).
+_CREATOR = """
+import sys
+from pathlib import Path
+from policy_qa.chroma_store import ChromaStore
+from tests.tiny import store_item
+
+store = ChromaStore(Path(sys.argv[1]), None, "policy_qa", ("minilm", "use"), create=True)
+n = sys.argv[2]
+store.write_documents([store_item(f"doc{n}.txt", [f"Paragraph {n} on water.", "The end."])])
+"""
+
+
+@pytest.mark.slow
+def test_processes_creating_one_index_at_once_all_succeed(tmp_path: Path) -> None:
+    repo = Path(__file__).resolve().parents[1]
+    for round_ in range(4):
+        index_dir = tmp_path / f"index-{round_}"
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", _CREATOR, str(index_dir), str(n)],
+                cwd=repo,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for n in range(3)
+        ]
+        errors = [p.communicate(timeout=300)[1] for p in procs]
+        assert [p.returncode for p in procs] == [0, 0, 0], "\n".join(errors)
+        store = ChromaStore(index_dir, None, "policy_qa", MODELS)
+        assert [d.source for d in store.documents()] == ["doc0.txt", "doc1.txt", "doc2.txt"]
+        assert store.count() == 6

@@ -120,3 +120,34 @@ def test_the_heading_is_embedded_when_the_text_does_not_repeat_it() -> None:
     repeated = Chunk("a.txt", "T", "Parks", 0, 9, "Parks open at six.")
     assert embedding_text(repeated) == "Parks open at six."
     assert embedding_text(Chunk("a.txt", "T", "", 0, 4, "Text")) == "Text"
+
+
+def test_a_large_document_is_embedded_in_slices_with_progress(tmp_path: Path) -> None:
+    """Issue 24: one large file showed no progress until all of it was embedded."""
+    folder = tmp_path / "big"
+    folder.mkdir()
+    paragraphs = [
+        f"Rule {i} says that district {i} reviews its budget in month {i % 12 + 1}."
+        for i in range(1500)
+    ]
+    (folder / "big.txt").write_text("Rules\n\n" + "\n\n".join(paragraphs) + "\n")
+    seen: list[tuple[int, int]] = []
+    store = InMemoryStore()
+    report = index(
+        store,
+        folder,
+        progress=lambda d, t, n: seen.append((d, t)) if n == "embedding big.txt" else None,
+    )
+    assert report.added == ("big.txt",) and report.chunks > 2 * EMBED_BATCH
+    assert [d for d, _ in seen] == [
+        *range(EMBED_BATCH, report.chunks, EMBED_BATCH),
+        report.chunks,
+    ]
+    assert store.count() == report.chunks
+    chunks = dict(store.iter_chunks())
+    every = store.sentence_vectors(
+        "minilm", {cid: len(split_sentences(c.text)) for cid, c in chunks.items()}
+    )
+    assert {cid: len(rows) for cid, rows in every.items()} == {
+        cid: len(split_sentences(c.text)) for cid, c in chunks.items()
+    }

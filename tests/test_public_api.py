@@ -25,6 +25,8 @@ def test_all_is_pinned() -> None:
             "ConfigError",
             "DocumentError",
             "DocumentInfo",
+            "DocumentNotFoundError",
+            "IndexDamagedError",
             "IndexNotFoundError",
             "IndexReport",
             "LLMError",
@@ -56,8 +58,41 @@ def test_every_exported_name_exists(name: str) -> None:
     [
         (
             "policy_qa.store",
-            ["DocumentItem", "SentenceVectors", "Store", "document_info", "document_record"],
+            [
+                "COMPLETE",
+                "PENDING",
+                "DocumentItem",
+                "SentenceVectors",
+                "Store",
+                "document_info",
+                "document_record",
+                "is_complete",
+                "pending_record",
+            ],
         ),
+        (
+            "policy_qa.inputs",
+            [
+                "History",
+                "check_history",
+                "check_k",
+                "check_question",
+                "check_source",
+                "check_within",
+            ],
+        ),
+        ("policy_qa.faults", ["BOUNDARIES", "Checkpoint", "checkpoint_for"]),
+        (
+            "policy_qa.login",
+            [
+                "FIRST_LOCKOUT_SECONDS",
+                "FREE_FAILURES",
+                "MAX_LOCKOUT_SECONDS",
+                "LoginThrottle",
+                "ThrottledLogin",
+            ],
+        ),
+        ("policy_qa.folder_lock", ["LOCK_NAME", "LOCK_TIMEOUT_SECONDS", "OPEN_LOCK", "FolderLock"]),
         ("policy_qa.chroma_store", ["ChromaStore", "ServerAuth"]),
         ("policy_qa.memory_store", ["InMemoryStore"]),
         (

@@ -15,6 +15,8 @@ from .embeddings import MiniLMEmbeddings, USEEmbeddings
 from .errors import (
     ConfigError,
     DocumentError,
+    DocumentNotFoundError,
+    IndexDamagedError,
     IndexNotFoundError,
     LLMError,
     PolicyQAError,
@@ -32,6 +34,8 @@ __all__ = [
     "ConfigError",
     "DocumentError",
     "DocumentInfo",
+    "DocumentNotFoundError",
+    "IndexDamagedError",
     "IndexNotFoundError",
     "IndexReport",
     "LLMError",

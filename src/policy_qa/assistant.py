@@ -24,9 +24,17 @@ from .asks import computation, facets
 from .config import Settings, quiet_third_parties
 from .conversation import joined, leans_on_previous, previous_question
 from .embeddings import load_embeddings
-from .errors import ConfigError, IndexNotFoundError, LLMError, QuestionError
+from .errors import (
+    ConfigError,
+    DocumentError,
+    DocumentNotFoundError,
+    IndexNotFoundError,
+    LLMError,
+)
+from .faults import checkpoint_for
 from .indexing import Progress, index_paths
 from .ingest import Limits, detect_language
+from .inputs import check_history, check_k, check_question, check_source, check_within
 from .judge import AnswerabilityJudge, make_judge
 from .lexical import LexicalIndex
 from .lexical_cache import LexicalCache
@@ -90,7 +98,11 @@ class Assistant:
         self._embeddings: Mapping[str, Embeddings] | None = embeddings
         self._store: Store | None = store
         self._own_store = store is None
-        self._lexical = LexicalCache(settings.korean_tokenizer, self._lexical_dir())
+        # The test-only fault hook (None unless settings.fault_pause_at is set).
+        self._checkpoint = checkpoint_for(settings.fault_pause_at, settings.dense_models)
+        self._lexical = LexicalCache(
+            settings.korean_tokenizer, self._lexical_dir(), checkpoint=self._checkpoint
+        )
         self._scorer: SentenceScorer | None = None
         self._llms: dict[str, Any] = {}
         self._lock = threading.RLock()
@@ -117,13 +129,18 @@ class Assistant:
             if self._store is None:
                 from .chroma_store import ChromaStore, ServerAuth
 
+                # Model names only: listing or removing documents loads no model.
+                models = (
+                    self.settings.dense_models if self._embeddings is None else self._embeddings
+                )
                 s = self.settings
                 self._store = ChromaStore(
                     self.index_dir,
                     s.chroma_url,
                     s.collection,
-                    self.embeddings,
+                    models,
                     create=create,
+                    checkpoint=self._checkpoint,
                     server=ServerAuth(
                         s.chroma_token, s.chroma_token_header, s.chroma_tenant, s.chroma_database
                     ),
@@ -201,7 +218,12 @@ class Assistant:
         files are reported in ``IndexReport.skipped``; the rest still index.
         """
         began = time.perf_counter()
+        paths = _check_paths(paths)
         store = self._open(create=True)
+        # What a writer killed mid-write left goes first: its documents are then "added" again,
+        # and its ghosts never outlive their files
+        # (docs/decisions/080-crash-consistent-indexing.md).
+        purged = store.purge_incomplete()
         report = index_paths(
             store,
             self.embeddings,
@@ -211,18 +233,22 @@ class Assistant:
             progress=progress,
             limits=Limits.from_settings(self.settings),
         )
-        if report.added or report.updated or report.removed:
+        if report.added or report.updated or report.removed or purged:
             self._lexical.rebuild(store)
         return replace(report, seconds=time.perf_counter() - began)
 
     def remove(self, source: str) -> bool:
-        """Remove one document (by its ``source``); True if it was indexed."""
+        """Remove one document (by its ``source``); True if it was indexed.
+
+        Chunks an interrupted write left under ``source`` go too, though it has no record.
+        """
+        source = check_source(source)
         store = self._open()
-        existed = source in store.document_meta()
-        if existed:
-            store.delete_document(source)
+        recorded = source in store.document_meta()
+        removed = store.delete_document(source)
+        if recorded or removed:
             self._lexical.rebuild(store)
-        return existed
+        return recorded or removed > 0
 
     def documents(self) -> list[DocumentInfo]:
         try:
@@ -232,23 +258,17 @@ class Assistant:
 
     def document_text(self, source: str) -> str:
         """The cleaned text of ``source``: what every citation's offsets refer to."""
-        text = self._open().document_text(source)
+        text = self._open().document_text(check_source(source))
         if text is None:
-            raise IndexNotFoundError(f"{source!r} is not indexed.")
+            raise DocumentNotFoundError(
+                f"{source!r} is not indexed (`policy-qa documents` lists what is)."
+            )
         return text
 
     # --- asking -----------------------------------------------------------------------------
 
     def _check_question(self, question: str) -> str:
-        if not isinstance(question, str) or not question.strip():
-            raise QuestionError("Please type a question.")
-        limit = self.settings.max_question_chars
-        if len(question) > limit:
-            raise QuestionError(
-                f"The question is {len(question):,} characters long; the limit is {limit:,}. "
-                "Ask the question itself and leave out pasted text."
-            )
-        return " ".join(question.split())
+        return check_question(question, self.settings.max_question_chars)
 
     def _sources_within(
         self, within: str | None, lexical: LexicalIndex | None = None
@@ -285,6 +305,7 @@ class Assistant:
     ) -> list[Passage]:
         """The ranked passages for a question (what ``ask`` answers from)."""
         question = self._check_question(question)
+        history, within, k = check_history(history), check_within(within), check_k(k)
         self._ready()
         retriever = self.retriever()
         sources = self._sources_within(within, retriever.lexical)
@@ -330,8 +351,8 @@ class Assistant:
         LLM (its notes say so).
         """
         question = self._check_question(question)
+        history, within = check_history(history), check_within(within)
         self._ready()
-        history = list(history or [])
         answerer = self._llm_answerer(llm or self.backends[-1])
         retriever = self.retriever()
         sources = self._sources_within(within, retriever.lexical)
@@ -497,6 +518,20 @@ class Assistant:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _check_paths(paths: object) -> list[str | Path]:
+    """``index``'s paths: one path, or a list of them, each text or a ``Path``."""
+    if isinstance(paths, str | Path):
+        return [paths]
+    if isinstance(paths, Sequence) and all(isinstance(p, str | Path) for p in paths):
+        for p in paths:
+            if "\x00" in str(p):
+                raise DocumentError(f"{str(p)!r} is not a path: it holds a NUL character.")
+        return list(paths)
+    raise DocumentError(
+        f"index takes files or folders (a path, or a list of paths), got {paths!r:.60}."
+    )
 
 
 def _with_note(answer: Answer, note: str) -> Answer:

@@ -13,30 +13,59 @@ Layout inside one Chroma database, for a logical collection ``NAME``:
   reranker reads them instead of embedding every candidate's sentences at question time.
   They are written and deleted together with their chunk, so they cannot outlive it.
 
+A document's record is written twice: "pending" before its chunks, "complete" after them, so
+a writer killed in between leaves a pending record, and reads skip its chunks until the next
+writer (or opening the index) purges them (docs/decisions/080-crash-consistent-indexing.md).
+An embedded index is opened and written under a ``FolderLock``, one writer at a time
+(docs/decisions/081-one-writer-at-a-time.md). Every Chroma failure becomes a ``PolicyQAError``
+that names the index; a damaged database is reported with the command that rebuilds it and is
+never replaced (docs/decisions/082-damaged-and-misplaced-indexes.md).
+
 It must not decide what to index or how to rank: it stores and fetches.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
+import re
+import sqlite3
+import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 import chromadb
 import numpy as np
+from chromadb.api.shared_system_client import SharedSystemClient
 from chromadb.config import DEFAULT_DATABASE, DEFAULT_TENANT
 from chromadb.config import Settings as ChromaSettings
 from chromadb.errors import ChromaAuthError, NotFoundError
 from langchain_chroma import Chroma
-from langchain_core.embeddings import Embeddings
 
-from .errors import IndexNotFoundError, StoreUnavailableError
-from .store import DocumentItem, SentenceVectors, document_info, document_record
+from .errors import (
+    ConfigError,
+    IndexDamagedError,
+    IndexNotFoundError,
+    PolicyQAError,
+    StoreUnavailableError,
+)
+from .faults import Checkpoint
+from .folder_lock import OPEN_LOCK, FolderLock
+from .store import (
+    PENDING,
+    DocumentItem,
+    SentenceVectors,
+    document_info,
+    document_record,
+    is_complete,
+    pending_record,
+)
 from .types import Chunk, DocumentInfo, content_id
 
 __all__ = ["ChromaStore", "ServerAuth"]
@@ -46,6 +75,78 @@ log = logging.getLogger(__name__)
 _BATCH = 1000  # well under Chroma's max batch size, and keeps each request small
 _DOC_VECTOR = [1.0]  # the docs collection is looked up by id/metadata, never by similarity
 _TOKEN_PROVIDER = "chromadb.auth.token_authn.TokenAuthClientProvider"
+_DATABASE = "chroma.sqlite3"
+# A pending record older than this on a Chroma server is a dead writer's: one write of a batch
+# of documents takes seconds, and no file lock reaches another machine (decision 080).
+PENDING_GRACE_SECONDS = 600.0
+# The docs collection's metadata says the index was checked for chunks with no record at all
+# (left by versions that wrote chunks before any record); then the scan is not repeated.
+_LAYOUT = 2
+# What SQLite and Chroma say about a database file that is not a sound database.
+_DAMAGED = re.compile(
+    r"malformed|not a database|file is encrypted|corrupt|disk image|no such table", re.I
+)
+_PAGE = 5000  # records per get when reading a whole collection
+_T = TypeVar("_T")
+
+
+def _damaged(location: str, server: bool, detail: str) -> IndexDamagedError:
+    detail = detail.split("error returned from database: ")[-1].strip()
+    if server:
+        return IndexDamagedError(
+            f"The Chroma server at {location} reports a damaged database ({detail}). Nothing "
+            "was changed. Restore its data folder from a backup, or rebuild the index on a "
+            f"fresh server: `policy-qa index YOUR-DOCUMENTS --chroma-url {location}`."
+        )
+    return IndexDamagedError(
+        f"The index at {location} is damaged: {Path(location) / _DATABASE} cannot be read "
+        f"({detail}). Nothing was changed. Rebuild it: move the folder aside "
+        f"(`mv {location} {location}.damaged`), then run "
+        f"`policy-qa index YOUR-DOCUMENTS --index-dir {location}`."
+    )
+
+
+def _is_ours(exc: BaseException) -> bool:
+    """Whether ``exc`` is Chroma's, SQLite's or the network's (not a bug of ours)."""
+    top = type(exc).__module__.split(".")[0]
+    return isinstance(exc, OSError | sqlite3.Error) or top in ("chromadb", "httpx", "httpcore")
+
+
+def _check_folder(index_dir: Path, create: bool) -> None:
+    """Reasons an embedded index folder cannot be used, before Chroma touches it."""
+    if index_dir.exists() and not index_dir.is_dir():
+        raise ConfigError(
+            f"The index folder {index_dir} is a file, not a folder. Give --index-dir (or "
+            "POLICY_QA_INDEX_DIR) a folder: one that does not exist yet is created."
+        )
+    database = index_dir / _DATABASE
+    if not create and not database.exists():
+        raise IndexNotFoundError(
+            f"No index found at {index_dir}. Index documents first, for example: "
+            f"`policy-qa index corpus/ --index-dir {index_dir}`."
+        )
+    if create:
+        try:
+            index_dir.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise ConfigError(
+                f"Cannot create the index folder {index_dir}: part of its path is a file. Give "
+                "--index-dir (or POLICY_QA_INDEX_DIR) a folder."
+            ) from None
+        except PermissionError:
+            raise ConfigError(
+                f"Cannot create the index folder {index_dir}: permission denied. Give "
+                "--index-dir (or POLICY_QA_INDEX_DIR) a folder you may write to."
+            ) from None
+
+
+def _check_database(index_dir: Path) -> None:
+    """Under the open lock (a creator's new database is empty only while it holds it)."""
+    database = index_dir / _DATABASE
+    if database.exists() and database.stat().st_size == 0:
+        # Chroma would quietly make a new, empty database of it: whatever was indexed there
+        # would look gone (the issue's "0-byte chroma.sqlite3").
+        raise _damaged(str(index_dir), False, "the file is empty, 0 bytes")
 
 
 @dataclass(frozen=True)
@@ -106,13 +207,23 @@ def _client(index_dir: Path, chroma_url: str | None, create: bool, server: Serve
                 "or unset POLICY_QA_CHROMA_URL to use the local index."
             ) from None
         return client
-    if not create and not (index_dir / "chroma.sqlite3").exists():
-        raise IndexNotFoundError(
-            f"No index found at {index_dir}. Index documents first, for example: "
-            f"`policy-qa index corpus/ --index-dir {index_dir}`."
-        )
-    index_dir.mkdir(parents=True, exist_ok=True)
-    return chromadb.PersistentClient(path=str(index_dir), settings=settings)
+    _check_database(index_dir)
+    try:
+        return chromadb.PersistentClient(path=str(index_dir), settings=settings)
+    except Exception:
+        _forget_failed_system(str(index_dir))
+        raise
+
+
+def _forget_failed_system(identifier: str) -> None:
+    """Drop the system Chroma cached for a folder it then failed to open (no client holds it).
+
+    Chroma caches one system per folder before starting it, and keeps it when starting fails
+    (a damaged database): every later open in this process then failed with "'RustBindingsAPI'
+    object has no attribute 'bindings'" instead of the real reason.
+    """
+    if SharedSystemClient._identifier_to_refcount.get(identifier, 0) == 0:
+        SharedSystemClient._identifier_to_system.pop(identifier, None)
 
 
 def _chunk_metadata(chunk: Chunk, doc_id: str) -> dict[str, Any]:
@@ -139,10 +250,34 @@ def _chunk_from(text: str, meta: Mapping[str, Any]) -> Chunk:
     )
 
 
+def _guarded(action: str) -> Callable[[Callable[..., _T]], Callable[..., _T]]:
+    """Turn Chroma's (and SQLite's) failures in a method into errors that name the index."""
+
+    def wrap(method: Callable[..., _T]) -> Callable[..., _T]:
+        @functools.wraps(method)
+        def guarded(self: ChromaStore, *args: Any, **kwargs: Any) -> _T:
+            try:
+                return method(self, *args, **kwargs)
+            except PolicyQAError:
+                raise
+            except Exception as exc:
+                if not _is_ours(exc):
+                    raise
+                raise self._failure(exc, action) from None
+
+        return guarded
+
+    return wrap
+
+
 class ChromaStore:
     """Documents and chunk vectors in Chroma (a ``store.Store``).
 
-    >>> store = ChromaStore(Path("/tmp/idx"), None, "policy_qa", {"minilm": emb}, create=True)
+    ``models`` names the dense models (a mapping's keys will do); the store keeps the vectors
+    it is given and needs no model itself. ``checkpoint`` is the test-only fault hook
+    (``faults``); writes call it at each boundary.
+
+    >>> store = ChromaStore(Path("/tmp/idx"), None, "policy_qa", ["minilm"], create=True)
     >>> store.write_documents([(doc, chunks, {"minilm": vectors}, "/data")])
     """
 
@@ -151,80 +286,148 @@ class ChromaStore:
         index_dir: Path,
         chroma_url: str | None,
         name: str,
-        embeddings: Mapping[str, Embeddings],
+        models: Iterable[str],
         create: bool = False,
+        checkpoint: Checkpoint | None = None,
         server: ServerAuth | None = None,
     ) -> None:
-        """``server``: the token, tenant and database for ``chroma_url`` (embedded: unused)."""
-        if not embeddings:
+        models = list(models)
+        if not models:
             raise ValueError("ChromaStore needs at least one embedding model")
         self.location = chroma_url or str(index_dir)
-        self._client = _client(Path(index_dir), chroma_url, create, server or ServerAuth())
+        self._folder = None if chroma_url else Path(index_dir)
+        self._server = server or ServerAuth()  # the token, tenant and database (server only)
         self._name = name
-        try:
-            self._docs = self._client.get_or_create_collection(
-                f"{name}__docs", embedding_function=None
-            )
-            self._collections = self._per_model(embeddings, "")
-            self._sentences = self._per_model(embeddings, "__sentences")
-        except Exception as exc:
-            raise StoreUnavailableError(
-                f"Chroma at {self.location} failed to open its collections: {exc}"
-            ) from exc
-        # Searches go through LangChain's vector store interface over the same collections.
+        self._checkpoint = checkpoint or (lambda boundary: None)
+        if self._folder is not None:
+            _check_folder(self._folder, create)
+        with self._opening():
+            try:
+                self._client = _client(Path(index_dir), chroma_url, create, self._server)
+                self._docs = self._client.get_or_create_collection(
+                    f"{name}__docs", embedding_function=None
+                )
+                self._collections = self._per_model(models, "")
+                self._sentences = self._per_model(models, "__sentences")
+            except PolicyQAError:
+                raise
+            except Exception as exc:
+                if not _is_ours(exc):
+                    raise
+                raise self._failure(exc, "opening its collections") from None
+        # Searches go through LangChain's vector store interface over the same collections;
+        # we pass vectors ourselves, so it needs no embedding function.
         self._vectorstores = {
             model: Chroma(
                 collection_name=f"{name}__{model}",
-                embedding_function=embeddings[model],
                 client=self._client,
                 collection_metadata={"hnsw:space": "cosine"},
             )
-            for model in embeddings
+            for model in models
         }
+        self._purge_on_open()
+
+    def _failure(self, exc: BaseException, action: str) -> PolicyQAError:
+        if _DAMAGED.search(str(exc)):
+            return _damaged(self.location, self._folder is None, str(exc))
+        if self._folder is None:
+            return StoreUnavailableError(
+                f"The Chroma server at {self.location} failed while {action}: {exc}. Check that "
+                "it is running (`chroma run --path DIR --host 127.0.0.1 --port 8000`)."
+            )
+        return StoreUnavailableError(
+            f"The index at {self.location} failed while {action}: {exc}. Nothing was changed."
+        )
+
+    def _writing(self) -> contextlib.AbstractContextManager[Any]:
+        """One writer at a time: the folder's lock (embedded), nothing for a server."""
+        if self._folder is None:
+            return contextlib.nullcontext()
+        return FolderLock(self._folder)
+
+    def _opening(self) -> contextlib.AbstractContextManager[Any]:
+        """One opener at a time, so two processes never create one database together."""
+        if self._folder is None:
+            return contextlib.nullcontext()
+        return FolderLock(self._folder, OPEN_LOCK)
+
+    @_guarded("removing what an interrupted write left")
+    def _purge_on_open(self) -> None:
+        """Purge now if no write is running (embedded: the writer's lock is free); else leave
+        it to the next writer, and let reads skip the pending chunks meanwhile."""
+        if self._folder is None:
+            self._purge(full=False)
+            return
+        lock = FolderLock(self._folder)
+        if not lock.acquire(wait=False) or not lock.held:
+            return  # a write is running, or the folder is read-only
+        try:
+            self._purge(full=False)
+        finally:
+            lock.release()
 
     # --- documents ------------------------------------------------------------------------
 
+    @_guarded("listing documents")
     def documents(self) -> list[DocumentInfo]:
-        got = self._docs.get(include=["metadatas"])
-        rows = [document_info(m) for m in got["metadatas"] or []]
+        rows = [document_info(m) for m in self.document_meta().values()]
         return sorted(rows, key=lambda d: d.source)
 
+    @_guarded("reading document records")
     def document_meta(self) -> dict[str, dict[str, Any]]:
-        """source -> metadata (hash, root, ...) of every stored document."""
+        """source -> metadata (hash, root, ...) of every complete document."""
         got = self._docs.get(include=["metadatas"])
-        return {str(m["source"]): dict(m) for m in got["metadatas"] or []}
+        return {str(m["source"]): dict(m) for m in got["metadatas"] or [] if is_complete(m)}
 
     def document_text(self, source: str) -> str | None:
         return self.document_texts([source]).get(source)
 
+    @_guarded("reading document texts")
     def document_texts(self, sources: Sequence[str]) -> dict[str, str]:
         """The cleaned text of several documents in one call (sources that are gone are absent)."""
         if not sources:
             return {}
         ids = {content_id("doc", source): source for source in sources}
-        try:
-            got = self._docs.get(ids=list(ids), include=["documents"])
-        except Exception as exc:
-            raise StoreUnavailableError(f"Chroma get failed at {self.location}: {exc}") from exc
+        got = self._docs.get(ids=list(ids), include=["documents", "metadatas"])
         return {
-            ids[str(i)]: str(d) for i, d in zip(got["ids"], got["documents"] or [], strict=True)
+            ids[str(i)]: str(d)
+            for i, d, m in zip(
+                got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True
+            )
+            if is_complete(m)
         }
 
+    def _complete(self, sources: Iterable[str]) -> set[str]:
+        """Which of ``sources`` have a complete record: whose chunks reads may return."""
+        wanted = sorted(set(sources))
+        if not wanted:
+            return set()
+        got = self._docs.get(ids=[content_id("doc", s) for s in wanted], include=["metadatas"])
+        return {str(m["source"]) for m in got["metadatas"] or [] if is_complete(m)}
+
+    @_guarded("writing documents")
     def write_documents(
         self, items: Sequence[DocumentItem], sentences: SentenceVectors | None = None
     ) -> None:
-        """Write many documents at once: one delete and a few upserts per collection.
+        """Write many documents at once: a few upserts per collection.
 
         Each Chroma call commits, so writing a thousand one-chunk files one by one costs
         minutes; batching them costs seconds. ``sentences``, if given, covers every chunk of
-        ``items`` in order.
+        ``items`` in order. The records go pending first and complete last, and the revision
+        mark moves with each, so a write cut short anywhere leaves no chunk that reads return
+        and no lexical index that looks current (decision 080).
         """
         if not items:
             return
-        existing = self._docs.get(ids=[doc.id for doc, _, _, _ in items], include=["metadatas"])
-        stale = [str(m["source"]) for m in existing["metadatas"] or []]
-        if stale:
-            self._delete_chunks(stale)
+        with self._writing():
+            self._write(items, sentences)
+
+    def _write(self, items: Sequence[DocumentItem], sentences: SentenceVectors | None) -> None:
+        sources = [doc.source for doc, _, _, _ in items]
+        self._mark_pending(sources)
+        self._touch()
+        self._checkpoint("pending")
+        self._delete_chunks(sources)  # the old version's chunks, and any a dead writer left
         ids: list[str] = []
         metas: list[dict[str, Any]] = []
         texts: list[str] = []
@@ -244,9 +447,11 @@ class ChromaStore:
                     documents=texts[i : i + _BATCH],
                     metadatas=metas[i : i + _BATCH],
                 )
+            self._checkpoint(f"vectors:{model}")
         if sentences is not None:
             self._write_sentences([c for _, chunks, _, _ in items for c in chunks], sentences)
-        # Document records go last: their presence means "fully indexed".
+        self._checkpoint("sentences")
+        # Complete records go last: their presence means "fully indexed".
         now = datetime.now(UTC).isoformat(timespec="seconds")
         for i in range(0, len(items), _BATCH):
             part = items[i : i + _BATCH]
@@ -258,9 +463,22 @@ class ChromaStore:
                     document_record(doc, len(chunks), root, now) for doc, chunks, _, root in part
                 ],
             )
+        self._checkpoint("records")
         self._touch()
+        self._checkpoint("revision")
 
-    def _per_model(self, embeddings: Mapping[str, Embeddings], suffix: str) -> dict[str, Any]:
+    def _mark_pending(self, sources: Sequence[str]) -> None:
+        since = time.time()
+        for i in range(0, len(sources), _BATCH):
+            part = sources[i : i + _BATCH]
+            self._docs.upsert(
+                ids=[content_id("doc", s) for s in part],
+                embeddings=[_DOC_VECTOR for _ in part],
+                documents=["" for _ in part],
+                metadatas=[pending_record(s, since) for s in part],
+            )
+
+    def _per_model(self, models: Sequence[str], suffix: str) -> dict[str, Any]:
         """``NAME__<model><suffix>`` for every model: vectors we compute, cosine space."""
         return {
             model: self._client.get_or_create_collection(
@@ -268,7 +486,7 @@ class ChromaStore:
                 embedding_function=None,
                 metadata={"hnsw:space": "cosine"},
             )
-            for model in embeddings
+            for model in models
         }
 
     def _write_sentences(self, chunks: Sequence[Chunk], sentences: SentenceVectors) -> None:
@@ -312,27 +530,124 @@ class ChromaStore:
                 collection.delete(ids=got["ids"])
         return removed
 
+    @_guarded("removing a document")
     def delete_document(self, source: str) -> int:
-        """Remove a document and its chunks; returns how many chunks went."""
-        removed = self._delete_chunks([source])
-        self._docs.delete(ids=[content_id("doc", source)])
-        self._touch()
+        """Remove a document and its chunks, with or without a complete record (chunks a dead
+        writer left go too); returns how many chunks went."""
+        with self._writing():
+            return self._delete_sources([source])
+
+    def _delete_sources(self, sources: Sequence[str]) -> int:
+        """Pending first, then the chunks, then the records: cut short, it is purged later."""
+        known = self._docs.get(ids=[content_id("doc", s) for s in sources], include=[])["ids"]
+        if known:
+            self._mark_pending(sources)
+        removed = self._delete_chunks(sources)
+        if known:
+            self._docs.delete(ids=known)
+        if known or removed:
+            self._touch()
         return removed
+
+    @_guarded("removing what an interrupted write left")
+    def purge_incomplete(self) -> list[str]:
+        """Remove the chunks and records of documents a dead writer left pending; returns their
+        sources. Also run when the store is opened."""
+        with self._writing():
+            return self._purge(full=True)
+
+    def _purge(self, full: bool) -> list[str]:
+        """The purge, inside the writer's lock. ``full`` also looks, once per index, for chunks
+        with no record at all (what versions before pending records left: decision 080).
+
+        Embedded, the lock means no write is running, so every pending record is a dead
+        writer's. On a server, another machine may be writing: only records pending for
+        longer than ``PENDING_GRACE_SECONDS`` are taken as dead.
+        """
+        got = self._docs.get(where={"state": PENDING}, include=["metadatas"])
+        now = time.time()
+        doomed = {
+            str(m["source"])
+            for m in got["metadatas"] or []
+            if self._folder is not None
+            or now - float(m.get("pending_since", 0.0)) > PENDING_GRACE_SECONDS
+        }
+        layout = (self._docs_metadata() or {}).get("layout")
+        if full and layout != _LAYOUT:
+            recorded = {
+                str(m["source"]) for m in self._docs.get(include=["metadatas"])["metadatas"] or []
+            }
+            doomed |= self._chunk_sources() - recorded
+        if doomed:
+            log.warning(
+                "removing %d document(s) an interrupted write left incomplete: %s",
+                len(doomed),
+                ", ".join(sorted(doomed)[:5]) + (" ..." if len(doomed) > 5 else ""),
+            )
+            self._delete_sources(sorted(doomed))
+        if full and layout != _LAYOUT:
+            self._touch()
+        return sorted(doomed)
+
+    def _chunk_sources(self) -> set[str]:
+        first = next(iter(self._collections.values()))
+        sources: set[str] = set()
+        total = int(first.count())
+        for offset in range(0, total, _PAGE):
+            got = first.get(include=["metadatas"], limit=_PAGE, offset=offset)
+            sources.update(str(m["source"]) for m in got["metadatas"] or [])
+        return sources
 
     # --- chunks ---------------------------------------------------------------------------
 
+    @_guarded("counting chunks")
     def count(self) -> int:
         first = next(iter(self._collections.values()))
         return int(first.count())
 
+    @_guarded("listing chunk ids")
+    def chunk_ids(self) -> set[str]:
+        first = next(iter(self._collections.values()))
+        ids: set[str] = set()
+        total = int(first.count())
+        for offset in range(0, total, _PAGE):
+            ids.update(str(i) for i in first.get(include=[], limit=_PAGE, offset=offset)["ids"])
+        return ids
+
+    @_guarded("counting sentences")
     def sentence_count(self, model: str) -> int:
         """How many sentence vectors of ``model`` are stored (0 for an index made without)."""
         return int(self._sentences[model].count())
 
+    def stored_ids(self) -> dict[str, list[str]]:
+        """Every collection's record ids, sorted (what a crash test compares, whatever the
+        states say)."""
+        collections = {
+            "docs": self._docs,
+            **{f"chunks:{m}": c for m, c in self._collections.items()},
+            **{f"sentences:{m}": c for m, c in self._sentences.items()},
+        }
+        out = {}
+        for name, collection in collections.items():
+            total = int(collection.count())
+            ids: list[str] = []
+            for offset in range(0, total, _PAGE):
+                ids.extend(
+                    str(i) for i in collection.get(include=[], limit=_PAGE, offset=offset)["ids"]
+                )
+            out[name] = sorted(ids)
+        return out
+
     def _touch(self) -> None:
         """Mark the documents as changed, for every reader's ``fingerprint``."""
-        self._docs.modify(metadata={"revision": uuid.uuid4().hex})
+        self._docs.modify(metadata={"revision": uuid.uuid4().hex, "layout": _LAYOUT})
 
+    def _docs_metadata(self) -> dict[str, Any] | None:
+        # A fresh handle: the one we hold caches the metadata it was opened with.
+        collection = self._client.get_collection(f"{self._name}__docs", embedding_function=None)
+        return collection.metadata
+
+    @_guarded("checking for changes")
     def fingerprint(self) -> str:
         """Changes whenever any document is added, changed or removed (by anyone).
 
@@ -341,42 +656,46 @@ class ChromaStore:
         document's metadata took 0.6 s at 8,400 documents, paid on a question every 30 s. An
         index no writer has touched since revisions came falls back to that hash.
         """
-        try:
-            collection = self._client.get_collection(f"{self._name}__docs", embedding_function=None)
-        except Exception as exc:
-            raise StoreUnavailableError(f"Chroma at {self.location} failed: {exc}") from exc
-        revision = (collection.metadata or {}).get("revision")
+        revision = (self._docs_metadata() or {}).get("revision")
         if revision:
             return content_id("revision", str(revision))
         meta = self.document_meta()
         parts = sorted(f"{s}:{m.get('hash', '')}" for s, m in meta.items())
         return content_id("fingerprint", *parts)
 
+    @_guarded("reading chunks")
     def iter_chunks(self) -> Iterable[tuple[str, Chunk]]:
-        """Every stored chunk with its id, in pages (for rebuilding the lexical index)."""
+        """Every chunk of a complete document with its id (for rebuilding the lexical index)."""
+        complete = set(self.document_meta())
         first = next(iter(self._collections.values()))
         total = int(first.count())
-        page = 5000
-        for offset in range(0, total, page):
-            got = first.get(include=["documents", "metadatas"], limit=page, offset=offset)
+        out = []
+        for offset in range(0, total, _PAGE):
+            got = first.get(include=["documents", "metadatas"], limit=_PAGE, offset=offset)
             for cid, text, meta in zip(
                 got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True
             ):
-                yield cid, _chunk_from(str(text), meta)
+                if str(meta["source"]) in complete:
+                    out.append((str(cid), _chunk_from(str(text), meta)))
+        return out
 
+    @_guarded("reading chunks")
     def get_chunks(self, ids: Sequence[str]) -> dict[str, Chunk]:
-        """Chunks by id (ids that are gone are simply absent from the result)."""
+        """Chunks by id (ids that are gone, or whose document is incomplete, are absent)."""
         if not ids:
             return {}
         first = next(iter(self._collections.values()))
         got = first.get(ids=list(ids), include=["documents", "metadatas"])
-        return {
+        found = {
             str(cid): _chunk_from(str(text), meta)
             for cid, text, meta in zip(
                 got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True
             )
         }
+        complete = self._complete(c.source for c in found.values())
+        return {cid: c for cid, c in found.items() if c.source in complete}
 
+    @_guarded("reading sentence vectors")
     def sentence_vectors(
         self, model: str, chunks: Mapping[str, int]
     ) -> dict[str, list[tuple[int, int, np.ndarray]]]:
@@ -392,10 +711,7 @@ class ChromaStore:
         ids = [f"{cid}:{i}" for cid, n in chunks.items() for i in range(n)]
         if collection is None or not ids:
             return {}
-        try:
-            got = collection.get(ids=ids, include=["embeddings", "metadatas"])
-        except Exception as exc:
-            raise StoreUnavailableError(f"Chroma get failed at {self.location}: {exc}") from exc
+        got = collection.get(ids=ids, include=["embeddings", "metadatas"])
         out: dict[str, list[tuple[int, int, np.ndarray]]] = {}
         embeddings = got["embeddings"]
         vectors = np.asarray([] if embeddings is None else embeddings, dtype=np.float32)
@@ -407,6 +723,7 @@ class ChromaStore:
             spans.sort(key=lambda row: row[0])
         return out
 
+    @_guarded("searching")
     def search(
         self,
         model: str,
@@ -414,21 +731,32 @@ class ChromaStore:
         k: int,
         sources: Sequence[str] | None = None,
     ) -> list[tuple[str, Chunk, float]]:
-        """Nearest chunks to ``query_vector`` as (id, chunk, cosine similarity), best first."""
+        """Nearest chunks of complete documents to ``query_vector`` as (id, chunk, cosine
+        similarity), best first.
+
+        Chunks of a pending document (a write running now, or one a dead writer left before
+        the next purge) are dropped after the search, and the search is asked for more until
+        ``k`` remain or nothing more is stored: such chunks are rare, so the usual cost is one
+        lookup of the hits' few records.
+        """
         if sources is not None and not sources:
             return []
         where: dict[str, Any] | None = None
         if sources is not None:
             where = {"source": {"$in": list(sources)}}
         store = self._vectorstores[model]
-        try:
+        wanted = k
+        while True:
             hits = store.similarity_search_by_vector_with_relevance_scores(
-                list(query_vector), k=k, filter=where
+                list(query_vector), k=wanted, filter=where
             )
-        except Exception as exc:
-            raise StoreUnavailableError(f"Chroma search failed at {self.location}: {exc}") from exc
-        out = []
-        for doc, distance in hits:
-            chunk = _chunk_from(doc.page_content, doc.metadata)
-            out.append((str(doc.id or chunk.id), chunk, 1.0 - float(distance)))
-        return out
+            found = [(_chunk_from(doc.page_content, doc.metadata), doc, d) for doc, d in hits]
+            complete = self._complete(chunk.source for chunk, _, _ in found)
+            kept = [
+                (str(doc.id or chunk.id), chunk, 1.0 - float(distance))
+                for chunk, doc, distance in found
+                if chunk.source in complete
+            ]
+            if len(kept) >= k or len(hits) < wanted:
+                return kept[:k]
+            wanted *= 2

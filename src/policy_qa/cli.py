@@ -82,6 +82,10 @@ def _progress_bar(desc: str) -> tuple[Callable[[int, int, str], None], Callable[
 
 
 def cmd_index(args: argparse.Namespace) -> int:
+    if not args.verbose:  # each skipped file is printed below, once: not logged as well
+        # pypdf too: a damaged PDF's "EOF marker not found" came before its skipped line.
+        for name in ("policy_qa.ingest", "pypdf"):
+            logging.getLogger(name).setLevel(logging.ERROR)
     qa = _assistant(args)
     update, close = _progress_bar("indexing")
     try:
@@ -328,11 +332,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except PolicyQAError as exc:
-        print(f"error: {terminal_safe(str(exc))}", file=sys.stderr)
+        print(f"error: {terminal_safe(str(exc), one_line=True)}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        # A bug still ends in one line (-v adds the traceback): a user can act on neither.
+        log.info("unexpected failure", exc_info=True)
+        what = terminal_safe(f"{type(exc).__name__}: {exc}", one_line=True)[:300]
+        print(
+            f"error: policy-qa failed unexpectedly ({what}). This is a bug: please report it "
+            "with the command you ran (-v shows where it failed).",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
 
 
 if __name__ == "__main__":

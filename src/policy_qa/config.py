@@ -111,6 +111,10 @@ class Settings:
     chat_concurrency: int = 32
     chat_queue_size: int = 64
 
+    # Test-only: pause a write at this named boundary so a test can kill it there
+    # (policy_qa.faults; docs/decisions/080-crash-consistent-indexing.md). Never set it in use.
+    fault_pause_at: str | None = None
+
     def __post_init__(self) -> None:
         if self.chunk_size < 100:
             raise ConfigError(f"chunk_size must be at least 100 characters, got {self.chunk_size}")
@@ -162,8 +166,8 @@ class Settings:
                 f"chroma_token_header must be one of {', '.join(CHROMA_TOKEN_HEADERS)}, "
                 f"got {self.chroma_token_header!r}"
             )
-        if self.auth is not None and ":" not in self.auth:
-            raise ConfigError("auth must be 'user:password'")
+        if self.auth is not None:
+            _check_auth(self.auth)
         if not 1 <= self.port <= 65535:
             raise ConfigError(f"port must be 1-65535, got {self.port}")
         if self.judge_timeout <= 0:
@@ -214,6 +218,27 @@ class Settings:
             if values.get(key) is not None:
                 values[key] = Path(values[key]).expanduser()
         return cls(**values)
+
+
+def _check_auth(auth: str) -> None:
+    """A login is one user name and one password, both non-empty (docs/decisions/084-login.md).
+
+    The login form drops spaces around the user name, so a name with them could never log in.
+    """
+    user, colon, password = auth.partition(":")
+    if not colon:
+        raise ConfigError("POLICY_QA_AUTH must be 'user:password' (no ':' found)")
+    if not user.strip() or not password:
+        missing = "user name" if not user.strip() else "password"
+        raise ConfigError(
+            f"POLICY_QA_AUTH has an empty {missing}: set it to 'user:password' with both parts "
+            "filled in, or unset it to serve without a login on 127.0.0.1"
+        )
+    if user != user.strip():
+        raise ConfigError(
+            "POLICY_QA_AUTH's user name starts or ends with spaces, which the login form drops: "
+            "remove them"
+        )
 
 
 def default_model_cache(env: Mapping[str, str] | None = None) -> Path:

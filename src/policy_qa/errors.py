@@ -1,10 +1,15 @@
 """The exception tree, each error carrying a message a person can act on.
 
-PolicyQAError                 base: the CLI and UI turn it into a clean message
-├── ConfigError               a setting has a bad value
-├── QuestionError             the question is empty or too long
+PolicyQAError                 base: the CLI, the web chat and its API show it as one message
+├── ConfigError               a setting has a bad value (an empty login, an index "folder"
+│                             that is a file)
+├── QuestionError             a question, its history or an option of ``ask`` is not usable
+│                             (empty, too long, not text)
 ├── IndexNotFoundError        nothing is indexed where we looked
-├── StoreUnavailableError     the Chroma server cannot be reached
+│   └── DocumentNotFoundError no indexed document has that source
+├── IndexDamagedError         the index's database cannot be read: rebuild it (the message
+│                             says how); it is never replaced silently
+├── StoreUnavailableError     the Chroma server cannot be reached, or the index is busy
 ├── DocumentError             a file cannot be read (reported and skipped while indexing)
 └── LLMError                  the language model failed (we fall back to extractive answers)
 """
@@ -25,6 +30,14 @@ class QuestionError(PolicyQAError):
 
 
 class IndexNotFoundError(PolicyQAError):
+    pass
+
+
+class DocumentNotFoundError(IndexNotFoundError):
+    pass
+
+
+class IndexDamagedError(PolicyQAError):
     pass
 
 

@@ -123,9 +123,21 @@ def _embed_and_write(
     def flush() -> None:
         nonlocal done
         flat = [c for _, _, chunks in batch for c in chunks]
-        texts = [embedding_text(c) for c in flat]
-        vectors = {m: encode(e, texts) for m, e in embeddings.items()}
-        sentences = embed_sentences(embeddings, flat)
+        label = f"embedding {batch[-1][0].source}"
+        # One document may be 20,000 chunks (max_document_chunks), minutes of embedding: it
+        # is embedded EMBED_BATCH chunks at a time with progress after each, and still written
+        # in one write (docs/decisions/086-large-documents-embedded-in-slices.md).
+        pieces = []
+        for start in range(0, max(len(flat), 1), EMBED_BATCH):
+            pieces.append(_embed(embeddings, flat[start : start + EMBED_BATCH]))
+            end = start + EMBED_BATCH
+            if progress and end < len(flat):  # the write below reports the last slice
+                progress(done + end, total, label)
+        vectors = {m: _stack([v for v, _ in pieces], m) for m in embeddings}
+        sentences = SentenceVectors(
+            spans=tuple(span for _, s in pieces for span in s.spans),
+            vectors={m: _stack([s.vectors for _, s in pieces], m) for m in embeddings},
+        )
         items: list[DocumentItem] = []
         offset = 0
         for doc, root, chunks in batch:
@@ -137,7 +149,7 @@ def _embed_and_write(
         store.write_documents(items, sentences)
         done += offset
         if progress:
-            progress(done, total, f"embedding {batch[-1][0].source}")
+            progress(done, total, label)
         batch.clear()
 
     pending = 0
@@ -150,6 +162,20 @@ def _embed_and_write(
     if batch:
         flush()
     return total
+
+
+def _embed(
+    embeddings: Mapping[str, Embeddings], chunks: Sequence[Chunk]
+) -> tuple[dict[str, np.ndarray], SentenceVectors]:
+    """Every model's vectors of ``chunks`` and of their sentences."""
+    texts = [embedding_text(c) for c in chunks]
+    return {m: encode(e, texts) for m, e in embeddings.items()}, embed_sentences(embeddings, chunks)
+
+
+def _stack(parts: Sequence[Mapping[str, np.ndarray]], model: str) -> np.ndarray:
+    """One model's rows from every slice, in order (a slice with no rows adds none)."""
+    rows = [p[model] for p in parts if len(p[model])]
+    return np.vstack(rows) if rows else parts[0][model]
 
 
 def embed_sentences(

@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from .config import Settings
 from .errors import ConfigError, LLMError
+from .untrusted import for_model
 
 if TYPE_CHECKING:
     from .supervisor import WorkerPool
@@ -61,6 +62,10 @@ WEIGHT = 2.0
 TARGET = 1.66
 PASSAGE_CHARS = 1500  # the top passage, trimmed: prompt reading is the whole cost
 
+# The wording is calibrated with BAND, WEIGHT and TARGET: a prompt that also told the model the
+# text is untrusted data lowered P(yes) of answerable questions by 0.09 and did not stop a
+# planted note to the checker; the note's sentences are left out of what it reads instead
+# (``untrusted.for_model``; docs/decisions/085-passages-are-untrusted-data.md).
 _SYSTEM = "You check whether a text answers a question. Reply with one word: yes or no."
 _ASK = (
     "Text:\n{text}\n\nQuestion: {question}\n\n"
@@ -144,7 +149,7 @@ class AnswerabilityJudge:
 
 
 def _messages(question: str, passage: str) -> list[dict[str, str]]:
-    text = " ".join(passage.split())[:PASSAGE_CHARS]
+    text = " ".join(for_model(passage).split())[:PASSAGE_CHARS]
     return [
         {"role": "system", "content": _SYSTEM},
         {"role": "user", "content": _ASK.format(text=text, question=question)},

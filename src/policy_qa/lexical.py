@@ -364,10 +364,16 @@ class LexicalIndex:
 
     # --- persistence ----------------------------------------------------------------------
 
-    def save(self, folder: Path) -> None:
+    def save(self, folder: Path, checkpoint: Callable[[str], None] | None = None) -> None:
+        """Save to ``folder``; ``meta.json`` goes last, by an atomic rename, so a save cut short
+        leaves the previous meta.json (and its fingerprint), which ``load`` then refuses for
+        the new fingerprint (docs/decisions/080-crash-consistent-indexing.md). ``checkpoint``
+        is the test-only fault hook (``faults``)."""
         folder.mkdir(parents=True, exist_ok=True)
         if self._retriever is not None:
             self._retriever.save(str(folder / "bm25"), show_progress=False)
+        if checkpoint is not None:
+            checkpoint("bm25")
         meta = {
             "fingerprint": self.fingerprint,
             "korean": self.tokenizer.korean,
@@ -393,7 +399,10 @@ class LexicalIndex:
         """
         try:
             meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            if not isinstance(meta, dict) or not isinstance(meta.get("ids"), list):
+                raise ValueError("not a saved lexical index")
+        except (OSError, ValueError) as exc:  # derived data: rebuilt, never fatal
+            log.info("no usable lexical index at %s (%s)", folder, exc)
             return None
         if fingerprint is not None and meta.get("fingerprint") != fingerprint:
             return None
@@ -407,6 +416,10 @@ class LexicalIndex:
                 retriever = bm25s.BM25.load(str(folder / "bm25"), show_progress=False)
             except Exception as exc:  # a half-written folder: rebuild rather than fail
                 log.warning("lexical index at %s unreadable (%s); rebuilding", folder, exc)
+                return None
+            # Arrays from a later save than meta.json (one cut short): rebuild.
+            if int(retriever.scores.get("num_docs", -1)) != len(meta["ids"]):
+                log.warning("lexical index at %s is half saved; rebuilding", folder)
                 return None
         return cls(
             meta["ids"],

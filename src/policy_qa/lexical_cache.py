@@ -5,15 +5,24 @@ when the store's ``fingerprint`` changes: at once after this process's own write
 background thread when a periodic check notices someone else's (a shared Chroma server), while
 questions keep the index they have. It owns that staleness check and the rebuild; it does not
 search (``lexical.LexicalIndex`` does) nor write to the store.
+
+The revision mark alone is not trusted: a writer killed before moving it once left BM25 with 10
+of 40 chunks for good. So a saved index is loaded only if its chunk ids are the store's, and
+every check also compares the store's chunk count with the one the index was built at
+(docs/decisions/080-crash-consistent-indexing.md).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
+from .faults import Checkpoint
+from .folder_lock import FolderLock
 from .lexical import LexicalIndex, Tokenizer
 from .store import Store
 from .types import Chunk
@@ -48,13 +57,16 @@ class LexicalCache:
         folder: Path | None,
         *,
         stale_after: float = STALE_CHECK_SECONDS,
+        checkpoint: Checkpoint | None = None,
     ) -> None:
         if stale_after < 0:
             raise ValueError(f"stale_after must be >= 0 seconds, got {stale_after}")
         self.korean_tokenizer = korean_tokenizer
         self.folder = folder
         self.stale_after = stale_after
+        self._checkpoint = checkpoint
         self._index: LexicalIndex | None = None
+        self._count = -1  # the store's chunk count when ``_index`` was built
         self._lock = threading.RLock()
         self._build_lock = threading.Lock()
         self._rebuilding: threading.Thread | None = None
@@ -75,13 +87,14 @@ class LexicalCache:
             if current is not None and fresh and not force_check:
                 return current
             fingerprint = store.fingerprint()
+            count = store.count()
             self._checked_at = now
-            if current is not None and current.fingerprint == fingerprint:
+            if current is not None and (current.fingerprint, self._count) == (fingerprint, count):
                 return current
             if current is not None and not force_check:
                 self._rebuild_later(store, fingerprint, current)
                 return current
-            built = self._build(store, fingerprint)
+            built, self._count = self._build(store, fingerprint)
             self._index = built
             return built
 
@@ -103,18 +116,27 @@ class LexicalCache:
         if thread is not None:
             thread.join(timeout)
 
-    def _build(self, store: Store, fingerprint: str) -> LexicalIndex:
-        """Load the saved BM25 index for ``fingerprint``, or build (and save) it."""
-        # One build at a time: builds write the same folder.
-        with self._build_lock:
+    def _build(self, store: Store, fingerprint: str) -> tuple[LexicalIndex, int]:
+        """Load the saved BM25 index for ``fingerprint``, or build (and save) it; with the
+        store's chunk count it stands for."""
+        # One build at a time, here and in other processes: builds write the same folder.
+        with self._build_lock, self._folder_lock():
             folder = self.folder
             tokenizer = Tokenizer(korean=self.korean_tokenizer)
+            count = store.count()
             loaded = LexicalIndex.load(folder, tokenizer, fingerprint) if folder else None
             if loaded is not None:
-                return loaded
+                stored = store.chunk_ids()
+                if set(loaded.ids) == stored:
+                    return loaded, count
+                log.warning(
+                    "the saved lexical index holds %d chunks, the store %d; rebuilding it",
+                    len(loaded.ids),
+                    len(stored),
+                )
             # The index before the change (in memory, or saved) lends its chunks' terms:
             # only new chunks are tokenized.
-            previous = self._index
+            previous = self._index if self._index is not None else loaded
             if previous is None and folder:
                 previous = LexicalIndex.load(folder, tokenizer, None)
             log.info("building the lexical index")
@@ -127,8 +149,17 @@ class LexicalCache:
                 spans=[(c.start, c.end) for _, c in chunks],
             )
             if folder:
-                built.save(folder)
-            return built
+                built.save(folder, self._checkpoint)
+            return built, count
+
+    def _folder_lock(self) -> contextlib.AbstractContextManager[Any]:
+        if self.folder is None:
+            return contextlib.nullcontext()
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            return contextlib.nullcontext()  # cannot save here either; nothing to guard
+        return FolderLock(self.folder)
 
     def _rebuild_later(self, store: Store, fingerprint: str, current: LexicalIndex) -> None:
         """Build the index for ``fingerprint`` on a thread; install it if nothing newer came."""
@@ -137,7 +168,7 @@ class LexicalCache:
 
         def run() -> None:
             try:
-                built = self._build(store, fingerprint)
+                built, count = self._build(store, fingerprint)
             except Exception as exc:  # the next periodic check tries again
                 log.warning("background rebuild of the lexical index failed: %s", exc)
                 with self._lock:
@@ -147,7 +178,7 @@ class LexicalCache:
                 # A rebuild after our own write (or clear()) replaced ``current`` meanwhile:
                 # that index is at least as new as this one.
                 if self._index is current:
-                    self._index = built
+                    self._index, self._count = built, count
 
         self._rebuilding = threading.Thread(target=run, name="policy-qa-bm25", daemon=True)
         self._rebuilding.start()

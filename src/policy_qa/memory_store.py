@@ -3,11 +3,14 @@
 For fast unit tests (no database, no files) and indexes that need not outlive the process. It
 searches exactly (every chunk's cosine), where Chroma's HNSW search is approximate: on a
 small corpus the two agree. Nothing here is shared with another process, so its fingerprint
-changes only with this process's own writes.
+changes only with this process's own writes. Writes pass the same pending -> chunks -> complete
+steps as Chroma's (``store``), so a write cut short (an exception at a checkpoint) leaves the
+same state, and the contract tests hold both stores to it.
 """
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -15,7 +18,15 @@ from typing import Any
 
 import numpy as np
 
-from .store import DocumentItem, SentenceVectors, document_info, document_record
+from .faults import Checkpoint
+from .store import (
+    DocumentItem,
+    SentenceVectors,
+    document_info,
+    document_record,
+    is_complete,
+    pending_record,
+)
 from .types import Chunk, DocumentInfo, content_id
 
 __all__ = ["InMemoryStore"]
@@ -29,11 +40,14 @@ class InMemoryStore:
     >>> Assistant(settings=settings, store=store, embeddings=models)
     """
 
-    def __init__(self, models: Sequence[str] = ("minilm", "use")) -> None:
+    def __init__(
+        self, models: Sequence[str] = ("minilm", "use"), checkpoint: Checkpoint | None = None
+    ) -> None:
         if not models:
             raise ValueError("InMemoryStore needs at least one dense model name")
         self.location = ":memory:"
         self._models = tuple(models)
+        self._checkpoint = checkpoint or (lambda boundary: None)
         self._texts: dict[str, str] = {}  # source -> cleaned text
         self._meta: dict[str, dict[str, Any]] = {}  # source -> document_record
         self._chunks: dict[str, Chunk] = {}  # chunk id -> chunk, in write order
@@ -47,16 +61,20 @@ class InMemoryStore:
     # --- documents ------------------------------------------------------------------------
 
     def documents(self) -> list[DocumentInfo]:
-        return sorted((document_info(m) for m in self._meta.values()), key=lambda d: d.source)
+        rows = (document_info(m) for m in self._meta.values() if is_complete(m))
+        return sorted(rows, key=lambda d: d.source)
 
     def document_meta(self) -> dict[str, dict[str, Any]]:
-        return {source: dict(meta) for source, meta in self._meta.items()}
+        return {source: dict(meta) for source, meta in self._meta.items() if is_complete(meta)}
 
     def document_text(self, source: str) -> str | None:
-        return self._texts.get(source)
+        return self.document_texts([source]).get(source)
 
     def document_texts(self, sources: Sequence[str]) -> dict[str, str]:
-        return {s: self._texts[s] for s in sources if s in self._texts}
+        return {s: self._texts[s] for s in sources if s in self._texts and self._complete(s)}
+
+    def _complete(self, source: str) -> bool:
+        return is_complete(self._meta.get(source))
 
     def write_documents(
         self, items: Sequence[DocumentItem], sentences: SentenceVectors | None = None
@@ -68,21 +86,32 @@ class InMemoryStore:
             raise ValueError(
                 f"sentence spans for {len(sentences.spans)} of {len(all_chunks)} chunks"
             )
-        self._delete_chunks([doc.source for doc, _, _, _ in items if doc.source in self._meta])
-        for _, chunks, vectors, _ in items:
-            for model in self._models:
+        sources = [doc.source for doc, _, _, _ in items]
+        since = time.time()
+        for source in sources:
+            self._meta[source] = pending_record(source, since)
+            self._texts.pop(source, None)
+        self._touch()
+        self._checkpoint("pending")
+        self._delete_chunks(sources)
+        for chunk in all_chunks:
+            self._chunks[chunk.id] = chunk
+        for model in self._models:
+            for _, chunks, vectors, _ in items:
                 rows = np.asarray(vectors[model], dtype=np.float32).reshape(len(chunks), -1)
                 for chunk, row in zip(chunks, rows, strict=True):
                     self._vectors[model][chunk.id] = row
-            for chunk in chunks:
-                self._chunks[chunk.id] = chunk
+            self._checkpoint(f"vectors:{model}")
         if sentences is not None:
             self._write_sentences(all_chunks, sentences)
+        self._checkpoint("sentences")
         now = datetime.now(UTC).isoformat(timespec="seconds")
         for doc, chunks, _, root in items:
             self._texts[doc.source] = doc.text
             self._meta[doc.source] = document_record(doc, len(chunks), root, now)
+        self._checkpoint("records")
         self._touch()
+        self._checkpoint("revision")
 
     def _write_sentences(self, chunks: Sequence[Chunk], sentences: SentenceVectors) -> None:
         ids: list[tuple[str, str, int, int]] = []
@@ -109,16 +138,31 @@ class InMemoryStore:
         return len(gone)
 
     def delete_document(self, source: str) -> int:
+        known = source in self._meta
+        if known:
+            self._meta[source] = pending_record(source, time.time())
         removed = self._delete_chunks([source])
         self._texts.pop(source, None)
         self._meta.pop(source, None)
-        self._touch()
+        if known or removed:
+            self._touch()
         return removed
+
+    def purge_incomplete(self) -> list[str]:
+        pending = {s for s, meta in self._meta.items() if not is_complete(meta)}
+        orphans = {c.source for c in self._chunks.values() if c.source not in self._meta}
+        doomed = sorted(pending | orphans)
+        for source in doomed:
+            self.delete_document(source)
+        return doomed
 
     # --- chunks ---------------------------------------------------------------------------
 
     def count(self) -> int:
         return len(self._chunks)
+
+    def chunk_ids(self) -> set[str]:
+        return set(self._chunks)
 
     def sentence_count(self, model: str) -> int:
         """How many sentence vectors of ``model`` are stored."""
@@ -131,10 +175,11 @@ class InMemoryStore:
         return content_id("revision", self._revision)
 
     def iter_chunks(self) -> Iterable[tuple[str, Chunk]]:
-        return list(self._chunks.items())
+        return [(cid, c) for cid, c in self._chunks.items() if self._complete(c.source)]
 
     def get_chunks(self, ids: Sequence[str]) -> dict[str, Chunk]:
-        return {cid: self._chunks[cid] for cid in ids if cid in self._chunks}
+        found = {cid: self._chunks[cid] for cid in ids if cid in self._chunks}
+        return {cid: c for cid, c in found.items() if self._complete(c.source)}
 
     def sentence_vectors(
         self, model: str, chunks: Mapping[str, int]
@@ -163,7 +208,8 @@ class InMemoryStore:
         ids = [
             cid
             for cid in self._vectors[model]
-            if wanted is None or self._chunks[cid].source in wanted
+            if (wanted is None or self._chunks[cid].source in wanted)
+            and self._complete(self._chunks[cid].source)
         ]
         if not ids:
             return []

@@ -9,6 +9,12 @@ nearest to a query vector. Two implementations:
 - ``memory_store.InMemoryStore``: plain dicts and numpy in this process (fast unit tests, and
   indexes that need not outlive the process).
 
+Writes are crash-consistent (docs/decisions/080-crash-consistent-indexing.md): a document is
+first recorded as *pending*, then its chunks and sentence vectors are written, then its record
+says *complete*. A write cut short leaves a pending record, never chunks that look indexed:
+reads skip every chunk whose document is not complete (``documents``, ``search``,
+``get_chunks``, ``iter_chunks``), and ``purge_incomplete`` removes them.
+
 This module must not import a database: it only says what a store does.
 """
 
@@ -24,17 +30,25 @@ import numpy as np
 from .types import Chunk, Document, DocumentInfo
 
 __all__ = [
+    "COMPLETE",
+    "PENDING",
     "DocumentItem",
     "SentenceVectors",
     "Store",
     "document_info",
     "document_record",
+    "is_complete",
+    "pending_record",
 ]
 
 # One document to write: the document, its chunks, each model's chunk vectors (one row per
 # chunk, in order) and the folder it was indexed from ("root": a file deleted from that folder
 # is removed from the index).
 DocumentItem = tuple[Document, Sequence[Chunk], Mapping[str, np.ndarray], str]
+
+# A document record's "state". Records written before states existed have none: complete.
+PENDING = "pending"
+COMPLETE = "complete"
 
 
 @dataclass(frozen=True)
@@ -61,15 +75,15 @@ class Store(Protocol):
     location: str  # where it lives, for messages: a folder, a server URL, ":memory:"
 
     def documents(self) -> list[DocumentInfo]:
-        """Every stored document, sorted by source."""
+        """Every completely stored document, sorted by source."""
         ...
 
     def document_meta(self) -> dict[str, dict[str, Any]]:
-        """source -> metadata (``document_record``: hash, root, ...) of every stored document."""
+        """source -> metadata (``document_record``: hash, root, ...) of every complete document."""
         ...
 
     def document_text(self, source: str) -> str | None:
-        """The cleaned text of ``source`` (None when it is not stored)."""
+        """The cleaned text of ``source`` (None when it is not completely stored)."""
         ...
 
     def document_texts(self, sources: Sequence[str]) -> dict[str, str]:
@@ -80,15 +94,28 @@ class Store(Protocol):
         self, items: Sequence[DocumentItem], sentences: SentenceVectors | None = None
     ) -> None:
         """Replace whatever was stored for each item's source with the item; ``sentences``, if
-        given, covers every chunk of ``items`` in order."""
+        given, covers every chunk of ``items`` in order. Records go pending, then the chunks,
+        then the records complete."""
         ...
 
     def delete_document(self, source: str) -> int:
-        """Remove a document, its chunks and their sentences; returns how many chunks went."""
+        """Remove a document, its chunks and their sentences, whether or not it has a complete
+        record (chunks a cut-short write left go too); returns how many chunks went."""
+        ...
+
+    def purge_incomplete(self) -> list[str]:
+        """Remove what cut-short writes left: the chunks and records of pending documents (and
+        chunks with no record at all); returns their sources. Writes still running in another
+        process are left alone."""
         ...
 
     def count(self) -> int:
-        """How many chunks are stored."""
+        """How many chunks are stored (those of pending documents too)."""
+        ...
+
+    def chunk_ids(self) -> set[str]:
+        """The ids of every stored chunk (those of pending documents too): what a saved lexical
+        index is checked against."""
         ...
 
     def fingerprint(self) -> str:
@@ -97,11 +124,11 @@ class Store(Protocol):
         ...
 
     def iter_chunks(self) -> Iterable[tuple[str, Chunk]]:
-        """Every stored chunk with its id (for building the lexical index)."""
+        """Every chunk of a complete document, with its id (for building the lexical index)."""
         ...
 
     def get_chunks(self, ids: Sequence[str]) -> dict[str, Chunk]:
-        """Chunks by id (ids that are gone are absent from the result)."""
+        """Chunks by id (ids that are gone, or whose document is not complete, are absent)."""
         ...
 
     def sentence_vectors(
@@ -121,14 +148,16 @@ class Store(Protocol):
         k: int,
         sources: Sequence[str] | None = None,
     ) -> list[tuple[str, Chunk, float]]:
-        """Nearest chunks to ``query_vector`` as (id, chunk, cosine similarity), best first;
-        ``sources`` restricts the search to those documents (an empty list finds nothing)."""
+        """Nearest chunks of complete documents to ``query_vector`` as (id, chunk, cosine
+        similarity), best first; ``sources`` restricts the search to those documents (an empty
+        list finds nothing)."""
         ...
 
 
 def document_record(doc: Document, chunks: int, root: str, indexed_at: str) -> dict[str, Any]:
-    """The metadata every store keeps for a document (flat, so Chroma can hold it)."""
+    """The metadata every store keeps for a complete document (flat, so Chroma can hold it)."""
     return {
+        "state": COMPLETE,
         "source": doc.source,
         "title": doc.title,
         "language": doc.language,
@@ -138,6 +167,16 @@ def document_record(doc: Document, chunks: int, root: str, indexed_at: str) -> d
         "sections": json.dumps([[s.title, s.start, s.end] for s in doc.sections]),
         "indexed_at": indexed_at,
     }
+
+
+def pending_record(source: str, since: float) -> dict[str, Any]:
+    """The record of a document being written (``since``: when, in seconds since the epoch)."""
+    return {"state": PENDING, "source": source, "pending_since": since}
+
+
+def is_complete(meta: Mapping[str, Any] | None) -> bool:
+    """Whether a document record (None: no record) says the document is completely stored."""
+    return meta is not None and meta.get("state", COMPLETE) != PENDING
 
 
 def document_info(meta: Mapping[str, Any]) -> DocumentInfo:

@@ -36,11 +36,13 @@ from pathlib import Path
 from typing import Any, NamedTuple, Protocol
 
 import gradio as gr
+from starlette.middleware import Middleware
 
 from .assistant import Assistant
 from .config import Settings
 from .errors import ConfigError, PolicyQAError
 from .ingest import SUPPORTED_SUFFIXES
+from .login import LoginThrottle, ThrottledLogin
 from .types import Answer
 
 log = logging.getLogger(__name__)
@@ -470,6 +472,10 @@ class ChatUI:
             return self.qa.ask(question, _api_history(history), llm=llm).to_dict()
         except PolicyQAError as exc:
             raise gr.Error(str(exc), print_exception=False) from None
+        except Exception as exc:  # a bug must not leave the caller with nothing to go on
+            log.exception("the /ask endpoint failed")
+            message = f"Something went wrong ({type(exc).__name__}); the server log has details."
+            raise gr.Error(message, print_exception=False) from None
 
     def api_retrieve(
         self, question: str, history: Any = None, k: int | None = None, within: str | None = None
@@ -495,6 +501,10 @@ class ChatUI:
             return [asdict(d) for d in self.qa.documents()]
         except PolicyQAError as exc:
             raise gr.Error(str(exc), print_exception=False) from None
+        except Exception as exc:  # a bug must not leave the caller with nothing to go on
+            log.exception("the /ask endpoint failed")
+            message = f"Something went wrong ({type(exc).__name__}); the server log has details."
+            raise gr.Error(message, print_exception=False) from None
 
     # sources panel
 
@@ -994,9 +1004,13 @@ def launch(
     if warning:
         log.warning(warning)
     auth = None
+    app_kwargs: dict[str, Any] = {}
     if settings.auth:
         user, _, password = settings.auth.partition(":")
         auth = (user, password)
+        # Failed logins are throttled per client address in front of Gradio's POST /login
+        # (its auth callable never sees the address): docs/decisions/084-login.md.
+        app_kwargs["middleware"] = [Middleware(ThrottledLogin, throttle=LoginThrottle())]
     app = build_app(assistant, check)
     # Quick handlers (sources, citations, feedback) run as many at once as questions do.
     app.queue(
@@ -1007,6 +1021,7 @@ def launch(
         server_port=settings.port,
         share=False,
         auth=auth,
+        app_kwargs=app_kwargs,
         max_file_size=settings.max_upload_mb * 1024 * 1024,
         prevent_thread_lock=not block,
         quiet=quiet,
