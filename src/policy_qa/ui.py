@@ -197,8 +197,8 @@ def history_pairs(history: Any) -> list[tuple[str, str]]:
     if history is None:
         return []
     if not isinstance(history, list | tuple):
-        raise ValueError(f"history must be a list, not {type(history).__name__}")
-    pairs: list[list[str]] = []
+        raise ValueError(f"history must be a list, got {type(history).__name__}")
+    pairs: list[list[Any]] = []
     open_turn = False  # whether the last user message can still take assistant messages
     for i, item in enumerate(history):
         if isinstance(item, dict):
@@ -211,13 +211,17 @@ def history_pairs(history: Any) -> list[tuple[str, str]]:
                 if open_turn:
                     pairs[-1][1] = f"{pairs[-1][1]}\n\n{text}" if pairs[-1][1] else text
             elif role not in ("system", "tool"):
-                raise ValueError(f"history[{i}] has role {role!r}; use 'user' or 'assistant'")
+                raise ValueError(
+                    f"history turn {i + 1} has role {role!r}; use 'user' or 'assistant'"
+                )
         elif isinstance(item, list | tuple) and len(item) == 2:
-            pairs.append([str(item[0] or ""), str(item[1] or "")])
+            # A missing answer is an empty one (a turn still being answered); anything else
+            # that is not text is the library's to reject, in one line (inputs.check_history).
+            pairs.append([item[0], "" if item[1] is None else item[1]])
             open_turn = False
         else:
             raise ValueError(
-                f"history[{i}] is neither a [question, answer] pair nor a "
+                f"history turn {i + 1} is neither a [question, answer] pair nor a "
                 '{"role", "content"} message'
             )
     return [(q, a) for q, a in pairs]
@@ -232,7 +236,7 @@ def _message_text(content: Any, i: int) -> str:
             for part in content
             if isinstance(part, str) or (isinstance(part, dict) and "text" in part)
         )
-    raise ValueError(f"history[{i}]'s content must be text or a list of text parts")
+    raise ValueError(f"history turn {i + 1}'s content must be text or a list of text parts")
 
 
 def _api_history(history: Any) -> list[tuple[str, str]]:
@@ -240,8 +244,8 @@ def _api_history(history: Any) -> list[tuple[str, str]]:
         return history_pairs(history)
     except ValueError as exc:  # json.JSONDecodeError is one too
         message = (
-            "history must be a list of [question, answer] pairs or of "
-            f'{{"role", "content"}} messages (or that list as JSON): {exc}'
+            "history must be a JSON list of [question, answer] pairs or of "
+            f'{{"role", "content"}} messages: {exc}'
         )
         raise gr.Error(message, print_exception=False) from None
 
@@ -472,6 +476,8 @@ class ChatUI:
             return self.qa.ask(question, _api_history(history), llm=llm).to_dict()
         except PolicyQAError as exc:
             raise gr.Error(str(exc), print_exception=False) from None
+        except gr.Error:
+            raise  # already the caller's one-line message
         except Exception as exc:  # a bug must not leave the caller with nothing to go on
             log.exception("the /ask endpoint failed")
             message = f"Something went wrong ({type(exc).__name__}); the server log has details."
@@ -501,6 +507,8 @@ class ChatUI:
             return [asdict(d) for d in self.qa.documents()]
         except PolicyQAError as exc:
             raise gr.Error(str(exc), print_exception=False) from None
+        except gr.Error:
+            raise  # already the caller's one-line message
         except Exception as exc:  # a bug must not leave the caller with nothing to go on
             log.exception("the /ask endpoint failed")
             message = f"Something went wrong ({type(exc).__name__}); the server log has details."
