@@ -96,10 +96,12 @@ def test_a_clear_yes_overturns_a_leaning_refusal(judged: Assistant) -> None:
 
 @needs_judge
 def test_a_korean_question_is_checked_on_the_passage_it_is_answered_from(
-    judged: Assistant,
+    judged: Assistant, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The English passage holding "14 cities" ranks below the article's opening for this
+    # Read in Korean, as when the question cannot be translated (decision 075's fallback):
+    # the English passage holding "14 cities" ranks below the article's opening for this
     # Korean question; asked about the opening, the check said no (p=0.33) and refused it.
+    monkeypatch.setattr(judged, "_in_english", lambda *args: None)
     answer = judged.ask("국가혁신클러스터는 몇 개의 시·도에 지정되나요?")
     assert BAND[0] <= answer.confidence < BAND[1]
     assert not answer.abstained
