@@ -420,6 +420,24 @@ def _piece(passage: Passage, offset: int) -> tuple[int, str]:
     return start, c.text[start - c.start : end - c.start].strip()
 
 
+def _refused(
+    question: str,
+    passages: Sequence[Passage],
+    query: str,
+    confidence: float,
+    notes: tuple[str, ...],
+) -> Answer:
+    return Answer(
+        question=question,
+        answer=refusal_for(question),
+        abstained=True,
+        passages=tuple(passages),
+        retrieval_query=query,
+        confidence=confidence,
+        notes=notes,
+    )
+
+
 def _when(part: str) -> str:
     """The question the check is asked about one part of a span of years."""
     return f"When: {part}?"
@@ -523,15 +541,7 @@ class ExtractiveAnswerer:
             except LLMError as exc:
                 notes = (f"answerability check failed, refusal threshold used: {exc}",)
         if refuse:
-            return Answer(
-                question=question,
-                answer=refusal_for(question),
-                abstained=True,
-                passages=tuple(passages),
-                retrieval_query=query,
-                confidence=evidence.confidence,
-                notes=notes,
-            )
+            return _refused(question, passages, query, evidence.confidence, notes)
         chosen = self._choose(candidates, question)
         answer = self._compose(question, query, chosen, passages, evidence)
         return replace(answer, notes=answer.notes + notes) if notes else answer
@@ -594,15 +604,7 @@ class ExtractiveAnswerer:
                 "the question combines two facts, and the documents state only one of them: "
                 f"“{clipped}”{missing}"
             )
-            return Answer(
-                question=question,
-                answer=refusal_for(question),
-                abstained=True,
-                passages=tuple(passages),
-                retrieval_query=query,
-                confidence=evidence.confidence,
-                notes=(note,),
-            )
+            return _refused(question, passages, query, evidence.confidence, (note,))
         expression, result = worded(asked, found.values)
         cited = self._compose(question, query, facts, passages, evidence)
         marks = " and ".join(f"[{c.n}]" for c in cited.citations)
