@@ -633,3 +633,12 @@ def test_the_model_cache_defaults_to_the_users_cache_folder(tmp_path: Path) -> N
 def test_vectors_are_normalised(embed: Any) -> None:
     vecs = embed(["one", "두 번째"])
     assert np.allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-4)
+
+
+def test_the_llm_api_key_is_not_in_the_settings_repr() -> None:
+    """Settings are logged and shown in errors; a key must not travel with them."""
+    from policy_qa.config import Settings
+
+    settings = Settings(llm_api_key="sk-not-for-logs")
+    assert "sk-not-for-logs" not in repr(settings)
+    assert settings.llm_api_key == "sk-not-for-logs"

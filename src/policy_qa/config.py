@@ -87,7 +87,7 @@ class Settings:
     llm: str = "none"
     llm_base_url: str | None = None
     llm_model: str = "local"
-    llm_api_key: str | None = None
+    llm_api_key: str | None = field(default=None, repr=False)  # a secret: never in logs
     llm_model_path: str | None = None
     llm_timeout: float = 120.0
     llm_max_tokens: int = 384
