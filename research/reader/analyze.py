@@ -22,15 +22,6 @@ import numpy as np
 from policy_qa.config import quiet_third_parties
 
 
-def read(folder: Path, names: Sequence[str] | None) -> list[dict[str, Any]]:
-    rows = []
-    for path in sorted(folder.glob("*.jsonl")):
-        if names and path.stem not in names:
-            continue
-        rows += [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-    return rows
-
-
 def bi_encoder_scores(name: str, questions: Sequence[dict[str, Any]]) -> list[np.ndarray]:
     from policy_qa.embeddings import encode, load_embeddings
 
@@ -121,6 +112,8 @@ def main() -> None:
     parser.add_argument("--lang", default=None)
     args = parser.parse_args()
     quiet_third_parties()
+    from train import read  # the candidates' format is train.py's
+
     questions = read(args.candidates, args.sets)
     if args.ids:
         groups = set(json.loads(args.ids.read_text())["dev_groups"])

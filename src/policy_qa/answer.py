@@ -25,7 +25,7 @@ from .compute import FACT_YES, facts_for_parts, operands, worded
 from .errors import LLMError
 from .ingest import detect_language, split_sentences
 from .lexical import LexicalIndex, latin_anchors
-from .refusals import refusal_for
+from .refusals import refused
 from .similarity import SentenceScorer, coverage
 from .text import HANGUL_SYLLABLE as _HANGUL
 from .text import HANGUL_SYLLABLES
@@ -420,24 +420,6 @@ def _piece(passage: Passage, offset: int) -> tuple[int, str]:
     return start, c.text[start - c.start : end - c.start].strip()
 
 
-def _refused(
-    question: str,
-    passages: Sequence[Passage],
-    query: str,
-    confidence: float,
-    notes: tuple[str, ...],
-) -> Answer:
-    return Answer(
-        question=question,
-        answer=refusal_for(question),
-        abstained=True,
-        passages=tuple(passages),
-        retrieval_query=query,
-        confidence=confidence,
-        notes=notes,
-    )
-
-
 def _when(part: str) -> str:
     """The question the check is asked about one part of a span of years."""
     return f"When: {part}?"
@@ -511,12 +493,8 @@ class ExtractiveAnswerer:
     ) -> Answer:
         query = retrieval_query or question
         if not passages:
-            return Answer(
-                question=question,
-                answer=refusal_for(question),
-                abstained=True,
-                retrieval_query=query,
-                notes=("no passage matched the question",),
+            return refused(
+                question, (), ("no passage matched the question",), retrieval_query=query
             )
         candidates, evidence = self._score(question, query, passages)
         refuse = not candidates or evidence.confidence < self.threshold
@@ -541,7 +519,9 @@ class ExtractiveAnswerer:
             except LLMError as exc:
                 notes = (f"answerability check failed, refusal threshold used: {exc}",)
         if refuse:
-            return _refused(question, passages, query, evidence.confidence, notes)
+            return refused(
+                question, passages, notes, retrieval_query=query, confidence=evidence.confidence
+            )
         chosen = self._choose(candidates, question)
         answer = self._compose(question, query, chosen, passages, evidence)
         return replace(answer, notes=answer.notes + notes) if notes else answer
@@ -604,7 +584,9 @@ class ExtractiveAnswerer:
                 "the question combines two facts, and the documents state only one of them: "
                 f"“{clipped}”{missing}"
             )
-            return _refused(question, passages, query, evidence.confidence, (note,))
+            return refused(
+                question, passages, (note,), retrieval_query=query, confidence=evidence.confidence
+            )
         expression, result = worded(asked, found.values)
         cited = self._compose(question, query, facts, passages, evidence)
         marks = " and ".join(f"[{c.n}]" for c in cited.citations)

@@ -31,7 +31,7 @@ from .config import Settings
 from .errors import ConfigError, LLMError
 from .ingest.sentences import detect_language
 from .llm import backend_name, describe_model, llm_error, make_chat_model
-from .refusals import REFUSAL, REFUSAL_KO, refusal_for
+from .refusals import REFUSAL, REFUSAL_KO, refused
 from .types import Answer, Passage
 from .untrusted import for_model
 from .verify import Verifier
@@ -280,15 +280,7 @@ class LLMAnswerer:
     def _refusal(
         self, question: str, passages: Sequence[Passage], notes: tuple[str, ...]
     ) -> Answer:
-        return Answer(
-            question=question,
-            answer=refusal_for(question),
-            abstained=True,
-            passages=tuple(passages),
-            backend=self.backend,
-            notes=notes,
-            confidence=0.0,
-        )
+        return refused(question, passages, notes, backend=self.backend, confidence=0.0)
 
 
 def _first_line(text: str) -> str:

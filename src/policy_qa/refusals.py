@@ -8,10 +8,13 @@ decide *whether* to refuse (``answer`` and ``verify`` do).
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from typing import Any
 
 from .ingest.sentences import detect_language
+from .types import Answer, Passage
 
-__all__ = ["REFUSAL", "REFUSAL_KO", "is_refusal", "refusal_for"]
+__all__ = ["REFUSAL", "REFUSAL_KO", "is_refusal", "refusal_for", "refused"]
 
 REFUSAL = "The indexed documents do not answer this."
 REFUSAL_KO = "색인된 문서로는 이 질문에 답할 수 없습니다."
@@ -32,6 +35,21 @@ def refusal_for(question: str) -> str:
     'The indexed documents do not answer this.'
     """
     return f"{REFUSAL} {REFUSAL_KO}" if detect_language(question) == "ko" else REFUSAL
+
+
+def refused(
+    question: str, passages: Sequence[Passage], notes: tuple[str, ...], **fields: Any
+) -> Answer:
+    """The refusal ``Answer`` for ``question``: its sentence, the closest passages still shown,
+    and why (``notes``); ``fields`` are the rest of the answer (confidence, backend, ...)."""
+    return Answer(
+        question=question,
+        answer=refusal_for(question),
+        abstained=True,
+        passages=tuple(passages),
+        notes=notes,
+        **fields,
+    )
 
 
 def is_refusal(sentence: str) -> bool:

@@ -23,6 +23,7 @@ A click on an ``[n]`` link in the chat reaches Python through the sources panel'
 
 from __future__ import annotations
 
+import contextlib
 import html
 import ipaddress
 import json
@@ -250,6 +251,22 @@ def _api_history(history: Any) -> list[tuple[str, str]]:
         raise gr.Error(message, print_exception=False) from None
 
 
+@contextlib.contextmanager
+def _api_errors(endpoint: str) -> Iterator[None]:
+    """What goes wrong in a web API call, as the caller's one-line message: the library's own
+    message, or for a bug a pointer to the server log (decision 083), never a traceback."""
+    try:
+        yield
+    except PolicyQAError as exc:
+        raise gr.Error(str(exc), print_exception=False) from None
+    except gr.Error:
+        raise  # already the caller's one-line message
+    except Exception as exc:  # a bug must not leave the caller with nothing to go on
+        log.exception("the %s endpoint failed", endpoint)
+        message = f"Something went wrong ({type(exc).__name__}); the server log has details."
+        raise gr.Error(message, print_exception=False) from None
+
+
 def _status(message: str, kind: str = "error") -> str:
     icon = {"error": "⚠", "ok": "✓", "info": "ℹ"}[kind]
     role = ' role="alert"' if kind == "error" else ""
@@ -471,17 +488,10 @@ class ChatUI:
         ``history`` is a list of ``[question, answer]`` pairs, or the same as a JSON string.
         ``backend`` is one of ``Assistant.backends``; None or empty uses the configured one.
         """
-        try:
+        with _api_errors("/ask"):
             llm = self._check_backend(backend)
-            return self.qa.ask(question, _api_history(history), llm=llm).to_dict()
-        except PolicyQAError as exc:
-            raise gr.Error(str(exc), print_exception=False) from None
-        except gr.Error:
-            raise  # already the caller's one-line message
-        except Exception as exc:  # a bug must not leave the caller with nothing to go on
-            log.exception("the /ask endpoint failed")
-            message = f"Something went wrong ({type(exc).__name__}); the server log has details."
-            raise gr.Error(message, print_exception=False) from None
+            answer = self.qa.ask(question, _api_history(history), llm=llm)
+        return answer.to_dict()
 
     def api_retrieve(
         self, question: str, history: Any = None, k: int | None = None, within: str | None = None
@@ -491,28 +501,19 @@ class ChatUI:
         ``top_k``); ``within``: only sources under this prefix."""
         limit = self.qa.settings.candidates  # retrieval ranks no more than this many
         count = k if k is None or type(k) is int else 0  # not a bool, a float or a str
-        try:
+        with _api_errors("/retrieve"):
             if count is not None and not 1 <= count <= limit:
                 raise ConfigError(f"k must be a whole number from 1 to {limit}, not {k!r}.")
             passages = self.qa.retrieve(
                 question, _api_history(history), within=within or None, k=count
             )
-        except PolicyQAError as exc:
-            raise gr.Error(str(exc), print_exception=False) from None
         return [p.to_dict() for p in passages]
 
     def api_documents(self) -> list[dict[str, Any]]:
         """The ``/documents`` endpoint: what is indexed, one ``DocumentInfo`` as a dict each."""
-        try:
-            return [asdict(d) for d in self.qa.documents()]
-        except PolicyQAError as exc:
-            raise gr.Error(str(exc), print_exception=False) from None
-        except gr.Error:
-            raise  # already the caller's one-line message
-        except Exception as exc:  # a bug must not leave the caller with nothing to go on
-            log.exception("the /ask endpoint failed")
-            message = f"Something went wrong ({type(exc).__name__}); the server log has details."
-            raise gr.Error(message, print_exception=False) from None
+        with _api_errors("/documents"):
+            documents = self.qa.documents()
+        return [asdict(d) for d in documents]
 
     # sources panel
 
