@@ -101,7 +101,7 @@ def test_every_exported_name_exists(name: str) -> None:
         ),
         ("policy_qa.lexical_cache", ["STALE_CHECK_SECONDS", "LexicalCache", "lexical_text"]),
         ("policy_qa.similarity", ["SentenceScorer", "coverage", "weighted_share"]),
-        ("policy_qa.refusals", ["REFUSAL", "REFUSAL_KO", "is_refusal", "refusal_for"]),
+        ("policy_qa.refusals", ["REFUSAL", "REFUSAL_KO", "is_refusal", "refusal_for", "refused"]),
         ("policy_qa.langchain", ["PolicyRetriever", "to_document"]),
     ],
 )
