@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from .judge import AnswerabilityJudge
 
 # Calibrated on dev samples (seed 1) of CLAP NQ, PolicyQA and KorQuAD with
-# scripts/calibrate_refusal.py (docs/decisions/013-evidence-confidence-and-refusal-threshold.md
+# research/calibrate_refusal.py (docs/decisions/013-evidence-confidence-and-refusal-threshold.md
 # has the table). See ``ExtractiveAnswerer._score``.
 SIMILARITY_WEIGHT = 0.4  # confidence = w * best sentence similarity + (1 - w) * term coverage
 CROSS_LINGUAL_OFFSET = 0.15  # USE similarities across languages run lower than within one
@@ -450,7 +450,7 @@ class Evidence:
     best_similarity: float
     coverage: float
     # The signals the confidence is made of, by name: recorded so that the refusal model can be
-    # refitted on dev questions (scripts/calibrate_refusal.py) without re-deriving them.
+    # refitted on dev questions (research/calibrate_refusal.py) without re-deriving them.
     features: tuple[tuple[str, float], ...] = ()
     # Names in the question that no indexed text contains (``_unknown_names``).
     unknown_names: tuple[str, ...] = ()

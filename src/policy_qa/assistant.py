@@ -1,3 +1,5 @@
+# Over 500 lines: the public methods and the answer path's wiring (translation, follow-ups,
+# computed answers, the LLM fallback); each step itself lives in its own module.
 """``Assistant``: the one place that wires the stages together.
 
     files ─▶ ingest (load, clean, chunk) ─▶ embed ─▶ Store (Chroma, memory) + LexicalIndex (BM25)

@@ -1,3 +1,5 @@
+# Over 500 lines: one Chroma layout (documents, chunks per model, sentence vectors, revision mark)
+# and the crash-consistent write order across its collections (decision 080).
 """``ChromaStore``: the ``Store`` in Chroma, embedded (a persistent folder) or a ``chroma run``
 server. The only module that imports ``chromadb`` (and ``langchain_chroma`` for searches).
 

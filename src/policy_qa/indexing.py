@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -23,13 +23,11 @@ from .embeddings import encode
 from .ingest import Limits, chunk_document, load_paths, split_sentences
 from .ingest.load import resolve_path
 from .store import DocumentItem, SentenceVectors, Store
-from .types import Chunk, Document, IndexReport
+from .types import Chunk, Document, IndexReport, Progress
 
 __all__ = ["EMBED_BATCH", "Progress", "embed_sentences", "embedding_text", "index_paths"]
 
 log = logging.getLogger(__name__)
-
-Progress = Callable[[int, int, str], None]  # (done, total, what is being worked on)
 
 EMBED_BATCH = 64  # chunks per embed+write: amortises per-call costs, yet progress moves often
 

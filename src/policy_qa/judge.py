@@ -22,7 +22,7 @@ words hold the asked kind of answer; for a "which <noun>" question, only if the 
 speaks of what the question asks about (``ExtractiveAnswerer.quote_verdict``).
 
 The band, weight and target were chosen on dev samples and checked on held-out questions
-(scripts/judge_refusal.py; docs/decisions/014-answerability-check.md). They belong to this
+(research/judge_refusal.py; docs/decisions/014-answerability-check.md). They belong to this
 model and this prompt: another model would need its own calibration, which is why the check
 always uses the packaged model.
 """
@@ -56,7 +56,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-# Chosen on the dev samples (scripts/judge_refusal.py); see the module docstring.
+# Chosen on the dev samples (research/judge_refusal.py); see the module docstring.
 BAND = (0.30, 0.75)  # extractive confidences the check is asked about: [low, high)
 WEIGHT = 2.0
 TARGET = 1.66

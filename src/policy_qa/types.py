@@ -8,6 +8,7 @@ pure helpers (ids, serialisation).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -19,10 +20,15 @@ __all__ = [
     "DocumentInfo",
     "IndexReport",
     "Passage",
+    "Progress",
     "Section",
     "Skipped",
     "content_id",
 ]
+
+
+# How long work reports how far it is: (done, total, what is being worked on).
+Progress = Callable[[int, int, str], None]
 
 
 def content_id(*parts: str) -> str:

@@ -1,3 +1,4 @@
+# Over 500 lines: one page, whose handlers share ChatUI's state and escaping rules; tests call them.
 """The web chat: the only module that imports Gradio.
 
 Owns the page (``build_app``), starting the server (``launch``/``serve``) and the handlers the

@@ -32,7 +32,7 @@ in a false relation: lexical and embedding checks cannot see that, an NLI model 
 = 0.50 separates the Korean groups; a Korean sentence with a wrong number fails the number rule
 whatever its score. One more sentence with a number absent from its passage was removed by the
 number rule alone.
-``scripts/bench_llm.py`` re-measures citation precision/recall on eval/daedeok.jsonl.
+``benchmarks/bench_llm.py`` re-measures citation precision/recall on eval/daedeok.jsonl.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-# Calibration (scripts/bench_llm.py --calibrate, Qwen replies to eval/daedeok.jsonl, USE
+# Calibration (benchmarks/bench_llm.py --calibrate, Qwen replies to eval/daedeok.jsonl, USE
 # embeddings): docs/decisions/025-llm-answer-verification.md has the distributions these cut.
 W_LEX = 0.6
 KEEP_EN = 0.62

@@ -11,15 +11,15 @@ This module must not score anything (``metrics`` does) nor build corpora (``data
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from ..config import Settings
+from ..types import Progress
 
 History = Sequence[tuple[str, str]]
-Progress = Callable[[int, int, str], None]
 
 
 @dataclass(frozen=True)

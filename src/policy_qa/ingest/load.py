@@ -1,3 +1,5 @@
+# Over 500 lines: one reader per file format (text, Markdown, HTML, PDF, Word), sharing the walk,
+# the limits and the skip reasons.
 """Reading files into ``Document`` objects: finding them, decoding them, extracting blocks.
 
 This module owns file access for ingestion: walking folders, decoding text, and the
@@ -27,7 +29,7 @@ from typing import Any
 from ..config import Settings
 from ..errors import DocumentError
 from ..text import strip_unsafe, words
-from ..types import Document, Skipped
+from ..types import Document, Progress, Skipped
 from .chunk import TooManyChunksError, chunk_document
 from .clean import Block, assemble, clean_blocks, clean_text, plain_blocks
 from .decode import UndecodableError, decode_bytes
@@ -49,7 +51,6 @@ logger = logging.getLogger(__name__)
 SUPPORTED_SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx")
 SIDECAR_SUFFIX = ".meta.json"
 
-Progress = Callable[[int, int, str], None]
 # Files from this size on report each step of their reading through ``progress``: about a
 # second of cleaning per MB (decision 062), long enough to look stuck otherwise.
 _LARGE_FILE_BYTES = 1_000_000

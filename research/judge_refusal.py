@@ -1,7 +1,7 @@
 """Choose the answerability check's band and cut: collect, judge, then grid-search.
 
-    python scripts/judge_refusal.py collect --workdir /tmp/judge --set clapnq --limit 120 --seed 1
-    python scripts/judge_refusal.py choose --dev A.jsonl [B.jsonl ...] --test C.jsonl [...]
+    python research/judge_refusal.py collect --workdir /tmp/judge --set clapnq --limit 120 --seed 1
+    python research/judge_refusal.py choose --dev A.jsonl [B.jsonl ...] --test C.jsonl [...]
 
 ``collect`` indexes a dev sample, answers every question with the extractive answerer at
 threshold 0 (so nothing is refused), and records the confidence, answerability and the names
@@ -34,9 +34,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def collect(args: argparse.Namespace) -> None:
-    from calibrate_refusal import walk  # scripts/ is on sys.path when run as a script
+    from calibrate_refusal import open_unrefusing, walk  # research/ is on sys.path as a script
 
-    from policy_qa import Assistant, Settings
+    from policy_qa import Settings
     from policy_qa.answer import ExtractiveAnswerer
     from policy_qa.evaluation.datasets import load_named, load_set
     from policy_qa.judge import make_judge
@@ -53,7 +53,7 @@ def collect(args: argparse.Namespace) -> None:
             seed=args.seed,
             groups=None if args.set == "clapnq" else 10,
         )
-    qa = Assistant(settings=Settings(data_dir=work / "data"))
+    qa = open_unrefusing(work / "data")
     qa.index([evalset.corpus])
     judge = make_judge(Settings(judge="on", data_dir=REPO / ".policy-qa"))
     assert judge is not None

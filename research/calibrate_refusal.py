@@ -1,6 +1,6 @@
 """Collect the refusal evidence of dev questions: prints a table per language, writes JSON.
 
-    python scripts/calibrate_refusal.py --workdir /tmp/dev/work [--sets clapnq korquad ...]
+    python research/calibrate_refusal.py --workdir /tmp/dev/work [--sets clapnq korquad ...]
 
 Runs after ``policy-qa eval ... --workdir DIR`` (which writes each set's corpus and index under
 DIR) and re-asks every question with the extractive answerer, recording the pieces its
@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from policy_qa import Assistant, Settings
-from policy_qa.answer import ExtractiveAnswerer
+from policy_qa.answer import Evidence, ExtractiveAnswerer
 from policy_qa.config import quiet_third_parties
 from policy_qa.evaluation.datasets import EvalSet, load_named, load_set
 from policy_qa.ingest import detect_language
@@ -32,20 +32,27 @@ REPO = Path(__file__).resolve().parents[1]
 
 def walk(
     qa: Assistant, evalset: EvalSet
-) -> Iterator[tuple[Any, int, Any, str, list[Passage], Any]]:
-    """Every turn of ``evalset`` asked of ``qa`` as the assistant would (follow-ups read after the question before them),
-    with its retrieval query, its passages and the extractive answerer's evidence (threshold 0:
-    nothing refused)."""
+) -> Iterator[tuple[Any, int, Any, str, list[Passage], Evidence]]:
+    """Every turn of ``evalset`` asked of ``qa`` as the assistant would (follow-ups read after the
+    question before them), with its retrieval query, its passages and the extractive answerer's
+    evidence. ``qa`` must refuse nothing (threshold 0, check off: ``open_unrefusing``), so that
+    its answer carries the passages the evidence is scored on."""
     retriever = qa.retriever()
     answerer = ExtractiveAnswerer(retriever.scorer, retriever.lexical, threshold=0.0)
     for item in evalset.items:
         history: list[tuple[str, str]] = []
         for i, turn in enumerate(item.turns):
-            sources = qa._sources_within(item.within)
-            query, passages = qa._in_conversation(turn.question, history, retriever, sources)
-            _, evidence = answerer._score(turn.question, query, passages)
+            answer = qa.ask(turn.question, history, within=item.within)
+            query, passages = answer.retrieval_query or turn.question, list(answer.passages)
+            evidence = answerer.evidence(turn.question, passages, query)
             yield item, i, turn, query, passages, evidence
             history.append((turn.question, ""))
+
+
+def open_unrefusing(data_dir: Path) -> Assistant:
+    """An assistant that answers every question (threshold 0, no answerability check): what
+    ``walk`` reads the evidence of."""
+    return Assistant(settings=Settings(data_dir=data_dir, refusal_threshold=0.0, judge="off"))
 
 
 def main() -> int:
@@ -73,7 +80,7 @@ def main() -> int:
                 seed=args.seed,
                 groups=args.groups if name != "clapnq" else None,
             )
-        qa = Assistant(settings=Settings(data_dir=args.workdir / "calib" / name))
+        qa = open_unrefusing(args.workdir / "calib" / name)
         qa.index([evalset.corpus])
         for item, i, turn, _, passages, ev in walk(qa, evalset):
             doc_lang = detect_language(passages[0].chunk.text) if passages else "en"
