@@ -204,5 +204,9 @@ def test_settings_from_env_and_validation(tmp_path: Path) -> None:
         Settings(chroma_url="127.0.0.1:8000")
     with pytest.raises(policy_qa.ConfigError, match="POLICY_QA_TOP_K"):
         Settings.from_env({"POLICY_QA_TOP_K": "many"})
+    assert Settings.from_env({"POLICY_QA_COMPUTED_ANSWERS": "off"}).computed_answers is False
+    assert Settings.from_env({"POLICY_QA_COMPUTED_ANSWERS": "True"}).computed_answers is True
+    with pytest.raises(policy_qa.ConfigError, match="POLICY_QA_COMPUTED_ANSWERS"):
+        Settings.from_env({"POLICY_QA_COMPUTED_ANSWERS": "maybe"})
     with pytest.raises(policy_qa.ConfigError, match="llm"):
         Settings(llm="gpt")

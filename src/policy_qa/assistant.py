@@ -381,7 +381,7 @@ class Assistant:
         # questions, while an LLM left to refuse by itself answered most of them
         # (docs/decisions/024-refusal-decided-before-any-llm.md). A refused question never
         # reaches the LLM.
-        asked = computation(question)
+        asked = computation(question) if self.settings.computed_answers else None
         computed = None
         if asked is not None:
             # Each event of a span is looked up on its own too: one search for the whole

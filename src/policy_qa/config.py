@@ -74,6 +74,9 @@ class Settings:
     # Answering.
     max_question_chars: int = 4000
     max_answer_sentences: int = 3
+    # Questions that combine two stated facts get both facts and the result, marked computed;
+    # off: the usual answer decides (the held-out ablation: docs/decisions/073-computed-answers.md).
+    computed_answers: bool = True
     refusal_threshold: float = 0.48
     # The answerability check on borderline confidences (policy_qa.judge): "auto" uses the
     # packaged Qwen when policy-qa[llm] is installed, "on" insists on it, "off" never asks.
@@ -253,6 +256,12 @@ def default_model_cache(env: Mapping[str, str] | None = None) -> Path:
 
 
 def _parse(name: str, type_name: str, raw: str) -> Any:
+    if type_name == "bool":
+        if raw.strip().lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.strip().lower() in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{ENV_PREFIX}{name.upper()}={raw!r} must be true or false")
     try:
         if "tuple" in type_name:
             return tuple(p.strip() for p in raw.split(",") if p.strip())
