@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -276,3 +278,42 @@ def test_the_chat_server_outlives_its_worker(
         second = client.predict(BORDERLINE, api_name="/ask")
         assert any(n.startswith("answerability check (Qwen2.5-1.5B)") for n in second["notes"])
     qa.close()
+
+
+# A child that watches its parent, then sleeps far longer than the test waits, stdin held open:
+# only the watch can end it early.
+_ORPHAN = """
+import subprocess, sys
+child = subprocess.Popen([sys.executable, "-c", (
+    "import time; from policy_qa.worker import exit_with_parent; "
+    "exit_with_parent(interval=0.1); print('watching', flush=True); time.sleep(300)"
+)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+child.stdout.readline()
+print(child.pid, flush=True)
+time_to_die = sys.stdin.readline()
+"""
+
+
+def test_a_worker_ends_soon_after_its_parent_is_killed() -> None:
+    """End of stdin ends a worker only between requests; killed mid-request, the parent left a
+    worker using a core until its request ended. The worker watches its parent instead."""
+    parent = subprocess.Popen(
+        [sys.executable, "-c", _ORPHAN], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert parent.stdout is not None
+    child = int(parent.stdout.readline())
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 60  # a liveness bound, not a speed figure
+    while _alive(child) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(child)
+
+
+def _alive(pid: int) -> bool:
+    """Running: a zombie (ended, not yet reaped by whoever adopted it) counts as ended."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"

@@ -33,12 +33,13 @@ import re
 import select
 import signal
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
-__all__ = ["NO_WORDS", "YES_WORDS", "build_features", "main"]
+__all__ = ["NO_WORDS", "YES_WORDS", "build_features", "exit_with_parent", "main"]
 
 # The reply's first token read as yes or no (both casings: the chat template decides which).
 YES_WORDS = ("yes", "Yes")
@@ -314,6 +315,27 @@ def _serve(model: _Model, lines: _Lines, out: BinaryIO) -> None:
             send({"id": rid, "error": f"{type(exc).__name__}: {exc}"})
 
 
+def exit_with_parent(interval: float = 1.0) -> threading.Thread:
+    """End this process soon after its parent dies, even in the middle of a request.
+
+    End of stdin is noticed only between requests, and one check of a long prompt on a busy
+    machine can take minutes: a worker whose parent was killed went on using a core that long.
+    llama.cpp runs without the GIL (ctypes releases it), so a thread can watch the parent.
+    ``PR_SET_PDEATHSIG`` is not used: it fires when the *thread* that started the worker ends,
+    and the supervisor starts workers from whichever handler thread needs one.
+    """
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(interval)
+        os._exit(0)  # nobody is left to read a reply
+
+    thread = threading.Thread(target=watch, name="exit-with-parent", daemon=True)
+    thread.start()
+    return thread
+
+
 def _private_stdout() -> BinaryIO:
     """A private copy of stdout for the protocol; fd 1 then goes to stderr."""
     fd = os.dup(1)
@@ -361,6 +383,7 @@ def main(argv: list[str] | None = None) -> int:
     # Ctrl+C in a terminal reaches the whole process group: the supervisor decides when the
     # worker ends (it closes stdin), so a keyboard interrupt must not kill a reply half-way.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    exit_with_parent()
     out = _private_stdout()
     lines = _Lines(sys.stdin.fileno())
     try:
