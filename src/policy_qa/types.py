@@ -61,7 +61,7 @@ def page_span(pages: Pages, start: int, end: int) -> tuple[int | None, int | Non
 
 
 def page_label(page: int | None, page_end: int | None = None) -> str:
-    """ "p. 12", "pp. 12–13", or "" without a page: how pages are shown to people.
+    """How pages are shown to people: "p. 12", "pp. 12–13", or "" without a page.
 
     >>> page_label(12), page_label(12, 13), page_label(None)
     ('p. 12', 'pp. 12–13', '')

@@ -142,8 +142,8 @@ def _where(title: str, section: str, pages: str = "") -> str:
 
 
 def _pages(item: dict[str, Any]) -> str:
-    """ "p. 12" or "pp. 12–13" for a citation or passage dict; "" without pages (and for an
-    answer saved before pages were kept)."""
+    """A citation's or passage's pages as "p. 12" or "pp. 12–13"; "" without pages (and for
+    an answer saved before pages were kept)."""
     return page_label(item.get("page"), item.get("page_end"))
 
 
