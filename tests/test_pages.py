@@ -10,6 +10,7 @@ from pathlib import Path
 import docx
 import pytest
 from docx.enum.text import WD_BREAK
+from docx.oxml import OxmlElement
 from reportlab.lib.pagesizes import A4
 from reportlab.pdfgen import canvas
 
@@ -149,6 +150,19 @@ def test_docx_page_breaks_are_mapped(tmp_path: Path) -> None:
     assert page("Leave starts on the day") == 2
     assert page("or on a later day") == 3
     assert page("Carers may take") == 3
+
+
+def test_docx_pages_follow_words_own_marks_when_it_left_them(tmp_path: Path) -> None:
+    document = docx.Document()
+    document.add_paragraph("Page one says hello.")
+    document.add_paragraph().add_run().add_break(WD_BREAK.PAGE)
+    for text in ("Page two says goodbye.", "Page three says thanks."):
+        run = document.add_paragraph().add_run(text)
+        # Where Word broke the page when it last saved: it writes one after an explicit break too.
+        run._r.insert(0, OxmlElement("w:lastRenderedPageBreak"))
+    document.save(str(tmp_path / "rendered.docx"))
+    doc = load_file(tmp_path / "rendered.docx")
+    assert doc.page_starts == (0, doc.text.index("Page two"), doc.text.index("Page three"))
 
 
 def test_sources_without_pages_have_none(tmp_path: Path) -> None:
