@@ -153,6 +153,8 @@ def test_answer_to_dict_shape() -> None:
             "start": 10,
             "end": 14,
             "quote": "0123",
+            "page": None,
+            "page_end": None,
         }
     ]
     assert data["passages"] == [
@@ -165,6 +167,8 @@ def test_answer_to_dict_shape() -> None:
             "text": "0123456789",
             "score": 0.5,
             "focus": [10, 20],
+            "page": None,
+            "page_end": None,
         }
     ]
     # A window: the ranked chunk (12-16) shown with its neighbours (10-20).

@@ -4,6 +4,7 @@ in-memory store, given the same writes, answer every read alike."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -63,6 +64,16 @@ def test_written_documents_are_read_back(store: Store) -> None:
     assert {c.text for c in chunks.values()} == set(WATER + PARKS)
     some = sorted(chunks)[:2]
     assert store.get_chunks([*some, "gone"]) == {cid: chunks[cid] for cid in some}
+
+
+def test_pages_are_read_back_and_chunks_without_pages_have_none(store: Store) -> None:
+    doc, chunks, vectors, root = item("travel.pdf", WATER)
+    paged = [replace(c, pages=((i + 1, c.start), (i + 2, c.end - 5))) for i, c in enumerate(chunks)]
+    store.write_documents([(doc, paged, vectors, root), item("parks.md", PARKS)])
+    read = {c.text: c for _, c in store.iter_chunks()}
+    assert [read[c.text].pages for c in paged] == [c.pages for c in paged]
+    assert (read[WATER[1]].page, read[WATER[1]].page_end) == (2, 3)
+    assert all(read[t].pages == () and read[t].page is None for t in PARKS)
 
 
 def test_search_finds_the_nearest_chunk_within_sources(store: Store) -> None:

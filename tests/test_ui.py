@@ -97,6 +97,41 @@ def test_render_chat_shows_hostile_questions_as_text() -> None:
     assert "Searching" in bot["content"]
 
 
+def test_citations_show_their_pages() -> None:
+    def cite(n: int, page: int | None, page_end: int | None) -> dict[str, Any]:
+        quote = f"Quote {n}."
+        return {
+            "n": n,
+            "source": "a.pdf",
+            "title": "Travel",
+            "section": "Meals",
+            "start": 0,
+            "end": len(quote),
+            "quote": quote,
+            "page": page,
+            "page_end": page_end,
+        }
+
+    answer = {
+        "question": "q",
+        "answer": "One [1]. Two [2]. Three [3].",
+        "abstained": False,
+        "citations": [cite(1, 3, 3), cite(2, 12, 13), cite(3, None, None)],
+        "passages": [],
+        "notes": [],
+    }
+    (_, bot) = render_chat([{"question": "q", "answer": answer}])
+    assert "Travel § Meals, p. 3" in bot["content"]
+    assert "Travel § Meals, pp. 12–13" in bot["content"]
+    assert re.search(r"\[3\]</a> Travel § Meals</small>", bot["content"])  # no pages: no label
+    copied = plain_text(answer)
+    assert (
+        "[1] Travel § Meals, p. 3 (a.pdf," in copied and "[2] Travel § Meals, pp. 12–13" in copied
+    )
+    del answer["citations"][0]["page"]  # an answer saved before pages existed
+    assert "Travel § Meals (a.pdf" in plain_text(answer)
+
+
 # --- asking -----------------------------------------------------------------------------------
 
 

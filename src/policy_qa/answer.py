@@ -952,15 +952,7 @@ class ExtractiveAnswerer:
     ) -> Answer:
         ordered = sorted(chosen, key=lambda c: (c.source, c.start))
         citations = tuple(
-            Citation(
-                n=i + 1,
-                source=c.source,
-                title=c.title,
-                section=c.section,
-                start=c.start,
-                end=c.end,
-                quote=c.text,
-            )
+            Citation.quoting(i + 1, passages[c.passage_rank].chunk, c.start, c.end, c.text)
             for i, c in enumerate(ordered)
         )
         text = " ".join(f"{c.text} [{i + 1}]" for i, c in enumerate(ordered))

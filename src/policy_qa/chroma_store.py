@@ -68,7 +68,7 @@ from .store import (
     is_complete,
     pending_record,
 )
-from .types import Chunk, DocumentInfo, content_id
+from .types import Chunk, DocumentInfo, Pages, content_id
 
 __all__ = ["ChromaStore", "ServerAuth"]
 
@@ -229,7 +229,7 @@ def _forget_failed_system(identifier: str) -> None:
 
 
 def _chunk_metadata(chunk: Chunk, doc_id: str) -> dict[str, Any]:
-    return {
+    meta: dict[str, Any] = {
         "source": chunk.source,
         "title": chunk.title,
         "section": chunk.section,
@@ -238,6 +238,13 @@ def _chunk_metadata(chunk: Chunk, doc_id: str) -> dict[str, Any]:
         "language": chunk.language,
         "doc_id": doc_id,
     }
+    if chunk.pages:
+        # page/page_end for a reader or a ``where`` filter; "pages" ("12:0 13:5120", page and
+        # start offset) places each quote inside the chunk (decision 093). Chroma metadata
+        # holds scalars only, and a source without pages stores none of the three.
+        meta["page"], meta["page_end"] = chunk.page, chunk.page_end
+        meta["pages"] = " ".join(f"{page}:{offset}" for page, offset in chunk.pages)
+    return meta
 
 
 def _chunk_from(text: str, meta: Mapping[str, Any]) -> Chunk:
@@ -249,7 +256,16 @@ def _chunk_from(text: str, meta: Mapping[str, Any]) -> Chunk:
         end=int(meta["end"]),
         text=text,
         language=str(meta.get("language", "en")),
+        pages=_pages_from(meta.get("pages")),
     )
+
+
+def _pages_from(stored: object) -> Pages:
+    """``Chunk.pages`` from its stored form; () for a chunk indexed before pages were kept."""
+    if not isinstance(stored, str) or not stored:
+        return ()
+    pairs = (mark.split(":") for mark in stored.split())
+    return tuple((int(page), int(offset)) for page, offset in pairs)
 
 
 def _guarded(action: str) -> Callable[[Callable[..., _T]], Callable[..., _T]]:

@@ -26,6 +26,7 @@ from . import __version__
 from .config import JUDGE_MODES, Settings, quiet_third_parties
 from .errors import PolicyQAError
 from .text import terminal_safe
+from .types import page_label
 
 log = logging.getLogger("policy_qa")
 
@@ -144,6 +145,7 @@ def _print_sources(answer: Any) -> None:
         print()
         for c in answer.citations:
             where = f"{c.source}" + (f" § {c.section}" if c.section else "")
+            where += f", {page_label(c.page, c.page_end)}" if c.page is not None else ""
             print(f"[{c.n}] {terminal_safe(where, one_line=True)} (chars {c.start}-{c.end})")
     elif answer.abstained and answer.passages:
         print("\nClosest passages:")

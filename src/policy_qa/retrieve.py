@@ -245,7 +245,7 @@ class Retriever:
             if not added or text is None or text[c.start : c.end] != c.text:
                 widened.append(p)  # nothing to add, or the document changed since indexing
                 continue
-            window = replace(c, start=start, end=end, text=text[start:end])
+            window = c.joined(added, start, end, text[start:end])
             widened.append(replace(p, chunk=window, focus=(c.start, c.end)))
             neighbours.extend(added)
         # The added chunks' stored sentence vectors, so that answering embeds none.

@@ -7,8 +7,9 @@ pure helpers (ids, serialisation).
 
 from __future__ import annotations
 
+import bisect
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -19,12 +20,19 @@ __all__ = [
     "Document",
     "DocumentInfo",
     "IndexReport",
+    "Pages",
     "Passage",
     "Progress",
     "Section",
     "Skipped",
     "content_id",
+    "page_label",
+    "page_span",
 ]
+
+# (page number, offset in the document's cleaned text where that page starts), in order; ()
+# for a source without pages (text, Markdown, HTML, a Word file with no page breaks).
+Pages = tuple[tuple[int, int], ...]
 
 
 # How long work reports how far it is: (done, total, what is being worked on).
@@ -38,6 +46,40 @@ def content_id(*parts: str) -> str:
         digest.update(part.encode("utf-8"))
         digest.update(b"\x00")
     return digest.hexdigest()[:32]
+
+
+def page_span(pages: Pages, start: int, end: int) -> tuple[int | None, int | None]:
+    """The first and last page of ``text[start:end]``: ``(None, None)`` without pages.
+
+    >>> page_span(((1, 0), (2, 40)), 30, 50)
+    (1, 2)
+    """
+    if not pages:
+        return None, None
+    offsets = [offset for _, offset in pages]
+
+    def at(offset: int) -> int:
+        # A page whose text was all dropped starts where the next one does: the later wins.
+        return pages[max(bisect.bisect_right(offsets, offset) - 1, 0)][0]
+
+    return at(start), at(max(start, end - 1))
+
+
+def page_label(page: int | None, page_end: int | None = None) -> str:
+    """How pages are shown to people: "p. 12", "pp. 12–13", or "" without a page.
+
+    >>> page_label(12), page_label(12, 13), page_label(None)
+    ('p. 12', 'pp. 12–13', '')
+    """
+    if page is None:
+        return ""
+    if page_end is None or page_end == page:
+        return f"p. {page}"
+    return f"pp. {page}–{page_end}"
+
+
+def _joined_pages(groups: Iterable[Pages]) -> Pages:
+    return tuple(sorted({mark for pages in groups for mark in pages}))
 
 
 @dataclass(frozen=True)
@@ -63,6 +105,9 @@ class Document:
     sections: tuple[Section, ...] = ()
     language: str = "en"
     path: str = ""  # absolute path on the machine that indexed it; informational only
+    # Where each page starts in ``text``: ``page_starts[i]`` is page i + 1's offset, the first
+    # is 0; () without pages (docs/decisions/093-page-level-citations.md).
+    page_starts: tuple[int, ...] = ()
 
     @property
     def id(self) -> str:
@@ -70,7 +115,21 @@ class Document:
 
     @property
     def content_hash(self) -> str:
-        return content_id("text", self.title, self.text)
+        # Page starts count only when there are some, so a document without pages keeps the
+        # hash it had before pages existed, and a PDF indexed before gains them on re-indexing.
+        pages = ",".join(map(str, self.page_starts))
+        return content_id("text", self.title, self.text, *([pages] if pages else []))
+
+    @property
+    def pages(self) -> Pages:
+        return tuple((i + 1, offset) for i, offset in enumerate(self.page_starts))
+
+    def pages_between(self, start: int, end: int) -> Pages:
+        """The pages that ``text[start:end]`` touches, each with the offset where it starts."""
+        first, last = page_span(self.pages, start, end)
+        if first is None or last is None:
+            return ()
+        return tuple(mark for mark in self.pages if first <= mark[0] <= last)
 
     def section_at(self, offset: int) -> str:
         """The title of the innermost section that contains ``offset`` ("" if none)."""
@@ -92,10 +151,25 @@ class Chunk:
     end: int
     text: str
     language: str = "en"
+    pages: Pages = ()  # the pages the chunk touches (``Document.pages_between``)
 
     @property
     def doc_id(self) -> str:
         return content_id("doc", self.source)
+
+    @property
+    def page(self) -> int | None:
+        return page_span(self.pages, self.start, self.end)[0]
+
+    @property
+    def page_end(self) -> int | None:
+        return page_span(self.pages, self.start, self.end)[1]
+
+    def joined(self, others: Iterable[Chunk], start: int, end: int, text: str) -> Chunk:
+        """This chunk widened to ``text[start:end]`` of its document, which ``others`` (its
+        neighbours) fill: their pages join its own."""
+        pages = _joined_pages([self.pages, *(o.pages for o in others)])
+        return replace(self, start=start, end=end, text=text, pages=pages)
 
     @property
     def id(self) -> str:
@@ -135,6 +209,16 @@ class Passage:
         chunk = replace(self.chunk, start=start, end=end, text=self.focus_text)
         return replace(self, chunk=chunk, focus=None)
 
+    @property
+    def page(self) -> int | None:
+        """The page ``chunk`` starts on (None for a source without pages)."""
+        return self.chunk.page
+
+    @property
+    def page_end(self) -> int | None:
+        """The page ``chunk`` ends on: ``page`` unless it runs across a page break."""
+        return self.chunk.page_end
+
     def to_dict(self) -> dict[str, Any]:
         c = self.chunk
         return {
@@ -146,12 +230,18 @@ class Passage:
             "text": c.text,
             "score": round(float(self.score), 6),
             "focus": list(self.focus_span),
+            "page": c.page,
+            "page_end": c.page_end,
         }
 
 
 @dataclass(frozen=True)
 class Citation:
-    """A verbatim quote: ``quote == cleaned text of source[start:end]``."""
+    """A verbatim quote: ``quote == cleaned text of source[start:end]``.
+
+    ``page`` and ``page_end`` are the pages the quote starts and ends on (equal unless it runs
+    across a page break); None for a source without pages.
+    """
 
     n: int
     source: str
@@ -160,6 +250,24 @@ class Citation:
     start: int
     end: int
     quote: str
+    page: int | None = None
+    page_end: int | None = None
+
+    @classmethod
+    def quoting(cls, n: int, chunk: Chunk, start: int, end: int, quote: str) -> Citation:
+        """Citation ``n`` of ``quote``, ``text[start:end]`` of ``chunk``'s document."""
+        page, page_end = page_span(chunk.pages, start, end)
+        return cls(
+            n=n,
+            source=chunk.source,
+            title=chunk.title,
+            section=chunk.section,
+            start=start,
+            end=end,
+            quote=quote,
+            page=page,
+            page_end=page_end,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -170,6 +278,8 @@ class Citation:
             "start": self.start,
             "end": self.end,
             "quote": self.quote,
+            "page": self.page,
+            "page_end": self.page_end,
         }
 
 

@@ -45,7 +45,7 @@ from .config import Settings
 from .errors import ConfigError, PolicyQAError
 from .ingest import SUPPORTED_SUFFIXES
 from .login import LoginThrottle, ThrottledLogin
-from .types import Answer
+from .types import Answer, page_label
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +113,7 @@ def render_answer(turn: int, answer: dict[str, Any]) -> str:
         if n not in cites:
             return f"&#91;{n}&#93;"
         c = cites[n]
-        return _cite_link(turn, n, _where(c["title"], c["section"]))
+        return _cite_link(turn, n, _where(c["title"], c["section"], _pages(c)))
 
     # Markers become placeholders before escaping so the answer is escaped as one text.
     text = answer["answer"].replace("\x00", "")
@@ -122,12 +122,12 @@ def render_answer(turn: int, answer: dict[str, Any]) -> str:
     if answer["abstained"]:
         body += f"\n\n<em>{NOT_FOUND} The closest passages are in the Sources panel.</em>"
     elif cites:
-        groups: dict[tuple[str, str], list[int]] = {}
+        groups: dict[tuple[str, str, str], list[int]] = {}
         for c in answer["citations"]:
-            groups.setdefault((c["title"], c["section"]), []).append(c["n"])
+            groups.setdefault((c["title"], c["section"], _pages(c)), []).append(c["n"])
         lines = [
-            " ".join(_cite_link(turn, n) for n in ns) + " " + escape_md(_where(title, section))
-            for (title, section), ns in groups.items()
+            " ".join(_cite_link(turn, n) for n in ns) + " " + escape_md(_where(*where))
+            for where, ns in groups.items()
         ]
         body += "\n\n<small>Sources: " + " · ".join(lines) + "</small>"
     if answer.get("backend"):
@@ -137,8 +137,15 @@ def render_answer(turn: int, answer: dict[str, Any]) -> str:
     return body
 
 
-def _where(title: str, section: str) -> str:
-    return f"{title} § {section}" if section and section != title else title
+def _where(title: str, section: str, pages: str = "") -> str:
+    where = f"{title} § {section}" if section and section != title else title
+    return f"{where}, {pages}" if pages else where
+
+
+def _pages(item: dict[str, Any]) -> str:
+    """A citation's or passage's pages as "p. 12" or "pp. 12–13"; "" without pages (and for
+    an answer saved before pages were kept)."""
+    return page_label(item.get("page"), item.get("page_end"))
 
 
 def render_chat(turns: Sequence[Turn]) -> list[dict[str, str]]:
@@ -170,7 +177,7 @@ def plain_text(answer: dict[str, Any] | None) -> str:
     if answer["citations"]:
         lines += ["", "Sources:"]
         for c in answer["citations"]:
-            where = _where(c["title"], c["section"])
+            where = _where(c["title"], c["section"], _pages(c))
             lines.append(f"[{c['n']}] {where} ({c['source']}, characters {c['start']}-{c['end']})")
             lines.append(f'    "{c["quote"]}"')
     elif answer["abstained"] and answer["passages"]:
@@ -585,6 +592,8 @@ class ChatUI:
             body, badge = e(context), ""
         length = self._doc_length(item["source"])
         where = f"characters {item['start']:,}–{item['end']:,}"
+        if _pages(item):
+            where = f"{_pages(item)}, {where}"
         if length:
             pct = round(100 * item["start"] / max(length, 1))
             where += f" of {length:,} ({pct}% into the document)"

@@ -466,17 +466,8 @@ class Verifier:
                 key = (chunk.source, start, end)
                 if key not in numbers:
                     numbers[key] = len(numbers) + 1
-                    citations.append(
-                        Citation(
-                            n=numbers[key],
-                            source=chunk.source,
-                            title=chunk.title,
-                            section=chunk.section,
-                            start=start,
-                            end=end,
-                            quote=doc_text(chunk.source)[start:end],
-                        )
-                    )
+                    quote = doc_text(chunk.source)[start:end]
+                    citations.append(Citation.quoting(numbers[key], chunk, start, end, quote))
                 if numbers[key] not in marks:
                     marks.append(numbers[key])
             sentences.append(_with_markers(text, marks))

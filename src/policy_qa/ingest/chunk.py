@@ -69,6 +69,7 @@ def chunk_document(
             end=end,
             text=doc.text[start:end],
             language=doc.language,
+            pages=doc.pages_between(start, end),
         )
         for start, end in spans
     ]

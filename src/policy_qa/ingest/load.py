@@ -34,6 +34,7 @@ from .chunk import TooManyChunksError, chunk_document
 from .clean import Block, assemble, clean_blocks, clean_text, plain_blocks
 from .decode import UndecodableError, decode_bytes
 from .limits import LimitError, Limits, check_docx, pdf_bounds, read_limited, unpacked_reason
+from .pages import page_starts
 from .sentences import detect_language
 
 __all__ = [
@@ -197,7 +198,7 @@ def load_file(
     if step:
         step("extracting and cleaning text")
     try:
-        title, blocks = _extract(path, suffix, data, limits)
+        title, blocks, pages = _extract(path, suffix, data, limits)
     except UndecodableError as error:
         raise UnreadableFileError(path, error.reason) from error
     text, sections = assemble(blocks)
@@ -219,6 +220,7 @@ def load_file(
         sections=sections,
         language=(language or detect_language(text)).strip().lower(),
         path=str(path),
+        page_starts=page_starts(text, pages),
     )
     if step:
         step("counting chunks")
@@ -322,13 +324,14 @@ def _title_from_name(path: Path) -> str:
     return words[:1].upper() + words[1:] if words else path.name
 
 
-# --- extractors: (path, bytes) -> (title found in the file, cleaned blocks) -----------------
+# --- extractors: (path, bytes) -> (title found in the file, cleaned blocks, pages) ----------
 
-Extracted = tuple[str, list[Block]]
+# The raw text of each page, for ``page_starts``: () for formats without pages.
+Extracted = tuple[str, list[Block], Sequence[str]]
 
 
 def _extract_text(path: Path, data: bytes) -> Extracted:
-    return "", plain_blocks(clean_text(decode_bytes(data)))
+    return "", plain_blocks(clean_text(decode_bytes(data))), ()
 
 
 _FENCE = re.compile(r"^\s{0,3}(```+|~~~+)")
@@ -424,7 +427,7 @@ def _extract_markdown(path: Path, data: bytes) -> Extracted:
                 paragraph[-1] = paragraph[-1].removesuffix("\\")
             paragraph.append(stripped)
     flush()
-    return title, clean_blocks(blocks)
+    return title, clean_blocks(blocks), ()
 
 
 def _md_inline(text: str) -> str:
@@ -539,7 +542,7 @@ def _extract_html(path: Path, data: bytes) -> Extracted:
         else:
             blocks.append(Block(text, level))
         previous_kind = kind
-    return title, clean_blocks(blocks)
+    return title, clean_blocks(blocks), ()
 
 
 def _extract(path: Path, suffix: str, data: bytes, limits: Limits) -> Extracted:
@@ -576,7 +579,8 @@ def _extract_pdf(path: Path, data: bytes) -> Extracted:
         raise UnreadableFileError(
             path, "empty after cleaning (the PDF has no text layer; is it a scan needing OCR?)"
         )
-    return str(title), plain_blocks(clean_text(_reflow_pdf(pages)))
+    kept = _page_lines(pages)
+    return str(title), plain_blocks(clean_text(_reflow_pdf(kept))), ["\n".join(p) for p in kept]
 
 
 _PAGE_NUMBER = re.compile(
@@ -584,10 +588,9 @@ _PAGE_NUMBER = re.compile(
 )
 
 
-def _reflow_pdf(pages: list[str]) -> str:
-    """Join a PDF's lines into paragraphs: PDF text is laid out line by line, so paragraph
-    breaks must be inferred from short lines and sentence ends, and running headers, footers
-    and page numbers (lines repeated on most pages) removed."""
+def _page_lines(pages: list[str]) -> list[list[str]]:
+    """Each page's lines without running headers, footers and page numbers (lines repeated
+    on most pages, or a number at the top or bottom)."""
     page_lines = [[" ".join(line.split()) for line in page.split("\n")] for page in pages]
     counts: dict[str, int] = {}
     for page in page_lines:
@@ -595,15 +598,27 @@ def _reflow_pdf(pages: list[str]) -> str:
         for line in {*filled[:2], *filled[-2:]}:
             counts[line] = counts.get(line, 0) + 1
     repeated = {line for line, n in counts.items() if len(pages) >= 3 and n * 2 > len(pages)}
-
-    lines: list[str] = []
+    kept: list[list[str]] = []
     for page in page_lines:
         used = [i for i, line in enumerate(page) if line]
         edges = {*used[:1], *used[-1:]}
-        for i, line in enumerate(page):
-            # Page numbers only count at the top or bottom: elsewhere "2019" may be data.
-            if line not in repeated and not (i in edges and _PAGE_NUMBER.match(line)):
-                lines.append(line)
+        # Page numbers only count at the top or bottom: elsewhere "2019" may be data.
+        kept.append(
+            [
+                line
+                for i, line in enumerate(page)
+                if line not in repeated and not (i in edges and _PAGE_NUMBER.match(line))
+            ]
+        )
+    return kept
+
+
+def _reflow_pdf(page_lines: list[list[str]]) -> str:
+    """Join a PDF's lines (``_page_lines``) into paragraphs: PDF text is laid out line by
+    line, so paragraph breaks must be inferred from short lines and sentence ends."""
+    lines: list[str] = []
+    for page in page_lines:
+        lines.extend(page)
         lines.append("")  # a page break may end a paragraph; reflow decides below
     lengths = sorted(len(line) for line in lines if line)
     width = lengths[int(len(lengths) * 0.8)] if lengths else 0
@@ -663,9 +678,38 @@ def _extract_docx(path: Path, data: bytes) -> Extracted:
                 blocks.append(Block(text, level))
             elif isinstance(item, Table):
                 blocks.extend(_table_blocks(item))
+        pages = _docx_pages(document.element.body)
     except Exception as error:  # python-docx raises zip, XML and key errors for damaged files
         raise UnreadableFileError(path, f"could not read Word document: {error}") from error
-    return title, clean_blocks(b for b in blocks if b.text.strip("- "))
+    return title, clean_blocks(b for b in blocks if b.text.strip("- ")), pages
+
+
+def _docx_pages(body: Any) -> list[str]:
+    """The text of each page of a Word file, cut at its page breaks; [] when it has none.
+
+    Word lays pages out when it shows a file, so a .docx knows its pages only through marks:
+    where Word last broke pages when it saved (``w:lastRenderedPageBreak``), used when there
+    are any, else explicit breaks (a page break, "page break before" on a paragraph).
+    """
+    from docx.oxml.ns import qn
+
+    text, rendered, br = qn("w:t"), qn("w:lastRenderedPageBreak"), qn("w:br")
+    before = qn("w:pageBreakBefore")
+    by_word = next(body.iter(rendered), None) is not None
+    off = {"0", "false", "off"}
+    pages: list[list[str]] = [[]]
+    for element in body.iter():
+        tag = element.tag
+        if tag == text:
+            pages[-1].append(element.text or "")
+        elif by_word:
+            if tag == rendered:
+                pages.append([])
+        elif (tag == br and element.get(qn("w:type")) == "page") or (
+            tag == before and element.get(qn("w:val"), "true").lower() not in off
+        ):
+            pages.append([])
+    return ["".join(page) for page in pages] if len(pages) > 1 else []
 
 
 def _heading_level(style: str) -> int:
