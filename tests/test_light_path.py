@@ -14,15 +14,14 @@ import shlex
 import shutil
 import subprocess
 import sys
-import time
 import tomllib
-import urllib.request
 from pathlib import Path
 
 import pytest
 from packaging.requirements import Requirement
 
 from .conftest import REPO, free_port
+from .servers import page_once_said
 
 MAKEFILE = (REPO / "Makefile").read_text(encoding="utf-8")
 PROJECT = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
@@ -101,16 +100,7 @@ def test_the_light_chat_answers_with_the_check_off(corpus_index: Path, tmp_path:
         server = subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=out)
     try:
         said = "Answerability check: off: the judge setting is off."
-        deadline = time.monotonic() + 300
-        page = b""
-        while not page or said not in log.read_text(errors="replace"):
-            assert server.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.5)
-            try:
-                page = page or urllib.request.urlopen(f"http://127.0.0.1:{port}/").read()
-            except OSError:
-                continue
+        assert b"policy-qa" in page_once_said(server, log, port, said)
         assert "Borderline questions are decided on evidence scores alone." in log.read_text()
         client = Client(f"http://127.0.0.1:{port}/", verbose=False)
         first = client.predict(
