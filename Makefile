@@ -1,8 +1,8 @@
-# Two commands for a fresh machine (see README):
-#   make chat   set up, index corpus/, serve the web chat on http://127.0.0.1:7860
-#   make test   set up (with test and LLM extras, and Debian's Chromium) and run every test
-# and a light one: make chat-light   the same chat without the answerability check: nothing
-#   compiled, no Qwen, refusals on evidence scores alone (docs/decisions/094-light-path.md)
+# Commands for a fresh machine (see README):
+#   make chat         set up, index corpus/, serve the web chat on http://127.0.0.1:7860
+#   make chat-light   the same chat from the package alone, the answerability check off: nothing
+#                     compiled, no Qwen (docs/decisions/094-light-path.md)
+#   make test         set up (with test and LLM extras, and Debian's Chromium) and run every test
 # Everything is installed with pip into .venv, constrained by constraints.txt (torch pinned to
 # the CPU build that lies on this kind of machine); pyproject.toml declares lower bounds only
 # (docs/decisions/090-install-like-a-python-package.md).
