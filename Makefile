@@ -1,6 +1,8 @@
-# Two commands for a fresh machine (see README):
-#   make chat   set up, index corpus/, serve the web chat on http://127.0.0.1:7860
-#   make test   set up (with test and LLM extras, and Debian's Chromium) and run every test
+# Commands for a fresh machine (see README):
+#   make chat         set up, index corpus/, serve the web chat on http://127.0.0.1:7860
+#   make chat-light   the same chat from the package alone, the answerability check off: nothing
+#                     compiled, no Qwen (docs/decisions/094-light-path.md)
+#   make test         set up (with test and LLM extras, and Debian's Chromium) and run every test
 # Everything is installed with pip into .venv, constrained by constraints.txt (torch pinned to
 # the CPU build that lies on this kind of machine); pyproject.toml declares lower bounds only
 # (docs/decisions/090-install-like-a-python-package.md).
@@ -44,11 +46,17 @@ LLAMA_WHEELS := $(WHEELS)/llama-cpp-python-$(LLAMA_VERSION)-$(LLAMA_BUILD)-$(LLA
 LLAMA := $(VENV)/.llama-$(LLAMA_BUILD)-$(LLAMA_KEY)
 BASE := $(VENV)/.base-$(LLAMA_BUILD)-$(LLAMA_KEY)
 TEST := $(VENV)/.test-$(LLAMA_BUILD)-$(LLAMA_KEY)
+LIGHT := $(VENV)/.light
 
-.PHONY: chat test setup setup-test llama lint bench clean
+.PHONY: chat chat-light test setup setup-test llama lint bench clean
 
 chat: $(BASE)
 	$(BIN)/policy-qa serve --corpus corpus
+
+# The package alone, never the llm extra, and the check off even in a venv that has it: no
+# llama.cpp build, no 1 GB Qwen to join and load (docs/decisions/094-light-path.md).
+chat-light: $(LIGHT)
+	$(BIN)/policy-qa serve --corpus corpus --judge off
 
 test: $(TEST) chromium
 	$(BIN)/ruff check src tests benchmarks research
@@ -97,6 +105,10 @@ $(BASE): pyproject.toml constraints.txt | $(VENV)/bin/python
 	  echo "policy-qa: no llama-cpp-python; the chat runs without the answerability check" >&2; \
 	  $(PIP_INSTALL) -e .; \
 	fi
+	touch $@
+
+$(LIGHT): pyproject.toml constraints.txt | $(VENV)/bin/python
+	$(PIP_INSTALL) -e .
 	touch $@
 
 $(TEST): pyproject.toml constraints.txt $(LLAMA) | $(VENV)/bin/python

@@ -41,3 +41,22 @@ def serving(command: Sequence[str], log: Path, **env: str) -> Iterator[str]:
         finally:
             proc.terminate()
             proc.wait(timeout=10)
+
+
+def page_once_said(
+    server: subprocess.Popen[bytes], log: Path, port: int, said: str, timeout: float = 300
+) -> bytes:
+    """The page of a ``policy-qa serve`` at ``port``, once it answers and ``said`` is in its
+    ``log``: the start-up model check runs beside the server's start, so either may come first.
+    Fails with the log when the server exits or ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    page = b""
+    while not page or said not in log.read_text(errors="replace"):
+        assert server.poll() is None, log.read_text()
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.5)
+        try:
+            page = page or urllib.request.urlopen(f"http://127.0.0.1:{port}/").read()
+        except OSError:
+            continue
+    return page

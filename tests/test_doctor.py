@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -17,6 +15,7 @@ from policy_qa.judge import judge_available
 from policy_qa.ui import ChatUI
 
 from .conftest import free_port
+from .servers import page_once_said
 
 pytestmark = pytest.mark.slow
 
@@ -155,18 +154,7 @@ def test_policy_qa_serve_says_how_the_check_started(
     with log.open("wb") as out:
         server = subprocess.Popen([str(exe), "serve"], env=env, stdout=out, stderr=out)
     try:
-        # The check runs beside the server's start: either may come first.
-        deadline = time.monotonic() + 300
-        page = b""
-        while not page or said not in log.read_text(errors="replace"):
-            assert server.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, log.read_text()
-            time.sleep(0.5)
-            try:
-                page = page or urllib.request.urlopen(f"http://127.0.0.1:{port}/").read()
-            except OSError:
-                continue
-        assert b"policy-qa" in page
+        assert b"policy-qa" in page_once_said(server, log, port, said)
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -47,7 +47,7 @@ def test_dependencies_are_lower_bounds_but_torch_and_make_pins_torch() -> None:
     assert definition and "-c constraints.txt" in definition.group(1)
     # Every install of the project itself goes through $(PIP_INSTALL).
     installs = [line for line in makefile.splitlines() if re.search(r" -e ['.]", line)]
-    assert len(installs) == 3 and all("$(PIP_INSTALL)" in line for line in installs)
+    assert len(installs) == 4 and all("$(PIP_INSTALL)" in line for line in installs)
 
 
 def test_every_dependency_is_imported_by_the_package() -> None:
