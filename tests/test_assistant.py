@@ -152,13 +152,16 @@ def test_to_dict_is_the_documented_json(qa: Assistant) -> None:
     assert {"question", "answer", "abstained", "citations", "passages"} <= set(data)
     assert data["citations"], data
     for c in data["citations"]:
-        assert set(c) == {"n", "source", "title", "section", "start", "end", "quote"}
+        keys = {"n", "source", "title", "section", "start", "end", "quote", "page", "page_end"}
+        assert set(c) == keys
+        assert c["page"] is None and c["page_end"] is None  # a .txt has no pages
         assert c["source"] == SEED_SOURCE
         assert c["title"] == "Reaching True Innovation through the National Innovation Cluster"
     scores = [p["score"] for p in data["passages"]]
     assert scores == sorted(scores, reverse=True)
     for p in data["passages"]:
-        assert set(p) == {"source", "title", "section", "start", "end", "text", "score", "focus"}
+        keys = {"source", "title", "section", "start", "end", "text", "score", "focus"}
+        assert set(p) == keys | {"page", "page_end"}
         assert qa.document_text(p["source"])[p["start"] : p["end"]] == p["text"]
         assert p["start"] <= p["focus"][0] < p["focus"][1] <= p["end"]
 
