@@ -24,7 +24,7 @@ from policy_qa import Assistant, Settings
 from policy_qa.errors import LLMError
 from policy_qa.judge import BAND, AnswerabilityJudge, judge_available
 from policy_qa.llm import YesNoModel, smollm2_model_path
-from policy_qa.supervisor import WorkerPool
+from policy_qa.supervisor import WORKER_NICENESS, WorkerPool
 from policy_qa.worker import build_features
 
 from .ui_fixtures import private_assistant, running_app
@@ -113,6 +113,16 @@ def test_the_worker_reads_replies_and_streams(smol: WorkerPool) -> None:
     )
     assert len(deltas) >= 2 and "".join(deltas).strip()
     assert smol.pids == [info["pid"]]  # one worker served all three
+
+
+def test_the_worker_runs_nicer_than_its_caller_and_calls_are_counted(smol: WorkerPool) -> None:
+    # Questions that need no model call keep the cores (docs/decisions/106-many-users-at-once.md).
+    pid = smol.start()["pid"]
+    mine = os.getpriority(os.PRIO_PROCESS, 0)
+    assert os.getpriority(os.PRIO_PROCESS, pid) == min(19, mine + WORKER_NICENESS)
+    calls = smol.calls
+    smol.request("p_yes", {"messages": YES_NO}, timeout=120)
+    assert smol.calls == calls + 1
 
 
 def test_a_follow_up_reuses_what_the_worker_read(smol: WorkerPool) -> None:

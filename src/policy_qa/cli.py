@@ -18,6 +18,7 @@ import argparse
 import json
 import logging
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -221,8 +222,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if settings.judge != "off":
         print("Checking the local model in the background…", file=sys.stderr)
     check = ModelCheck(settings, on_done=report_check).start()
+    threading.Thread(target=_warm, args=(qa,), name="warm-up", daemon=True).start()
     serve(qa, share_warning=True, check=check)
     return 0
+
+
+def _warm(qa: Any) -> None:
+    """Load what the first questions would (the index, the embedding models, the Korean
+    tokenizer) while the page comes up. Loading kiwipiepy takes ~10 s and holds the GIL: on the
+    first Korean question it stalled every other user's question
+    (docs/decisions/106-many-users-at-once.md)."""
+    try:
+        retriever = qa.retriever()
+        for query in ("Daedeok", "대덕"):
+            retriever.search(query, 1)
+    except PolicyQAError as exc:  # an empty or missing index: the first question says so
+        log.info("nothing to warm up: %s", exc)
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:

@@ -36,8 +36,12 @@ log = logging.getLogger(__name__)
 
 MODEL_NAMES = ("minilm", "use")
 
-# Calls of at most this many texts are question-time calls (see ``MiniLMEmbeddings._encode``).
+# Calls of at most this many texts, or of at most this many characters in all, are
+# question-time calls (see ``MiniLMEmbeddings._encode``): a question, a reranker's handful of
+# sentences, the answerer's few dozen words for soft coverage
+# (docs/decisions/106-many-users-at-once.md).
 _SMALL_CALL = 16
+_SMALL_CALL_CHARS = 8_000
 
 
 class _Normalised(Embeddings):
@@ -98,8 +102,12 @@ class MiniLMEmbeddings(_Normalised):
         # anything else busy, torch's spinning pool made one query encode take 340-500 ms against
         # 20-50 ms on one thread (benchmarks/bench_retrieval.py;
         # docs/decisions/004-dense-models-and-their-threads.md). Index batches keep the whole
-        # pool, which is faster for them when the machine is otherwise idle.
-        self._set_threads(1 if len(texts) <= _SMALL_CALL else self._pool)
+        # pool, which is faster for them when the machine is otherwise idle. Size counts in
+        # characters too: the answerer's 55 words for soft coverage took 4.8 s on the pool and
+        # 0.22 s on one thread on a busy 2-core machine
+        # (docs/decisions/106-many-users-at-once.md).
+        small = len(texts) <= _SMALL_CALL or sum(map(len, texts)) <= _SMALL_CALL_CHARS
+        self._set_threads(1 if small else self._pool)
         return np.asarray(
             self._model.encode(
                 texts,

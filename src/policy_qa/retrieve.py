@@ -20,7 +20,6 @@ from dataclasses import dataclass, replace
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
-from .embeddings import encode
 from .ingest import detect_language, split_sentences
 from .lexical import LexicalIndex
 from .similarity import SentenceScorer, coverage, weighted_share
@@ -153,12 +152,14 @@ class Retriever:
         for cid, score in lexical_hits:
             raw.setdefault(cid, {})["bm25"] = score
 
-        for model, emb in self.embeddings.items():
+        for model in self.embeddings:
             if model not in wanted and len(self.embeddings) > 1:
                 continue
-            vector = encode(emb, [query])[0]
-            # The reranker scores sentences against this same vector: spare it a second encode.
-            self.scorer.prime(model, {query: vector})
+            # Through the scorer's cache: the reranker scores sentences against this same
+            # vector, and a question asked again (the chat's examples, a Korean question
+            # searched before and after translation) is not encoded again
+            # (docs/decisions/106-many-users-at-once.md).
+            vector = self.scorer.vectors(model, [query])[0]
             hits = self.store.search(model, vector.tolist(), self.candidates, sources)
             ranked[model] = [cid for cid, _, _ in hits]
             for cid, chunk, sim in hits:

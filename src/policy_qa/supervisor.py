@@ -40,6 +40,7 @@ from .errors import LLMError
 
 __all__ = [
     "STARTUP_TIMEOUT",
+    "WORKER_NICENESS",
     "ModelWorker",
     "WorkerPool",
     "close_all",
@@ -57,6 +58,10 @@ _CANCEL_GRACE = 10.0
 _STDERR_KEPT = 60  # lines of the worker's stderr kept for the log when it dies
 _WORKER_SCRIPT = Path(__file__).with_name("worker.py")
 _OMP_WAIT_POLICY = "PASSIVE"  # unless the environment says otherwise; see ``start``
+# The worker runs this much nicer than its caller: a model call takes seconds anyway, while a
+# question that needs none should keep the cores it needs for its ~50 ms
+# (docs/decisions/106-many-users-at-once.md).
+WORKER_NICENESS = 10
 
 _WHAT = {
     "start": "loading the model",
@@ -122,6 +127,8 @@ class ModelWorker:
             str(self.n_ctx),
             "--n-threads",
             str(self.n_threads),
+            "--nice",
+            str(WORKER_NICENESS),
         ]
         try:
             proc = subprocess.Popen(
@@ -354,6 +361,7 @@ class WorkerPool:
         self.workers = [ModelWorker(model_path, n_ctx, n_threads) for _ in range(size)]
         self._taken: set[int] = set()
         self._cond = threading.Condition()
+        self.calls = 0  # workers handed out: how many model calls this pool has served
 
     @contextlib.contextmanager
     def worker(self, wait: float, prefer: Collection[str] = ()) -> Iterator[ModelWorker]:
@@ -366,6 +374,7 @@ class WorkerPool:
                     same = [i for i in free if self.workers[i].prefix in prefer]
                     index = (same or free)[0]
                     self._taken.add(index)
+                    self.calls += 1
                     break
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:

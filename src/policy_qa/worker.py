@@ -372,12 +372,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("model", nargs="?", type=Path)
     parser.add_argument("--n-ctx", type=int, default=2048)
     parser.add_argument("--n-threads", type=int, default=2)
+    parser.add_argument("--nice", type=int, default=0, help="lower this process's priority")
     parser.add_argument("--info", action="store_true", help="print the build's features")
     args = parser.parse_args(argv)
     if args.info:
         return _print_info()
     if args.model is None:
         parser.error("give a GGUF model path (or --info)")
+    if args.nice:
+        os.nice(args.nice)
     # A native crash prints the Python stack to stderr, which the supervisor keeps for its log.
     faulthandler.enable()
     # Ctrl+C in a terminal reaches the whole process group: the supervisor decides when the
