@@ -5,8 +5,8 @@
 The full run builds two corpora from the shared datasets (read in place, never copied into the
 repository): English Wikipedia articles (CLAP NQ passages grouped by title, the longest first,
 up to ~190,000 characters, like XQuAD-en's 48 articles) and Korean ones (KorQuAD 1.0 dev
-articles in file order up to ~219,000 characters). For each, ``--rounds`` times, alternating, it runs as whole processes (process start
-and model loading included):
+articles in file order up to ~219,000 characters). For each, ``--rounds`` times, alternating,
+it runs as whole processes (process start and model loading included):
 
 - ``policy-qa index <folder>`` into a fresh data directory;
 - the plain pipeline, ``evaluation.baseline.LangChainBaseline`` (RecursiveCharacterTextSplitter
@@ -19,7 +19,8 @@ encoders, Chroma writes, BM25) and cProfile. ``--incremental N`` builds an index
 (real chunks, then copies with slightly perturbed vectors as benchmarks/bench_retrieval.py does:
 embedding 10,000 chunks for real takes half an hour on two cores) and times re-indexing one
 changed file, BM25 included. ``--quick`` uses a quarter of each corpus, one round, and a
-2,000-chunk incremental row: a few minutes, for ``make bench``.
+2,000-chunk incremental row: a few minutes, for ``make bench``. ``--server 5000,20000,50000``
+adds the one-server table of docs/decisions/102-when-to-move-beyond-one-chroma-server.md.
 
 Speed targets live here, not in tests (docs/decisions/100-indexing-profile-and-speed.md).
 """
@@ -240,8 +241,9 @@ def incremental(work: Path, total: int, corpus: Path) -> dict[str, float]:
     from policy_qa import Assistant, Settings
     from policy_qa.chroma_store import ChromaStore
     from policy_qa.embeddings import load_embeddings
+    from policy_qa.indexing import index_paths
     from policy_qa.lexical import LexicalIndex, Tokenizer
-    from policy_qa.lexical_cache import lexical_text
+    from policy_qa.lexical_cache import LexicalCache, lexical_text
     from policy_qa.types import Chunk, Document
 
     settings = Settings(data_dir=work / "incremental")
@@ -289,21 +291,33 @@ def incremental(work: Path, total: int, corpus: Path) -> dict[str, float]:
     fill = time.perf_counter() - began
     del first
     qa.close()
-    qa = Assistant(settings=settings, embeddings=models)
+    # What ``Assistant.index`` does, in its two parts, so each is timed: embed + write the
+    # changed file, then bring the saved BM25 index up to date.
+    cache = LexicalCache(settings.korean_tokenizer, work / "incremental-bm25", stale_after=3600)
     began = time.perf_counter()
-    qa.retrieve("warm up the lexical index")
+    cache.get(store)
     first_build = time.perf_counter() - began
     changed = sorted(folder.glob("*.txt"))[0]
     changed.write_text(changed.read_text(encoding="utf-8") + "\n\nA sentence added.", "utf-8")
     began = time.perf_counter()
-    report = qa.index([changed])
-    reindex = time.perf_counter() - began
+    report = index_paths(
+        store,
+        models,
+        [changed],
+        chunk_size=settings.chunk_size,
+        chunk_min=settings.chunk_min,
+    )
+    embed_write = time.perf_counter() - began
+    began = time.perf_counter()
+    previous = cache.get(store)
+    cache.rebuild(store)
+    bm25_update = time.perf_counter() - began
+    reindex = embed_write + bm25_update
     chunks_of_file = report.chunks
     # The path before: every chunk read back, terms reused by digest, bm25s indexing.
     began = time.perf_counter()
     everything = list(store.iter_chunks())
     read_back = time.perf_counter() - began
-    previous = qa.retriever().lexical
     began = time.perf_counter()
     LexicalIndex.build(
         ((cid, c.source, lexical_text(c)) for cid, c in everything),
@@ -314,8 +328,9 @@ def incremental(work: Path, total: int, corpus: Path) -> dict[str, float]:
     )
     full_build = time.perf_counter() - began
     n = store.count()
-    qa.close()
     return {
+        "embed_write": embed_write,
+        "bm25_update": bm25_update,
         "chunks": float(n),
         "fill_seconds": fill,
         "first_bm25_build": first_build,
@@ -324,6 +339,110 @@ def incremental(work: Path, total: int, corpus: Path) -> dict[str, float]:
         "old_path_read_back": read_back,
         "old_path_build": full_build,
     }
+
+
+def server_scaling(work: Path, sizes: list[int], queries: int) -> list[dict[str, float]]:
+    """One ``chroma run`` server on 127.0.0.1: write throughput and query latency by size.
+
+    Chunks are synthetic (random unit vectors for both models, short texts, 20 chunks a
+    document, no sentence vectors): the server's cost depends on how many vectors it holds,
+    not on what they say. Each step writes up to the next size through ``ChromaStore`` (the
+    crash-consistent write of decision 080, 25 documents a call), then times ``queries``
+    nearest-neighbour searches per model as ``Retriever`` asks them (k 30) and a revision
+    check. The server's data folder is measured on disk at each size.
+    """
+    import socket
+    import statistics as stats
+    import urllib.request
+
+    import numpy as np
+
+    from policy_qa.chroma_store import ChromaStore
+    from policy_qa.types import Chunk, Document
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    data = work / "server-db"
+    chroma = Path(sys.executable).with_name("chroma")
+    log = (work / "server.log").open("wb")
+    proc = subprocess.Popen(
+        [str(chroma), "run", "--path", str(data), "--host", "127.0.0.1", "--port", str(port)],
+        env=_env(),
+        stdout=log,
+        stderr=log,
+    )
+    url = f"http://127.0.0.1:{port}"
+    rows: list[dict[str, float]] = []
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=1).read()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        dims = {"minilm": 384, "use": 512}
+        store = ChromaStore(work / "unused", url, "scaling", list(dims), create=True)
+        rng = np.random.default_rng(0)
+        written = 0
+        for size in sizes:
+            began = time.perf_counter()
+            added = 0
+            while written < size:
+                items = []
+                for _ in range(25):
+                    d = written // 20
+                    source = f"doc{d:06}.txt"
+                    doc = Document(source=source, title=source, text=f"document {d}")
+                    chunks = [
+                        Chunk(source, source, "", i * 100, i * 100 + 90, f"chunk {d} {i} text")
+                        for i in range(20)
+                    ]
+                    vecs = {}
+                    for m, dim in dims.items():
+                        v = rng.normal(size=(20, dim)).astype(np.float32)
+                        vecs[m] = v / np.linalg.norm(v, axis=1, keepdims=True)
+                    items.append((doc, chunks, vecs, "bench"))
+                    written += 20
+                    added += 20
+                store.write_documents(items)
+            write = time.perf_counter() - began
+            latencies: dict[str, list[float]] = {m: [] for m in dims}
+            for _ in range(queries):
+                for m, dim in dims.items():
+                    q = rng.normal(size=dim)
+                    q /= np.linalg.norm(q)
+                    t = time.perf_counter()
+                    store.search(m, q.tolist(), 30)
+                    latencies[m].append((time.perf_counter() - t) * 1000)
+            t = time.perf_counter()
+            store.fingerprint()
+            check = (time.perf_counter() - t) * 1000
+            disk = sum(f.stat().st_size for f in data.rglob("*") if f.is_file()) / 1e6
+            both = [a + b for a, b in zip(latencies["minilm"], latencies["use"], strict=True)]
+            row = {
+                "chunks": float(store.count()),
+                "write_chunks_per_s": added / write if added else 0.0,
+                "query_p50_ms": stats.median(both),
+                "query_p95_ms": float(np.percentile(both, 95)),
+                "check_ms": check,
+                "disk_mb": disk,
+                "load": os.getloadavg()[0],
+            }
+            rows.append(row)
+            print(
+                f"  server {row['chunks']:,.0f} chunks: write {row['write_chunks_per_s']:.0f}/s, "
+                f"two searches p50 {row['query_p50_ms']:.0f} ms p95 {row['query_p95_ms']:.0f} ms",
+                flush=True,
+            )
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        log.close()
+    return rows
 
 
 def load_average() -> str:
@@ -337,7 +456,13 @@ def main() -> None:
     parser.add_argument("--datasets", type=Path, default=DATASETS)
     parser.add_argument("--profile", action="store_true", help="cProfile one in-process run")
     parser.add_argument("--incremental", type=int, default=10_000, help="chunks (0: skip)")
-    parser.add_argument("--languages", default="en,ko")
+    parser.add_argument("--languages", default="en,ko", help="corpora to compare ('' none)")
+    parser.add_argument(
+        "--server",
+        default="",
+        help="chunk counts for the one-server table, e.g. 5000,20000,50000 ('' skips it)",
+    )
+    parser.add_argument("--server-queries", type=int, default=50)
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "bench_indexing.json")
     args = parser.parse_args()
     scale = 0.25 if args.quick else 1.0
@@ -352,7 +477,7 @@ def main() -> None:
     results: dict[str, Any] = {"load_average_start": load_average(), "rows": {}}
     print(f"load average at start: {results['load_average_start']} (2 cores, shared)")
     try:
-        for lang in args.languages.split(","):
+        for lang in filter(None, args.languages.split(",")):
             texts = corpora[lang]
             corpus = write_corpus(texts, work / f"corpus-{lang}")
             chars = sum(len(t) for t in texts.values())
@@ -377,6 +502,9 @@ def main() -> None:
         if args.incremental:
             en = write_corpus(corpora["en"], work / "corpus-en")
             results["rows"]["incremental"] = incremental(work, args.incremental, en)
+        if args.server:
+            sizes = [int(x) for x in args.server.split(",")]
+            results["rows"]["server"] = server_scaling(work, sizes, args.server_queries)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     report(results)
@@ -410,11 +538,24 @@ def report(results: dict[str, Any]) -> None:
         print(
             f"\nIncremental: one changed file ({inc['changed_file_chunks']:.0f} chunks) re-indexed "
             f"in an index of {inc['chunks']:,.0f} chunks (real chunks + perturbed copies): "
-            f"{inc['reindex_one_file']:.2f} s, BM25 included. The path before decision 101 at "
+            f"{inc['reindex_one_file']:.2f} s = embed + write {inc['embed_write']:.2f} s + BM25 "
+            f"update {inc['bm25_update']:.2f} s. The path before decision 101 at "
             f"that size: read every chunk back {inc['old_path_read_back']:.2f} s + rebuild "
             f"{inc['old_path_build']:.2f} s (terms reused). First BM25 build "
             f"{inc['first_bm25_build']:.2f} s."
         )
+    if rows.get("server"):
+        print(
+            "\n| chunks on one chroma run | write chunks/s | query p50 / p95 ms "
+            "(MiniLM + USE, k 30) | revision check ms | disk MB | load |"
+        )
+        print("|---|---|---|---|---|---|")
+        for r in rows["server"]:
+            print(
+                f"| {r['chunks']:,.0f} | {r['write_chunks_per_s']:.0f} | {r['query_p50_ms']:.0f} / "
+                f"{r['query_p95_ms']:.0f} | {r['check_ms']:.1f} | {r['disk_mb']:.0f} | "
+                f"{r['load']:.1f} |"
+            )
     for key, prof in rows.items():
         if key.startswith("profile-"):
             print(f"\nProfile {key[8:]} ({prof['chunks']:.0f} chunks, {prof['total']:.1f} s):")
