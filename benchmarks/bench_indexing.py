@@ -353,10 +353,10 @@ def server_scaling(work: Path, sizes: list[int], queries: int) -> list[dict[str,
     """
     import socket
     import statistics as stats
-    import urllib.request
 
     import numpy as np
 
+    from policy_qa import StoreUnavailableError
     from policy_qa.chroma_store import ChromaStore
     from policy_qa.types import Chunk, Document
 
@@ -375,17 +375,16 @@ def server_scaling(work: Path, sizes: list[int], queries: int) -> list[dict[str,
     url = f"http://127.0.0.1:{port}"
     rows: list[dict[str, float]] = []
     try:
+        dims = {"minilm": 384, "use": 512}
         deadline = time.monotonic() + 60
-        while True:
+        while True:  # until the server answers
             try:
-                urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=1).read()
+                store = ChromaStore(work / "unused", url, "scaling", list(dims), create=True)
                 break
-            except OSError:
+            except StoreUnavailableError:
                 if time.monotonic() > deadline:
                     raise
-                time.sleep(0.2)
-        dims = {"minilm": 384, "use": 512}
-        store = ChromaStore(work / "unused", url, "scaling", list(dims), create=True)
+                time.sleep(0.5)
         rng = np.random.default_rng(0)
         written = 0
         for size in sizes:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Iterator, Sequence
@@ -41,3 +42,11 @@ def serving(command: Sequence[str], log: Path, **env: str) -> Iterator[str]:
         finally:
             proc.terminate()
             proc.wait(timeout=10)
+
+
+@contextmanager
+def chroma_server(folder: Path) -> Iterator[str]:
+    """``chroma run`` (the one beside this Python) with its data and log in ``folder``."""
+    chroma = Path(sys.executable).with_name("chroma")
+    with serving([str(chroma), "run", "--path", str(folder / "db")], folder / "server.log") as url:
+        yield url

@@ -5,7 +5,6 @@ one-chroma-server.md; docs/decisions/080-crash-consistent-indexing.md)."""
 from __future__ import annotations
 
 import logging
-import sys
 import threading
 import uuid
 from collections.abc import Iterator
@@ -18,7 +17,7 @@ from policy_qa.chroma_store import ChromaStore
 from policy_qa.indexing import index_paths
 from policy_qa.lexical_cache import LexicalCache
 
-from .servers import serving
+from .servers import chroma_server
 from .tiny import hash_models, write_corpus
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]
@@ -29,9 +28,7 @@ BEFORE_COMPLETE = ("pending", "vectors:minilm", "vectors:use", "sentences")
 
 @pytest.fixture(scope="module")
 def chroma_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    chroma = Path(sys.executable).with_name("chroma")
-    data = tmp_path_factory.mktemp("chroma-shared")
-    with serving([str(chroma), "run", "--path", str(data / "db")], data / "server.log") as url:
+    with chroma_server(tmp_path_factory.mktemp("chroma-shared")) as url:
         yield url
 
 
