@@ -204,6 +204,7 @@ def _embed(
     }
 
     def run(model: str) -> tuple[np.ndarray, np.ndarray]:
+        began = time.thread_time()
         emb = embeddings[model]
         skip = skipped.get(model, frozenset())
         kept = [
@@ -211,7 +212,11 @@ def _embed(
             for i, (c, pairs) in enumerate(zip(chunks, spans, strict=True))
             if i not in skip
         ]
-        return encode(emb, texts, threads=1), _encode_sentences(emb, kept)
+        vectors = encode(emb, texts, threads=1), _encode_sentences(emb, kept)
+        # What each model cost, for benchmarks/bench_indexing.py --profile (cProfile does not
+        # see these threads).
+        log.debug("%s: %d chunks in %.2f s of CPU", model, len(texts), time.thread_time() - began)
+        return vectors
 
     done = dict(zip(embeddings, pool.map(run, list(embeddings)), strict=True))
     vectors = {m: v for m, (v, _) in done.items()}
