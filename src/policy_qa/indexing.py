@@ -26,7 +26,14 @@ from .ingest.load import resolve_path
 from .store import DocumentItem, SentenceVectors, Store
 from .types import Chunk, Document, IndexReport
 
-__all__ = ["EMBED_BATCH", "Progress", "embed_sentences", "embedding_text", "index_paths"]
+__all__ = [
+    "EMBED_BATCH",
+    "SENTENCE_LANGUAGES",
+    "Progress",
+    "embed_sentences",
+    "embedding_text",
+    "index_paths",
+]
 
 log = logging.getLogger(__name__)
 
