@@ -182,8 +182,8 @@ def profile(corpus: Path, work: Path, top: int) -> dict[str, float]:
     from policy_qa import Assistant, Settings
     from policy_qa.embeddings import load_embeddings
 
-    settings = Settings(data_dir=work / "profile")
-    shutil.rmtree(settings.data_dir, ignore_errors=True)
+    # A folder per corpus: Chroma caches its client per path within a process.
+    settings = Settings(data_dir=work / f"profile-{corpus.name}")
     models = {m: load_embeddings(m) for m in settings.dense_models}
     qa = Assistant(settings=settings, embeddings=models)
     prof = cProfile.Profile()
@@ -200,6 +200,7 @@ def profile(corpus: Path, work: Path, top: int) -> dict[str, float]:
     total = time.perf_counter() - began
     process_cpu = time.process_time() - process_cpu
     logging.getLogger("policy_qa.indexing").removeHandler(cpu)
+    qa.close()
     stats = pstats.Stats(prof)
     stages = {
         "reading + cleaning": ("load.py", "load_paths"),
