@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Iterator, Sequence
@@ -60,3 +61,11 @@ def page_once_said(
         except OSError:
             continue
     return page
+
+
+@contextmanager
+def chroma_server(folder: Path) -> Iterator[str]:
+    """``chroma run`` (the one beside this Python) with its data and log in ``folder``."""
+    chroma = Path(sys.executable).with_name("chroma")
+    with serving([str(chroma), "run", "--path", str(folder / "db")], folder / "server.log") as url:
+        yield url

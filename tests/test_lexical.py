@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from policy_qa.lexical import LexicalIndex, Tokenizer
 
 DOCS = [
@@ -120,3 +122,22 @@ def test_a_rebuild_tokenizes_only_new_or_changed_chunks(tmp_path: Path) -> None:
     tok = CountingTokenizer(korean="kiwi")
     LexicalIndex.build(DOCS, tok, "v2", previous=stale)
     assert len(tok.seen) == len(DOCS)
+
+
+def test_the_bm25_matrix_is_the_one_bm25s_computes() -> None:
+    # The matrix is computed in numpy from term ids (decision 101); bm25s's own indexing
+    # is the reference, score for score.
+    import bm25s
+
+    from policy_qa.lexical import ChunkTerms, _scored
+
+    words = [f"w{i}" for i in range(200)]
+    corpus = [[words[(i * 7 + j * j) % (20 + i % 180)] for j in range(i % 60)] for i in range(300)]
+    reference = bm25s.BM25()
+    reference.index(corpus, show_progress=False)
+    _, ours, doc_freq = _scored(ChunkTerms.of(corpus, [0] * len(corpus)))
+    assert ours is not None
+    for word in words:
+        if word in doc_freq:
+            assert np.array_equal(ours.get_scores([word]), reference.get_scores([word])), word
+            assert doc_freq[word] == sum(word in set(terms) for terms in corpus)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from policy_qa.lexical import LexicalIndex, Tokenizer
 from policy_qa.lexical_cache import LexicalCache, lexical_text
 from policy_qa.memory_store import InMemoryStore
 from policy_qa.types import Chunk
@@ -88,3 +89,87 @@ def test_clear_forgets_the_index_in_memory() -> None:
 def test_a_negative_check_interval_is_refused() -> None:
     with pytest.raises(ValueError, match="stale_after"):
         LexicalCache("bigram", None, stale_after=-1)
+
+
+class CountingTokenizer(Tokenizer):
+    """The real bigram tokenizer, counting the texts it is given."""
+
+    def __init__(self) -> None:
+        super().__init__("bigram")
+        self.texts: list[str] = []
+
+    def __call__(self, text: str) -> list[str]:
+        self.texts.append(text)
+        return super().__call__(text)
+
+
+def _same_index(a: LexicalIndex, b: LexicalIndex) -> None:
+    """The same chunks, document frequencies, neighbours and BM25 scores, in any row order."""
+    assert sorted(a.ids) == sorted(b.ids)
+    assert a.doc_freq == b.doc_freq
+    for query in ("water board", "parks dogs", "ferries harbour jeju", "nine members"):
+        got, want = dict(a.search(query, 10)), dict(b.search(query, 10))
+        assert got.keys() == want.keys()
+        assert [got[k] for k in want] == pytest.approx(list(want.values()))
+    for cid in a.ids:
+        assert a.neighbours(cid) == b.neighbours(cid)
+
+
+def test_a_change_updates_the_index_without_rebuilding_it() -> None:
+    store = filled()
+    cache = LexicalCache("bigram", None, stale_after=3600)
+    first = cache.get(store)
+    assert first.hashes == {s: m["hash"] for s, m in store.document_meta().items()}
+    store.write_documents([store_item("harbour.txt", HARBOUR)])
+    store.write_documents([store_item("parks.md", ["City parks open at seven.", PARKS[1]])])
+    store.delete_document("water.txt")
+    tokenizer = CountingTokenizer()
+    updated = first.updated(
+        {"parks.md", "water.txt"},
+        [
+            (cid, c.source, lexical_text(c))
+            for cid, c in store.chunks_of(["harbour.txt", "parks.md"])
+        ],
+        [(c.start, c.end) for _, c in store.chunks_of(["harbour.txt", "parks.md"])],
+        "after",
+        {s: m["hash"] for s, m in store.document_meta().items()},
+    )
+    assert updated is not None
+    chunks = list(store.iter_chunks())
+    fresh = LexicalIndex.build(
+        ((cid, c.source, lexical_text(c)) for cid, c in chunks),
+        tokenizer,
+        spans=[(c.start, c.end) for _, c in chunks],
+    )
+    _same_index(updated, fresh)
+    assert "water.txt" not in updated.sources_under("") and updated.fingerprint == "after"
+
+
+def test_the_cache_follows_a_change_tokenizing_only_the_changed_document() -> None:
+    store = filled()
+    cache = LexicalCache("bigram", None, stale_after=3600)
+    cache.get(store)
+    store.write_documents([store_item("harbour.txt", HARBOUR)])
+    counting = CountingTokenizer()
+    previous = cache.get(store)
+    previous.tokenizer = counting  # the update tokenizes the new chunks with the index's own
+    after = cache.rebuild(store)
+    assert counting.texts == [lexical_text(c) for _, c in store.chunks_of(["harbour.txt"])]
+    assert after.search("ferries jeju", 1)[0][0] in dict(store.chunks_of(["harbour.txt"]))
+
+
+def test_a_saved_index_is_updated_across_restarts(tmp_path: Path) -> None:
+    store = filled()
+    folder = tmp_path / "lexical"
+    LexicalCache("bigram", folder).get(store)
+    store.write_documents([store_item("harbour.txt", HARBOUR)])
+    store.delete_document("parks.md")
+    restarted = LexicalCache("bigram", folder).rebuild(store)  # from the saved index's terms
+    chunks = list(store.iter_chunks())
+    fresh = LexicalIndex.build(
+        ((cid, c.source, lexical_text(c)) for cid, c in chunks),
+        Tokenizer("bigram"),
+        spans=[(c.start, c.end) for _, c in chunks],
+    )
+    _same_index(restarted, fresh)
+    assert restarted.hashes == {s: m["hash"] for s, m in store.document_meta().items()}

@@ -97,7 +97,14 @@ def test_every_exported_name_exists(name: str) -> None:
         ("policy_qa.memory_store", ["InMemoryStore"]),
         (
             "policy_qa.indexing",
-            ["EMBED_BATCH", "Progress", "embed_sentences", "embedding_text", "index_paths"],
+            [
+                "EMBED_BATCH",
+                "SENTENCE_LANGUAGES",
+                "Progress",
+                "embed_sentences",
+                "embedding_text",
+                "index_paths",
+            ],
         ),
         ("policy_qa.lexical_cache", ["STALE_CHECK_SECONDS", "LexicalCache", "lexical_text"]),
         ("policy_qa.similarity", ["SentenceScorer", "coverage", "weighted_share"]),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,16 +12,14 @@ from policy_qa import Assistant, Settings, StoreUnavailableError
 from policy_qa.chroma_store import ChromaStore
 
 from .conftest import CORPUS, SEED_SOURCE, free_port
-from .servers import serving
+from .servers import chroma_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]
 
 
 @pytest.fixture(scope="module")
 def chroma_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    chroma = Path(sys.executable).with_name("chroma")
-    data = tmp_path_factory.mktemp("chroma-server")
-    with serving([str(chroma), "run", "--path", str(data / "db")], data / "server.log") as url:
+    with chroma_server(tmp_path_factory.mktemp("chroma-server")) as url:
         yield url
 
 

@@ -508,19 +508,14 @@ class ChromaStore:
         }
 
     def _write_sentences(self, chunks: Sequence[Chunk], sentences: SentenceVectors) -> None:
-        if len(sentences.spans) != len(chunks):
-            raise ValueError(f"sentence spans for {len(sentences.spans)} of {len(chunks)} chunks")
-        ids: list[str] = []
-        metas: list[dict[str, Any]] = []
-        for chunk, spans in zip(chunks, sentences.spans, strict=True):
-            cid = chunk.id
-            for i, (start, end) in enumerate(spans):
-                ids.append(f"{cid}:{i}")
-                metas.append({"source": chunk.source, "chunk": cid, "start": start, "end": end})
         for model, collection in self._sentences.items():
+            rows = sentences.rows(model, chunks)
+            ids = [sid for sid, _, _, _ in rows]
+            metas = [
+                {"source": c.source, "chunk": c.id, "start": start, "end": end}
+                for _, c, start, end in rows
+            ]
             matrix = np.asarray(sentences.vectors[model])
-            if len(matrix) != len(ids):
-                raise ValueError(f"{model}: {len(matrix)} sentence vectors for {len(ids)} spans")
             for i in range(0, len(ids), _BATCH):
                 collection.upsert(
                     ids=ids[i : i + _BATCH],
@@ -712,6 +707,25 @@ class ChromaStore:
         }
         complete = self._complete(c.source for c in found.values())
         return {cid: c for cid, c in found.items() if c.source in complete}
+
+    @_guarded("reading chunks")
+    def chunks_of(self, sources: Sequence[str]) -> list[tuple[str, Chunk]]:
+        """The chunks of some complete documents with their ids, read by source: an update of
+        the lexical index reads these instead of every chunk (decision 101)."""
+        complete = self._complete(sources)
+        wanted = sorted(complete)
+        first = next(iter(self._collections.values()))
+        out: list[tuple[str, Chunk]] = []
+        for i in range(0, len(wanted), _BATCH):
+            got = first.get(
+                where={"source": {"$in": wanted[i : i + _BATCH]}},
+                include=["documents", "metadatas"],
+            )
+            for cid, text, meta in zip(
+                got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True
+            ):
+                out.append((str(cid), _chunk_from(str(text), meta)))
+        return out
 
     @_guarded("reading sentence vectors")
     def sentence_vectors(

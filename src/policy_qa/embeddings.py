@@ -57,15 +57,16 @@ class _Normalised(Embeddings):
     def __init__(self) -> None:
         self._lock = threading.Lock()
 
-    def _encode(self, texts: list[str]) -> np.ndarray:
+    def _encode(self, texts: list[str], threads: int | None) -> np.ndarray:
         raise NotImplementedError
 
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        """Embed ``texts`` as an (n, d) float32 array of unit vectors."""
+    def encode(self, texts: Sequence[str], threads: int | None = None) -> np.ndarray:
+        """Embed ``texts`` as an (n, d) float32 array of unit vectors; ``threads`` caps the
+        model's CPU threads (None: the model's own rule)."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         with self._lock:
-            vectors = np.asarray(self._encode(list(texts)), dtype=np.float32)
+            vectors = np.asarray(self._encode(list(texts), threads), dtype=np.float32)
         vectors = vectors.reshape(len(texts), -1)
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         norms[norms == 0] = 1.0
@@ -97,7 +98,7 @@ class MiniLMEmbeddings(_Normalised):
         self._pool = torch.get_num_threads()
         self._set_threads = torch.set_num_threads
 
-    def _encode(self, texts: list[str]) -> np.ndarray:
+    def _encode(self, texts: list[str], threads: int | None) -> np.ndarray:
         # A question (or a reranker's handful of sentences) runs on one thread: on two cores with
         # anything else busy, torch's spinning pool made one query encode take 340-500 ms against
         # 20-50 ms on one thread (benchmarks/bench_retrieval.py;
@@ -105,9 +106,10 @@ class MiniLMEmbeddings(_Normalised):
         # pool, which is faster for them when the machine is otherwise idle. Size counts in
         # characters too: the answerer's 55 words for soft coverage took 4.8 s on the pool and
         # 0.22 s on one thread on a busy 2-core machine
-        # (docs/decisions/106-many-users-at-once.md).
+        # (docs/decisions/106-many-users-at-once.md). Indexing asks for one thread and runs the
+        # other model beside it (docs/decisions/100-indexing-profile-and-speed.md).
         small = len(texts) <= _SMALL_CALL or sum(map(len, texts)) <= _SMALL_CALL_CHARS
-        self._set_threads(1 if small else self._pool)
+        self._set_threads(threads or (1 if small else self._pool))
         return np.asarray(
             self._model.encode(
                 texts,
@@ -135,8 +137,9 @@ class USEEmbeddings(_Normalised):
         self._model = USE(threads=1)
         self._batch_size = batch_size
 
-    def _encode(self, texts: list[str]) -> np.ndarray:
-        # Encoding in modest batches keeps the peak memory of the numpy forward pass small.
+    def _encode(self, texts: list[str], threads: int | None) -> np.ndarray:
+        # Always one BLAS thread (above), whatever ``threads`` says. Encoding in modest
+        # batches keeps the peak memory of the numpy forward pass small.
         parts = [
             np.asarray(self._model.encode(texts[i : i + self._batch_size]))
             for i in range(0, len(texts), self._batch_size)
@@ -156,10 +159,11 @@ def load_embeddings(name: str) -> _Normalised:
     raise ConfigError(f"unknown embedding model {name!r}: use one of {', '.join(MODEL_NAMES)}")
 
 
-def encode(model: Embeddings, texts: Sequence[str]) -> np.ndarray:
-    """Unit vectors for ``texts`` from any LangChain ``Embeddings`` (ours encode natively)."""
+def encode(model: Embeddings, texts: Sequence[str], threads: int | None = None) -> np.ndarray:
+    """Unit vectors for ``texts`` from any LangChain ``Embeddings`` (ours encode natively;
+    ``threads`` caps their CPU threads)."""
     if isinstance(model, _Normalised):
-        return model.encode(texts)
+        return model.encode(texts, threads)
     if not texts:
         return np.zeros((0, 1), dtype=np.float32)
     vectors = np.asarray(model.embed_documents(list(texts)), dtype=np.float32)

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -25,11 +26,25 @@ from .ingest.load import resolve_path
 from .store import DocumentItem, SentenceVectors, Store
 from .types import Chunk, Document, IndexReport, Progress
 
-__all__ = ["EMBED_BATCH", "Progress", "embed_sentences", "embedding_text", "index_paths"]
+__all__ = [
+    "EMBED_BATCH",
+    "SENTENCE_LANGUAGES",
+    "Progress",
+    "embed_sentences",
+    "embedding_text",
+    "index_paths",
+]
 
 log = logging.getLogger(__name__)
 
 EMBED_BATCH = 64  # chunks per embed+write: amortises per-call costs, yet progress moves often
+
+# The chunk languages whose sentences a model embeds at index time (a model not named: all).
+# MiniLM's sentence vectors serve English questions; a Korean sentence is ~118 of its word
+# pieces (an English one ~27), so they were most of Korean indexing, for the rare English
+# question that reranks Korean passages: those are embedded when asked
+# (docs/decisions/100-indexing-profile-and-speed.md).
+SENTENCE_LANGUAGES: dict[str, frozenset[str]] = {"minilm": frozenset({"en"})}
 
 
 def index_paths(
@@ -127,7 +142,7 @@ def _embed_and_write(
         # in one write (docs/decisions/086-large-documents-embedded-in-slices.md).
         pieces = []
         for start in range(0, max(len(flat), 1), EMBED_BATCH):
-            pieces.append(_embed(embeddings, flat[start : start + EMBED_BATCH]))
+            pieces.append(_embed(embeddings, flat[start : start + EMBED_BATCH], pool))
             end = start + EMBED_BATCH
             if progress and end < len(flat):  # the write below reports the last slice
                 progress(done + end, total, label)
@@ -135,6 +150,7 @@ def _embed_and_write(
         sentences = SentenceVectors(
             spans=tuple(span for _, s in pieces for span in s.spans),
             vectors={m: _stack([s.vectors for _, s in pieces], m) for m in embeddings},
+            skipped=_shifted([s for _, s in pieces], embeddings),
         )
         items: list[DocumentItem] = []
         offset = 0
@@ -151,23 +167,78 @@ def _embed_and_write(
         batch.clear()
 
     pending = 0
-    for doc, root, chunks in planned:
-        batch.append((doc, root, chunks))
-        pending += len(chunks)
-        if pending >= EMBED_BATCH:
+    with ThreadPoolExecutor(max_workers=max(len(embeddings), 1)) as pool:
+        for doc, root, chunks in planned:
+            batch.append((doc, root, chunks))
+            pending += len(chunks)
+            if pending >= EMBED_BATCH:
+                flush()
+                pending = 0
+        if batch:
             flush()
-            pending = 0
-    if batch:
-        flush()
     return total
 
 
+def _shifted(parts: Sequence[SentenceVectors], models: Iterable[str]) -> dict[str, frozenset[int]]:
+    """The slices' skipped chunks, numbered across all of them."""
+    out: dict[str, set[int]] = {m: set() for m in models}
+    offset = 0
+    for part in parts:
+        for model, rows in part.skipped.items():
+            out.setdefault(model, set()).update(offset + i for i in rows)
+        offset += len(part.spans)
+    return {m: frozenset(rows) for m, rows in out.items() if rows}
+
+
 def _embed(
-    embeddings: Mapping[str, Embeddings], chunks: Sequence[Chunk]
+    embeddings: Mapping[str, Embeddings], chunks: Sequence[Chunk], pool: ThreadPoolExecutor
 ) -> tuple[dict[str, np.ndarray], SentenceVectors]:
-    """Every model's vectors of ``chunks`` and of their sentences."""
+    """Every model's vectors of ``chunks`` and of their sentences, the models side by side.
+
+    Each model runs on its own thread with one CPU thread: MiniLM with torch's whole pool on
+    two cores spent 1.6x (chunks) to 3.8x (sentences) the CPU time of one thread for the same
+    vectors, and USE (numpy, one thread) left the other core idle while it ran
+    (docs/decisions/100-indexing-profile-and-speed.md).
+    """
     texts = [embedding_text(c) for c in chunks]
-    return {m: encode(e, texts) for m, e in embeddings.items()}, embed_sentences(embeddings, chunks)
+    spans = tuple(tuple(split_sentences(c.text)) for c in chunks)
+    skipped = {
+        m: frozenset(i for i, c in enumerate(chunks) if c.language not in languages)
+        for m, languages in SENTENCE_LANGUAGES.items()
+        if m in embeddings
+    }
+
+    def run(model: str) -> tuple[np.ndarray, np.ndarray]:
+        began = time.thread_time()
+        emb = embeddings[model]
+        skip = skipped.get(model, frozenset())
+        kept = [
+            (c, pairs)
+            for i, (c, pairs) in enumerate(zip(chunks, spans, strict=True))
+            if i not in skip
+        ]
+        vectors = encode(emb, texts, threads=1), _encode_sentences(emb, kept)
+        # What each model cost, for benchmarks/bench_indexing.py --profile (cProfile does not
+        # see these threads).
+        log.debug("%s: %d chunks in %.2f s of CPU", model, len(texts), time.thread_time() - began)
+        return vectors
+
+    done = dict(zip(embeddings, pool.map(run, list(embeddings)), strict=True))
+    vectors = {m: v for m, (v, _) in done.items()}
+    sentences = SentenceVectors(spans, {m: s for m, (_, s) in done.items()}, skipped)
+    return vectors, sentences
+
+
+def _encode_sentences(
+    model: Embeddings, chunks: Sequence[tuple[Chunk, Sequence[tuple[int, int]]]]
+) -> np.ndarray:
+    """One model's vectors of the given sentences of ``chunks``, row by row."""
+    texts = [c.text[s:e] for c, pairs in chunks for s, e in pairs]
+    # Headings and boilerplate repeat across chunks: embed each distinct sentence once.
+    unique = list(dict.fromkeys(texts))
+    where = {text: i for i, text in enumerate(unique)}
+    rows = np.asarray([where[t] for t in texts], dtype=np.intp)
+    return encode(model, unique, threads=1)[rows]
 
 
 def _stack(parts: Sequence[Mapping[str, np.ndarray]], model: str) -> np.ndarray:
@@ -185,13 +256,8 @@ def embed_sentences(
     so the stored vectors belong to exactly the texts they will be looked up by.
     """
     spans = tuple(tuple(split_sentences(c.text)) for c in chunks)
-    texts = [c.text[s:e] for c, pairs in zip(chunks, spans, strict=True) for s, e in pairs]
-    # Headings and boilerplate repeat across chunks: embed each distinct sentence once.
-    unique = list(dict.fromkeys(texts))
-    where = {text: i for i, text in enumerate(unique)}
-    rows = np.asarray([where[t] for t in texts], dtype=np.intp)
-    vectors = {m: encode(e, unique)[rows] for m, e in embeddings.items()}
-    return SentenceVectors(spans=spans, vectors=vectors)
+    pairs = list(zip(chunks, spans, strict=True))
+    return SentenceVectors(spans, {m: _encode_sentences(e, pairs) for m, e in embeddings.items()})
 
 
 def embedding_text(chunk: Chunk) -> str:

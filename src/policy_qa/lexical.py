@@ -21,8 +21,8 @@ import logging
 import math
 import re
 import threading
-from collections import Counter, OrderedDict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -141,6 +141,26 @@ class ChunkTerms:
         np.cumsum([len(terms) for terms in corpus], out=offsets[1:])
         return cls(tuple(ids), flat, offsets, np.array(digests, dtype=np.uint64))
 
+    def rows(self, keep: np.ndarray) -> ChunkTerms:
+        """Only the rows where ``keep`` (a boolean mask over rows) is set, vocabulary as is."""
+        lengths = np.diff(self.offsets)
+        offsets = np.zeros(int(keep.sum()) + 1, dtype=np.int64)
+        np.cumsum(lengths[keep], out=offsets[1:])
+        return ChunkTerms(
+            self.vocab, self.flat[np.repeat(keep, lengths)], offsets, self.digests[keep]
+        )
+
+    def extended(self, more: ChunkTerms) -> ChunkTerms:
+        """These rows, then ``more``'s, whose vocabulary must extend this one's."""
+        if more.vocab[: len(self.vocab)] != self.vocab:
+            raise ValueError("the added rows' vocabulary does not extend this one")
+        return ChunkTerms(
+            more.vocab,
+            np.concatenate([self.flat, more.flat]).astype(np.int32),
+            np.concatenate([self.offsets, self.offsets[-1] + more.offsets[1:]]),
+            np.concatenate([self.digests, more.digests]).astype(np.uint64),
+        )
+
     def terms(self, row: int, text: str) -> list[str] | None:
         """Row ``row``'s terms, if ``text`` is what was indexed there."""
         if int(self.digests[row]) != text_digest(text):
@@ -171,6 +191,47 @@ def text_digest(text: str) -> int:
     return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "little")
 
 
+def _scored(terms: ChunkTerms) -> tuple[ChunkTerms, bm25s.BM25 | None, dict[str, int]]:
+    """The BM25 matrix of ``terms``, computed in numpy from their ids (docs/decisions/101).
+
+    The same numbers ``bm25s.BM25().index(corpus)`` computes (Lucene BM25, k1 1.5, b 0.75; a
+    test compares them), without its Python loop over every chunk's terms: that loop and
+    re-reading the chunks were most of an update at 10,000 chunks. Returns the terms with
+    their vocabulary cut to the terms still used, the retriever (None without chunks) and
+    each term's document frequency.
+    """
+    used, flat = np.unique(terms.flat, return_inverse=True)
+    vocab = tuple(terms.vocab[i] for i in used.tolist())
+    compact = ChunkTerms(vocab, flat.astype(np.int32).reshape(-1), terms.offsets, terms.digests)
+    n = len(terms.offsets) - 1
+    if n == 0:
+        return compact, None, {}
+    retriever = bm25s.BM25()
+    lengths = np.diff(terms.offsets)
+    v = max(len(vocab), 1)
+    docs = np.repeat(np.arange(n, dtype=np.int64), lengths)
+    keys, tf = np.unique(docs * v + compact.flat, return_counts=True)
+    doc, term = np.divmod(keys, v)
+    df = np.bincount(term, minlength=len(vocab))
+    idf = np.array([math.log(1 + (n - d + 0.5) / (d + 0.5)) for d in df.tolist()], np.float32)
+    avg = lengths.mean()
+    k1, b = retriever.k1, retriever.b
+    tfc = tf / (k1 * ((1 - b) + b * lengths[doc] / avg) + tf)
+    order = np.lexsort((doc, term))  # column by column (CSC), as bm25s keeps it
+    indptr = np.zeros(len(vocab) + 1, dtype=np.int64)
+    np.cumsum(df, out=indptr[1:])
+    retriever.scores = {
+        "data": (idf[term] * tfc).astype(np.float32)[order],
+        "indices": doc[order].astype(np.int32),
+        "indptr": indptr,
+        "num_docs": n,
+    }
+    retriever.vocab_dict = {t: i for i, t in enumerate(vocab)}
+    retriever.unique_token_ids_set = set(range(len(vocab)))
+    retriever.nonoccurrence_array = None
+    return compact, retriever, dict(zip(vocab, df.tolist(), strict=True))
+
+
 class LexicalIndex:
     """BM25 over chunk texts, with document frequencies kept for term-coverage checks."""
 
@@ -184,8 +245,12 @@ class LexicalIndex:
         fingerprint: str = "",
         terms: ChunkTerms | Path | None = None,
         spans: Sequence[tuple[int, int]] | None = None,
+        hashes: Mapping[str, str] | None = None,
     ) -> None:
         self.ids = ids
+        # Each indexed document's content hash, as the store recorded it when this index was
+        # made: what ``LexicalCache`` diffs to update the index incrementally (None: unknown).
+        self.hashes = None if hashes is None else dict(hashes)
         self.sources = sources
         # Each chunk's (start, end) in its document, for ``neighbours`` (None: not recorded).
         self._spans = None if spans is None else np.asarray(spans, np.int64).reshape(-1, 2)
@@ -251,6 +316,7 @@ class LexicalIndex:
         fingerprint: str = "",
         previous: LexicalIndex | None = None,
         spans: Sequence[tuple[int, int]] | None = None,
+        hashes: Mapping[str, str] | None = None,
     ) -> LexicalIndex:
         """Index ``(chunk_id, source, text_to_match)`` triples; ``spans`` are the chunks'
         ``(start, end)`` in their documents, in the same order (for ``neighbours``).
@@ -262,7 +328,6 @@ class LexicalIndex:
         ids: list[str] = []
         sources: list[str] = []
         corpus: list[list[str]] = []
-        df: Counter[str] = Counter()
         digests: list[int] = []
         reused = 0
         for cid, source, text in items:
@@ -275,18 +340,69 @@ class LexicalIndex:
             ids.append(cid)
             sources.append(source)
             corpus.append(tokens)
-            df.update(set(tokens))
-        retriever = None
-        if ids:
-            retriever = bm25s.BM25()
-            retriever.index(corpus, show_progress=False)
         log.info(
             "lexical index: %d chunks, %d tokenized, %d reused", len(ids), len(ids) - reused, reused
         )
-        terms = ChunkTerms.of(corpus, digests)
         if spans is not None and len(spans) != len(ids):
             raise ValueError(f"{len(spans)} spans for {len(ids)} chunks")
-        return cls(ids, sources, retriever, dict(df), tokenizer, fingerprint, terms, spans)
+        terms, retriever, df = _scored(ChunkTerms.of(corpus, digests))
+        return cls(ids, sources, retriever, df, tokenizer, fingerprint, terms, spans, hashes)
+
+    def updated(
+        self,
+        drop: Collection[str],
+        items: Sequence[tuple[str, str, str]],
+        spans: Sequence[tuple[int, int]],
+        fingerprint: str,
+        hashes: Mapping[str, str],
+    ) -> LexicalIndex | None:
+        """This index without the chunks of the sources in ``drop``, plus ``items``
+        (``(chunk_id, source, text)``, whose ``spans`` are given in the same order): only the
+        new chunks are tokenized, and the BM25 matrix is recomputed from the kept term ids in
+        numpy, with no pass over the other chunks' texts
+        (docs/decisions/101-incremental-bm25.md). None if this index cannot be updated (saved
+        before offsets or term ids were kept): build it instead.
+        """
+        terms = ChunkTerms.load(self._terms) if isinstance(self._terms, Path) else self._terms
+        if terms is None or self._spans is None or len(terms.offsets) != len(self.ids) + 1:
+            return None
+        if len(spans) != len(items):
+            raise ValueError(f"{len(spans)} spans for {len(items)} chunks")
+        keep = np.fromiter((s not in drop for s in self.sources), dtype=bool, count=len(self.ids))
+        kept = terms.rows(keep)
+        vocab = {t: i for i, t in enumerate(kept.vocab)}
+        corpus = [
+            [vocab.setdefault(t, len(vocab)) for t in self.tokenizer(text)] for *_, text in items
+        ]
+        fresh = ChunkTerms(
+            tuple(vocab),
+            np.fromiter((t for row in corpus for t in row), dtype=np.int32),
+            np.concatenate([[0], np.cumsum([len(row) for row in corpus], dtype=np.int64)]),
+            np.array([text_digest(text) for *_, text in items], dtype=np.uint64),
+        )
+        merged, retriever, df = _scored(kept.extended(fresh))
+        rows = np.flatnonzero(keep).tolist()
+        ids = [self.ids[i] for i in rows] + [cid for cid, _, _ in items]
+        sources = [self.sources[i] for i in rows] + [source for _, source, _ in items]
+        all_spans = np.vstack([self._spans[keep], np.asarray(spans, np.int64).reshape(-1, 2)])
+        log.info(
+            "lexical index updated: %d chunks, %d tokenized, %d reused, %d dropped",
+            len(ids),
+            len(items),
+            len(rows),
+            len(self.ids) - len(rows),
+        )
+        return LexicalIndex(
+            ids,
+            sources,
+            retriever,
+            df,
+            self.tokenizer,
+            fingerprint,
+            merged,
+            [(int(a), int(b)) for a, b in all_spans.tolist()],
+            dict(hashes),
+        )
 
     def _known_terms(self, tokenizer: Tokenizer) -> Callable[[str, str], list[str] | None] | None:
         """Look-up of this index's chunk terms by chunk id, if ``tokenizer`` would make them."""
@@ -381,6 +497,7 @@ class LexicalIndex:
             "sources": self.sources,
             "doc_freq": self.doc_freq,
             "spans": None if self._spans is None else self._spans.tolist(),
+            "hashes": self.hashes,
         }
         if isinstance(self._terms, ChunkTerms):
             self._terms.save(folder / "terms.npz.tmp")
@@ -430,6 +547,7 @@ class LexicalIndex:
             str(meta.get("fingerprint", "")),
             folder / "terms.npz",
             [(int(a), int(b)) for a, b in meta["spans"]] if meta.get("spans") else None,
+            meta.get("hashes"),
         )
 
 

@@ -66,6 +66,7 @@ class LexicalCache:
         self.stale_after = stale_after
         self._checkpoint = checkpoint
         self._index: LexicalIndex | None = None
+        self._previous: LexicalIndex | None = None  # the index ``rebuild`` is replacing
         self._count = -1  # the store's chunk count when ``_index`` was built
         self._lock = threading.RLock()
         self._build_lock = threading.Lock()
@@ -102,8 +103,12 @@ class LexicalCache:
         """The index after this process changed the store: rebuilt now, from the saved one's
         chunk terms (only new chunks are tokenized)."""
         with self._lock:
-            self._index = None
-        return self.get(store, force_check=True)
+            # Kept aside, not thrown away: the update starts from it (decision 101).
+            self._previous, self._index = self._index, None
+        try:
+            return self.get(store, force_check=True)
+        finally:
+            self._previous = None
 
     def clear(self) -> None:
         """Forget the index in memory (the saved one stays)."""
@@ -136,21 +141,67 @@ class LexicalCache:
                 )
             # The index before the change (in memory, or saved) lends its chunks' terms:
             # only new chunks are tokenized.
-            previous = self._index if self._index is not None else loaded
+            previous = next(
+                (i for i in (self._index, self._previous, loaded) if i is not None), None
+            )
             if previous is None and folder:
                 previous = LexicalIndex.load(folder, tokenizer, None)
-            log.info("building the lexical index")
-            chunks = list(store.iter_chunks())
-            built = LexicalIndex.build(
-                ((cid, c.source, lexical_text(c)) for cid, c in chunks),
-                tokenizer,
-                fingerprint,
-                previous,
-                spans=[(c.start, c.end) for _, c in chunks],
-            )
+            # The records first: a document changed after this read is seen as changed by
+            # the next update, never recorded as current with old chunks.
+            meta = store.document_meta()
+            hashes = {source: str(m.get("hash", "")) for source, m in meta.items()}
+            built = self._updated(store, previous, meta, hashes, fingerprint)
+            if built is None:
+                log.info("building the lexical index")
+                chunks = list(store.iter_chunks())
+                built = LexicalIndex.build(
+                    ((cid, c.source, lexical_text(c)) for cid, c in chunks),
+                    tokenizer,
+                    fingerprint,
+                    previous,
+                    spans=[(c.start, c.end) for _, c in chunks],
+                    hashes=hashes,
+                )
             if folder:
                 built.save(folder, self._checkpoint)
             return built, count
+
+    @staticmethod
+    def _updated(
+        store: Store,
+        previous: LexicalIndex | None,
+        meta: dict[str, dict[str, Any]],
+        hashes: dict[str, str],
+        fingerprint: str,
+    ) -> LexicalIndex | None:
+        """``previous`` brought up to date by the documents whose records changed since it was
+        made: their old rows dropped, their chunks read and tokenized, the BM25 matrix
+        recomputed from term ids (docs/decisions/101-incremental-bm25.md). None when it cannot
+        be trusted to match the store (no record of what it was made from, or chunk counts
+        that disagree with the records, as while another client writes): build in full.
+        """
+        if previous is None or previous.hashes is None:
+            return None
+        old = previous.hashes
+        changed = sorted(s for s, h in hashes.items() if old.get(s) != h)
+        drop = set(changed) | (set(old) - set(hashes))
+        chunks = store.chunks_of(changed) if changed else []
+        kept = sum(1 for source in previous.sources if source not in drop)
+        expected = sum(int(m.get("chunks", -1)) for m in meta.values())
+        if kept + len(chunks) != expected:
+            log.info(
+                "lexical index: %d chunks after an update, the records say %d; rebuilding",
+                kept + len(chunks),
+                expected,
+            )
+            return None
+        return previous.updated(
+            drop,
+            [(cid, c.source, lexical_text(c)) for cid, c in chunks],
+            [(c.start, c.end) for _, c in chunks],
+            fingerprint,
+            hashes,
+        )
 
     def _folder_lock(self) -> contextlib.AbstractContextManager[Any]:
         if self.folder is None:

@@ -114,15 +114,11 @@ class InMemoryStore:
         self._checkpoint("revision")
 
     def _write_sentences(self, chunks: Sequence[Chunk], sentences: SentenceVectors) -> None:
-        ids: list[tuple[str, str, int, int]] = []
-        for chunk, spans in zip(chunks, sentences.spans, strict=True):
-            ids.extend((f"{chunk.id}:{i}", chunk.id, s, e) for i, (s, e) in enumerate(spans))
         for model in self._models:
+            rows = sentences.rows(model, chunks)
             matrix = np.asarray(sentences.vectors[model], dtype=np.float32)
-            if len(matrix) != len(ids):
-                raise ValueError(f"{model}: {len(matrix)} sentence vectors for {len(ids)} spans")
-            for (sid, cid, start, end), row in zip(ids, matrix, strict=True):
-                self._sentences[model][sid] = (cid, start, end, row)
+            for (sid, chunk, start, end), row in zip(rows, matrix, strict=True):
+                self._sentences[model][sid] = (chunk.id, start, end, row)
 
     def _delete_chunks(self, sources: Sequence[str]) -> int:
         doomed = set(sources)
@@ -180,6 +176,10 @@ class InMemoryStore:
     def get_chunks(self, ids: Sequence[str]) -> dict[str, Chunk]:
         found = {cid: self._chunks[cid] for cid in ids if cid in self._chunks}
         return {cid: c for cid, c in found.items() if self._complete(c.source)}
+
+    def chunks_of(self, sources: Sequence[str]) -> list[tuple[str, Chunk]]:
+        wanted = {s for s in sources if self._complete(s)}
+        return [(cid, c) for cid, c in self._chunks.items() if c.source in wanted]
 
     def sentence_vectors(
         self, model: str, chunks: Mapping[str, int]

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -56,11 +56,33 @@ class SentenceVectors:
     """The sentences of a run of chunks, to be written next to them.
 
     ``spans[i]`` are chunk ``i``'s sentences as ``(start, end)`` offsets into ``chunk.text``;
-    ``vectors[model]`` holds one row per span, chunk by chunk and span by span.
+    ``vectors[model]`` holds one row per span, chunk by chunk and span by span, leaving out
+    the chunks in ``skipped[model]``: chunks whose sentences that model is not asked to score
+    at index time (their vectors are made when a question needs them;
+    docs/decisions/100-indexing-profile-and-speed.md).
     """
 
     spans: tuple[tuple[tuple[int, int], ...], ...]
     vectors: Mapping[str, np.ndarray]
+    skipped: Mapping[str, frozenset[int]] = field(default_factory=dict)
+
+    def rows(self, model: str, chunks: Sequence[Chunk]) -> list[tuple[str, Chunk, int, int]]:
+        """(sentence id, chunk, start, end) of every row of ``vectors[model]``, in order;
+        raises ValueError when the rows and the spans disagree."""
+        if len(self.spans) != len(chunks):
+            raise ValueError(f"sentence spans for {len(self.spans)} of {len(chunks)} chunks")
+        skipped = self.skipped.get(model, frozenset())
+        out = [
+            (f"{chunk.id}:{i}", chunk, start, end)
+            for n, (chunk, spans) in enumerate(zip(chunks, self.spans, strict=True))
+            if n not in skipped
+            for i, (start, end) in enumerate(spans)
+        ]
+        if len(self.vectors[model]) != len(out):
+            raise ValueError(
+                f"{model}: {len(self.vectors[model])} sentence vectors for {len(out)} spans"
+            )
+        return out
 
 
 @runtime_checkable
@@ -129,6 +151,11 @@ class Store(Protocol):
 
     def get_chunks(self, ids: Sequence[str]) -> dict[str, Chunk]:
         """Chunks by id (ids that are gone, or whose document is not complete, are absent)."""
+        ...
+
+    def chunks_of(self, sources: Sequence[str]) -> list[tuple[str, Chunk]]:
+        """The chunks of some documents, with their ids (documents not complete have none):
+        what an incremental update of the lexical index reads (decision 101)."""
         ...
 
     def sentence_vectors(
