@@ -3,9 +3,9 @@
 Importing torch and sentence-transformers and loading the model took ~4.7 s of CPU, most of a
 cold ``policy-qa ask``; a question needs one vector, which this module computes from the same
 packaged weights (``model.safetensors``) and tokenizer (``tokenizer.json``, through the
-``tokenizers`` library) in a few milliseconds. It owns that forward pass only: BERT's six
+``tokenizers`` library) in ~35 ms on one busy core. It owns that forward pass only: BERT's six
 layers, mean pooling over the tokens, unit length. It matches sentence-transformers' vectors to
-~1e-6 (tests/test_minilm.py compares them on real passages;
+3e-7 (tests/test_minilm.py compares them on real passages;
 docs/decisions/103-cold-start.md). It must not import torch, transformers or
 sentence-transformers; indexing's large batches still go through them (``embeddings.py``).
 """
