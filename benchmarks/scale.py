@@ -1,11 +1,17 @@
 """Scale: index time, disk, memory, cold start and warm answers at 1,000 to 100,000 chunks.
 
     python benchmarks/scale.py [--sizes 1000,10000,100000] [--real 1000] [--queries 100]
-    python benchmarks/scale.py --quick      # 1,000 chunks, 300 of them real: a few minutes
+    python benchmarks/scale.py --quick      # 1,000 chunks, 300 of them real (for make bench)
 
-The full run grows one index to each size in ``--sizes`` and measures it there; it takes about
-an hour on two busy cores, most of it Chroma writing the 100,000-chunk index and BM25 (Kiwi)
-building over it. ``--real`` chunks of real text (PolicyQA and KorQuAD articles, CLAP NQ
+``--quick`` is bounded by embedding its 300 real chunks: about 80 s at the 3.7 chunks/s that
+bench_retrieval.py measured on two idle cores, many times that on busy ones.
+
+The full run grows one index to each size in ``--sizes`` and measures it there; past the real
+chunks' embedding, most of its time is Chroma writing the 100,000-chunk index (chunks and their
+sentences, for both models) and BM25 building over it (Kiwi: 424 s at 100,000 chunks in
+bench_lexical.py). Run it under ``nice -n 10`` on a shared machine.
+
+``--real`` chunks of real text (PolicyQA and KorQuAD articles, CLAP NQ
 passages, from the shared sets; never copied into the repository) are chunked and embedded for
 real by both models, chunks and sentences, which measures indexing throughput; the rest are
 copies of them under other sources, their vectors slightly perturbed, as
