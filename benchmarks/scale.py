@@ -1,0 +1,368 @@
+"""Scale: index time, disk, memory, cold start and warm answers at 1,000 to 100,000 chunks.
+
+    python benchmarks/scale.py [--sizes 1000,10000,100000] [--real 1000] [--queries 100]
+    python benchmarks/scale.py --quick      # 1,000 chunks, 300 of them real (for make bench)
+
+``--quick`` is bounded by embedding its 300 real chunks: about 80 s at the 3.7 chunks/s that
+bench_retrieval.py measured on two idle cores, many times that on busy ones.
+
+The full run grows one index to each size in ``--sizes`` and measures it there; past the real
+chunks' embedding, most of its time is Chroma writing the 100,000-chunk index (chunks and their
+sentences, for both models) and BM25 building over it (Kiwi: 424 s at 100,000 chunks in
+bench_lexical.py). Run it under ``nice -n 10`` on a shared machine.
+
+``--real`` chunks of real text (PolicyQA and KorQuAD articles, CLAP NQ
+passages, from the shared sets; never copied into the repository) are chunked and embedded for
+real by both models, chunks and sentences, which measures indexing throughput; the rest are
+copies of them under other sources, their vectors slightly perturbed, as
+benchmarks/bench_retrieval.py builds its large indexes: embedding 100,000 chunks for real would
+take about eight hours at 3.7 chunks/s. The index-time column therefore says what it is: the
+real chunks' embedding, then the copies' writes (Chroma and BM25), and the time indexing that
+many real chunks would take at the measured throughput. Copies share their texts, so BM25's
+vocabulary does not grow with them (benchmarks/bench_lexical.py measures that at 100,000).
+
+At each size:
+- disk: the index folder (Chroma, and the saved BM25 index);
+- cold start: ``policy-qa ask QUESTION --judge off`` as a whole process, process start to
+  answer, the median of ``--cold-runs``, and its peak RSS;
+- warm: a fresh process opens the index, answers one question untimed, then times
+  ``Assistant.ask`` (retrieval and the extractive answer, the check off) for English and Korean
+  questions from the shared sets, and English ones ``within`` the real PolicyQA documents
+  (the sources are read from the BM25 index, decision 012); its peak RSS is the memory column.
+The load average is printed beside every size: other work shares the cores. A size is skipped
+when the disk would not keep 2 GB free after it (estimated from the size before). Prints a
+table and writes JSON (``--out``). Speed targets (docs/decisions/104-scale.md) live here, not
+in tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from bench_retrieval import contexts, percentile  # benchmarks/ is on sys.path when run as a script
+
+from policy_qa import Assistant, Settings
+from policy_qa.chroma_store import ChromaStore
+from policy_qa.config import quiet_third_parties
+from policy_qa.embeddings import encode, load_embeddings
+from policy_qa.indexing import embed_sentences, embedding_text
+from policy_qa.ingest import chunk_document
+from policy_qa.store import SentenceVectors
+from policy_qa.types import Chunk, Document
+
+REPO = Path(__file__).resolve().parents[1]
+KEEP_FREE = 2 * 1024**3  # bytes of disk a size must leave free, or it is skipped
+WRITE_BATCH = 500  # documents per Chroma write
+WITHIN = "policyqa/"  # the real PolicyQA documents; copies live under copyK/
+
+
+def load_average() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def jittered(vectors: np.ndarray, noise: np.random.Generator) -> np.ndarray:
+    """Unit vectors near ``vectors``: a copy's, close to its original's but not the same."""
+    moved = vectors + noise.normal(0, 0.02, vectors.shape).astype(np.float32)
+    return moved / np.linalg.norm(moved, axis=1, keepdims=True)
+
+
+def folder_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def timed_child(cmd: list[str]) -> tuple[float, int, str]:
+    """Wall seconds, peak RSS in bytes and stdout of ``cmd`` (its rusage, from ``wait4``)."""
+    env = {**os.environ, "POLICY_QA_JUDGE": "off"}
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        began = time.perf_counter()
+        child = subprocess.Popen(cmd, stdout=out, stderr=err, env=env)
+        _, status, usage = os.wait4(child.pid, 0)
+        seconds = time.perf_counter() - began
+        child.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        if child.returncode:
+            raise RuntimeError(
+                f"{' '.join(cmd[:4])} failed ({child.returncode}): {err.read().decode()[-2000:]}"
+            )
+        return seconds, usage.ru_maxrss * 1024, out.read().decode()
+
+
+def policy_qa_command() -> list[str]:
+    script = Path(sys.executable).with_name("policy-qa")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "policy_qa"]
+
+
+def real_documents(
+    texts: list[tuple[str, str]], settings: Settings, real: int
+) -> list[tuple[Document, list[Chunk]]]:
+    """Whole documents, chunked, until they hold at least ``real`` chunks."""
+    docs: list[tuple[Document, list[Chunk]]] = []
+    count = 0
+    for source, text in texts:
+        title = source.split("/")[1].removesuffix(".txt")
+        doc = Document(source=source, title=title, text=text.strip())
+        chunks = chunk_document(doc, settings.chunk_size, settings.chunk_min)
+        docs.append((doc, chunks))
+        count += len(chunks)
+        if count >= real:
+            break
+    return docs
+
+
+class Corpus:
+    """The real documents with their vectors, written to a store as the original and then as
+    copies (``copyK/`` sources, perturbed vectors) until the store holds a given size."""
+
+    def __init__(self, docs: list[tuple[Document, list[Chunk]]], models: dict[str, Any]) -> None:
+        self.docs = docs
+        chunks = [c for _, cs in docs for c in cs]
+        began = time.perf_counter()
+        texts = [embedding_text(c) for c in chunks]
+        self.vectors = {m: encode(e, texts) for m, e in models.items()}
+        sentences = embed_sentences(models, chunks)
+        self.embed_seconds = time.perf_counter() - began
+        self.spans = sentences.spans
+        self.sentence_vectors = sentences.vectors
+        self.first_row = np.concatenate([[0], np.cumsum([len(s) for s in self.spans])]).astype(int)
+        self.chunks = len(chunks)
+        self.written = 0
+        self._items = self._copies()
+
+    def _copies(self) -> Iterator[tuple[Any, tuple, np.ndarray]]:
+        noise = np.random.default_rng(13)
+        k = 0
+        while True:
+            offset = 0
+            for doc, chunks in self.docs:
+                n = len(chunks)
+                tag = f"copy{k}/" if k else ""
+                copy = Document(source=tag + doc.source, title=doc.title, text=doc.text)
+                copied = [replace(c, source=copy.source) for c in chunks]
+                vecs = {m: v[offset : offset + n] for m, v in self.vectors.items()}
+                if k:
+                    vecs = {m: jittered(v, noise) for m, v in vecs.items()}
+                rows = np.arange(self.first_row[offset], self.first_row[offset + n])
+                yield (copy, copied, vecs, "bench"), self.spans[offset : offset + n], rows
+                offset += n
+            k += 1
+
+    def grow(self, store: ChromaStore, size: int) -> float:
+        """Write copies until ``size`` chunks are written; the seconds it took."""
+        began = time.perf_counter()
+        while self.written < size:
+            items: list[Any] = []
+            spans: list[tuple[tuple[int, int], ...]] = []
+            rows: list[np.ndarray] = []
+            while self.written < size and len(items) < WRITE_BATCH:
+                item, item_spans, item_rows = next(self._items)
+                items.append(item)
+                spans.extend(item_spans)
+                rows.append(item_rows)
+                self.written += len(item[1])
+            picked = np.concatenate(rows)
+            store.write_documents(
+                items,
+                SentenceVectors(
+                    spans=tuple(spans),
+                    vectors={m: v[picked] for m, v in self.sentence_vectors.items()},
+                ),
+            )
+        return time.perf_counter() - began
+
+
+def warm_run(index_dir: Path, questions_file: Path) -> int:
+    """The warm-query child: one untimed question, then every question timed (ms, JSON)."""
+    quiet_third_parties()
+    questions = json.loads(questions_file.read_text(encoding="utf-8"))
+    qa = Assistant(settings=Settings.from_env(index_dir=index_dir, judge="off"))
+    qa.ask(questions["English"][0])
+    result: dict[str, list[float]] = {}
+    for label, within in (("English", None), ("Korean", None), ("English within", WITHIN)):
+        times = []
+        for q in questions[label.split()[0]]:
+            began = time.perf_counter()
+            qa.ask(q, within=within)
+            times.append((time.perf_counter() - began) * 1000)
+        result[label] = times
+    print(json.dumps(result))
+    return 0
+
+
+def measure(
+    settings: Settings, questions_file: Path, question: str, cold_runs: int
+) -> dict[str, Any]:
+    """Disk, cold start and warm answers of the index as it is now."""
+    index_dir = settings.resolved_index_dir
+    cold = []
+    cold_rss = 0
+    for _ in range(cold_runs):
+        cmd = [*policy_qa_command(), "ask", question, "--index-dir", str(index_dir)]
+        seconds, rss, _ = timed_child([*cmd, "--judge", "off"])
+        cold.append(seconds)
+        cold_rss = max(cold_rss, rss)
+    warm_cmd = [sys.executable, __file__, "--warm-run", str(index_dir), str(questions_file)]
+    _, warm_rss, out = timed_child(warm_cmd)
+    warm = json.loads(out.strip().splitlines()[-1])
+    return {
+        "disk_bytes": folder_bytes(index_dir),
+        "lexical_bytes": folder_bytes(index_dir / "lexical"),
+        "cold_start_s": statistics.median(cold),
+        "cold_start_runs_s": cold,
+        "cold_start_rss_bytes": cold_rss,
+        "warm_rss_bytes": warm_rss,
+        "warm_ms": {
+            label: {
+                "n": len(times),
+                "p50": percentile(times, 50),
+                "p95": percentile(times, 95),
+            }
+            for label, times in warm.items()
+        }
+        | {
+            "all": {
+                "n": len(warm["English"]) + len(warm["Korean"]),
+                "p50": percentile(warm["English"] + warm["Korean"], 50),
+                "p95": percentile(warm["English"] + warm["Korean"], 95),
+            }
+        },
+    }
+
+
+def main() -> int:
+    quiet_third_parties()
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="1000,10000,100000")
+    parser.add_argument("--real", type=int, default=1000)
+    parser.add_argument("--queries", type=int, default=100)
+    parser.add_argument("--cold-runs", type=int, default=3)
+    parser.add_argument("--quick", action="store_true", help="1,000 chunks, 300 real")
+    parser.add_argument("--datasets", type=Path, default=REPO.parent / "shared" / "datasets")
+    parser.add_argument("--workdir", type=Path, help="where the index goes (default: a temp dir)")
+    parser.add_argument("--keep", action="store_true", help="keep the index afterwards")
+    parser.add_argument("--out", type=Path, default=REPO / "bench-out" / "scale.json")
+    parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument("--warm-run", nargs=2, type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.warm_run:
+        return warm_run(*args.warm_run)
+    if args.quick:
+        args.sizes, args.real, args.queries = "1000", 300, 30
+    sizes = sorted(int(s) for s in args.sizes.split(","))
+    rng = random.Random(args.seed)
+
+    texts, english, korean = contexts(args.datasets)
+    rng.shuffle(texts)
+    rng.shuffle(english)
+    rng.shuffle(korean)
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench-scale-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    questions_file = workdir / "questions.json"
+    questions = {"English": english[: args.queries], "Korean": korean[: args.queries // 2]}
+    questions_file.write_text(json.dumps(questions, ensure_ascii=False), encoding="utf-8")
+    settings = Settings(data_dir=workdir / "data", judge="off")
+    print(f"load average {load_average()}; index in {settings.resolved_index_dir}", flush=True)
+
+    models = {m: load_embeddings(m) for m in settings.dense_models}
+    corpus = Corpus(real_documents(texts, settings, min(args.real, sizes[-1])), models)
+    rate = corpus.chunks / corpus.embed_seconds
+    print(
+        f"{corpus.chunks:,} real chunks embedded (both models, chunks and sentences) in "
+        f"{corpus.embed_seconds:.0f} s: {rate:.2f} chunks/s; load average {load_average()}",
+        flush=True,
+    )
+    store = ChromaStore(settings.resolved_index_dir, None, settings.collection, models, create=True)
+    rows: list[dict[str, Any]] = []
+    write_seconds = 0.0
+    try:
+        for size in sizes:
+            if rows:
+                last = rows[-1]
+                need = last["disk_bytes"] / last["chunks"] * (size - last["chunks"]) * 1.2
+                free = shutil.disk_usage(workdir).free
+                if free - need < KEEP_FREE:
+                    print(
+                        f"skipping {size:,} chunks: it needs ~{need / 1e9:.1f} GB more disk, "
+                        f"{free / 1e9:.1f} GB is free",
+                        flush=True,
+                    )
+                    rows.append({"chunks": size, "skipped": "disk"})
+                    break
+            write_seconds += corpus.grow(store, size)
+            began = time.perf_counter()
+            with Assistant(settings=settings, embeddings=models) as qa:
+                qa.retriever()  # builds (or brings up to date) and saves the BM25 index
+            lexical_seconds = time.perf_counter() - began
+            row: dict[str, Any] = {
+                "chunks": store.count(),
+                "real_chunks": corpus.chunks,
+                "embed_s": corpus.embed_seconds,
+                "write_s": write_seconds,
+                "lexical_s": lexical_seconds,
+                "extrapolated_real_index_s": store.count() / rate + write_seconds + lexical_seconds,
+            }
+            row |= measure(settings, questions_file, questions["English"][0], args.cold_runs)
+            row["load_average"] = load_average()
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    finally:
+        if not (args.keep or args.workdir):
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    print_table(rows, rate)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(
+        json.dumps({"real_chunks_per_s": rate, "sizes": rows}, indent=2), encoding="utf-8"
+    )
+    print(f"\nwrote {args.out}")
+    return 0
+
+
+def print_table(rows: list[dict[str, Any]], rate: float) -> None:
+    print(f"\nReal indexing throughput: {rate:.2f} chunks/s (both models, chunks and sentences)\n")
+    head = (
+        "| chunks | index time: real embed + copies written + BM25 (real-equivalent) | disk "
+        "| cold start (median) | cold RSS | warm p50 / p95 | warm RSS | load average |"
+    )
+    print(head)
+    print("|---" * 8 + "|")
+    for r in rows:
+        if r.get("skipped"):
+            print(f"| {r['chunks']:,} | skipped: {r['skipped']} | | | | | | |")
+            continue
+        w = r["warm_ms"]["all"]
+        print(
+            f"| {r['chunks']:,} ({r['real_chunks']:,} real) | {r['embed_s']:.0f} s + "
+            f"{r['write_s']:.0f} s + {r['lexical_s']:.0f} s "
+            f"({r['extrapolated_real_index_s'] / 3600:.1f} h) | {r['disk_bytes'] / 1e6:,.0f} MB "
+            f"| {r['cold_start_s']:.2f} s | {r['cold_start_rss_bytes'] / 1e6:,.0f} MB "
+            f"| {w['p50']:.0f} / {w['p95']:.0f} ms | {r['warm_rss_bytes'] / 1e6:,.0f} MB "
+            f"| {r['load_average']} |"
+        )
+    print("\nWarm answers by question set (ms):")
+    for r in rows:
+        if r.get("skipped"):
+            continue
+        parts = ", ".join(
+            f"{label} p50 {v['p50']:.0f} / p95 {v['p95']:.0f} (n={v['n']})"
+            for label, v in r["warm_ms"].items()
+        )
+        print(f"  {r['chunks']:,}: {parts}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

