@@ -83,6 +83,9 @@ def retrieval_checks(settings: Settings) -> list[Check]:
         try:
             model = load_embeddings(name)
             width = model.encode(["tenancy deposit"]).shape[1]
+            # Indexing's path as well: MiniLM answers a question in numpy but indexes through
+            # sentence-transformers on torch (docs/decisions/103-cold-start.md).
+            model.encode(["tenancy deposit"], threads=1)
         except Exception as exc:  # a broken package raises anything: say which model
             checks.append(
                 Check(

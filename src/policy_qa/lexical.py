@@ -1,3 +1,5 @@
+# Over 500 lines: the tokenizer per language and the BM25 matrix it feeds, built whole or updated
+# by documents, share their term ids (docs/decisions/101-incremental-bm25.md).
 """Lexical (BM25) search: the language-aware tokenizer and a persisted ``bm25s`` index.
 
 Owns the only imports of ``bm25s``, ``Stemmer`` (PyStemmer) and ``kiwipiepy``. The index keeps

