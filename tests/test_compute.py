@@ -74,19 +74,19 @@ def test_a_span_of_years_is_answered_with_both_facts_cited(corpus_index: Path) -
         _span_of_years(qa)
     # The ablation switch of decision 073: off, no answer is computed.
     with Assistant(settings=settings.replace(computed_answers=False)) as qa:
-        answer = qa.ask(SPAN)
+        answer = qa.ask(SPAN_QUESTION)
     assert not any(n.startswith("computed:") for n in answer.notes)
     assert " = 4 years" not in answer.answer
 
 
-SPAN = (
+SPAN_QUESTION = (
     "How many years passed between the science-business belt launch and the OECD "
     "Science Summit in Daejeon?"
 )
 
 
 def _span_of_years(qa: Assistant) -> None:
-    answer = qa.ask(SPAN)
+    answer = qa.ask(SPAN_QUESTION)
     assert not answer.abstained
     assert answer.answer.startswith("2015 − 2011 = 4 years (computed from [1] and [2]).")
     assert sorted(y for c in answer.citations for y in ("2011", "2015") if y in c.quote) == [
