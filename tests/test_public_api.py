@@ -110,6 +110,42 @@ def test_every_exported_name_exists(name: str) -> None:
         ("policy_qa.similarity", ["SentenceScorer", "coverage", "weighted_share"]),
         ("policy_qa.refusals", ["REFUSAL", "REFUSAL_KO", "is_refusal", "refusal_for", "refused"]),
         ("policy_qa.langchain", ["PolicyRetriever", "to_document"]),
+        (
+            "policy_qa.types",
+            [
+                "Answer",
+                "Chunk",
+                "Citation",
+                "Document",
+                "DocumentInfo",
+                "IndexReport",
+                "Pages",
+                "Passage",
+                "Progress",
+                "Section",
+                "Skipped",
+                "content_id",
+                "page_label",
+                "page_span",
+            ],
+        ),
+        (
+            "policy_qa.supervisor",
+            [
+                "STARTUP_TIMEOUT",
+                "WORKER_NICENESS",
+                "ModelWorker",
+                "WorkerPool",
+                "close_all",
+                "default_threads",
+                "worker_pool",
+            ],
+        ),
+        (
+            "policy_qa.worker",
+            ["NO_WORDS", "YES_WORDS", "build_features", "exit_with_parent", "main"],
+        ),
+        ("policy_qa.minilm", ["MiniLMNumpy"]),
     ],
 )
 def test_the_split_modules_exports_are_pinned(name: str, exported: list[str]) -> None:
@@ -221,3 +257,27 @@ def test_settings_from_env_and_validation(tmp_path: Path) -> None:
         Settings.from_env({"POLICY_QA_COMPUTED_ANSWERS": "maybe"})
     with pytest.raises(policy_qa.ConfigError, match="llm"):
         Settings(llm="gpt")
+
+
+def test_the_store_protocol_is_pinned() -> None:
+    """A third-party ``Store`` implements these; adding one breaks it, so it is a decision
+    (``chunks_of``: docs/decisions/101-incremental-bm25.md)."""
+    from policy_qa.store import Store
+
+    assert sorted(n for n in vars(Store) if not n.startswith("_")) == [
+        "chunk_ids",
+        "chunks_of",
+        "count",
+        "delete_document",
+        "document_meta",
+        "document_text",
+        "document_texts",
+        "documents",
+        "fingerprint",
+        "get_chunks",
+        "iter_chunks",
+        "purge_incomplete",
+        "search",
+        "sentence_vectors",
+        "write_documents",
+    ]
