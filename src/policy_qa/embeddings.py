@@ -104,7 +104,7 @@ class MiniLMEmbeddings(_Normalised):
             # A question (or a reranker's or the answerer's handful of sentences): torch and
             # sentence-transformers took ~4.7 s of CPU to import and load, most of a cold
             # `policy-qa ask`; the numpy forward pass, on one BLAS thread, gives the same
-            # vectors to ~1e-6 (docs/decisions/103-cold-start.md). Size counts in characters
+            # vectors to 3e-7 (docs/decisions/103-cold-start.md). Size counts in characters
             # too: the answerer's 55 words for soft coverage took 4.8 s on torch's pool on a
             # busy 2-core machine (docs/decisions/106-many-users-at-once.md).
             if self._small is None:
