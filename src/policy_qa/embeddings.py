@@ -40,9 +40,10 @@ MODEL_NAMES = ("minilm", "use")
 # Calls of at most this many texts, or of at most this many characters in all, are
 # question-time calls (see ``MiniLMEmbeddings._encode``): a question, a reranker's handful of
 # sentences, the answerer's few dozen words for soft coverage
-# (docs/decisions/106-many-users-at-once.md).
+# (docs/decisions/106-many-users-at-once.md). 32,000 rather than 106's 8,000: English questions
+# over a 10,000-chunk index still loaded torch at 8,000 (docs/decisions/104-scale.md).
 _SMALL_CALL = 16
-_SMALL_CALL_CHARS = 8_000
+_SMALL_CALL_CHARS = 32_000
 
 
 class _Normalised(Embeddings):
