@@ -248,6 +248,16 @@ def _chunk_metadata(chunk: Chunk, doc_id: str) -> dict[str, Any]:
     return meta
 
 
+def _chunks_in(got: Mapping[str, Any]) -> list[tuple[str, Chunk]]:
+    """(id, chunk) of each record a collection's ``get`` returned with documents and metadata."""
+    return [
+        (str(cid), _chunk_from(str(text), meta))
+        for cid, text, meta in zip(
+            got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True
+        )
+    ]
+
+
 def _chunk_from(text: str, meta: Mapping[str, Any]) -> Chunk:
     return Chunk(
         source=str(meta["source"]),
@@ -676,11 +686,7 @@ class ChromaStore:
         out = []
         for offset in range(0, total, _PAGE):
             got = first.get(include=["documents", "metadatas"], limit=_PAGE, offset=offset)
-            for cid, text, meta in zip(
-                got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True
-            ):
-                if str(meta["source"]) in complete:
-                    out.append((str(cid), _chunk_from(str(text), meta)))
+            out += [(cid, c) for cid, c in _chunks_in(got) if c.source in complete]
         return out
 
     @_guarded("reading chunks")
@@ -690,12 +696,7 @@ class ChromaStore:
             return {}
         first = next(iter(self._collections.values()))
         got = first.get(ids=list(ids), include=["documents", "metadatas"])
-        found = {
-            str(cid): _chunk_from(str(text), meta)
-            for cid, text, meta in zip(
-                got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True
-            )
-        }
+        found = dict(_chunks_in(got))
         complete = self._complete(c.source for c in found.values())
         return {cid: c for cid, c in found.items() if c.source in complete}
 
@@ -712,10 +713,7 @@ class ChromaStore:
                 where={"source": {"$in": wanted[i : i + _BATCH]}},
                 include=["documents", "metadatas"],
             )
-            for cid, text, meta in zip(
-                got["ids"], got["documents"] or [], got["metadatas"] or [], strict=True
-            ):
-                out.append((str(cid), _chunk_from(str(text), meta)))
+            out += _chunks_in(got)
         return out
 
     @_guarded("reading sentence vectors")

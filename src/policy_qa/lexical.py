@@ -134,8 +134,11 @@ class ChunkTerms:
     digests: np.ndarray  # chunk i's indexed text, hashed (``text_digest``)
 
     @classmethod
-    def of(cls, corpus: Sequence[Sequence[str]], digests: Sequence[int]) -> ChunkTerms:
-        ids: dict[str, int] = {}
+    def of(
+        cls, corpus: Sequence[Sequence[str]], digests: Sequence[int], vocab: Sequence[str] = ()
+    ) -> ChunkTerms:
+        """Rows of term ids; ``vocab`` seeds the ids (terms it holds keep their numbers)."""
+        ids = {t: i for i, t in enumerate(vocab)}
         flat = np.fromiter(
             (ids.setdefault(t, len(ids)) for terms in corpus for t in terms), dtype=np.int32
         )
@@ -372,15 +375,10 @@ class LexicalIndex:
             raise ValueError(f"{len(spans)} spans for {len(items)} chunks")
         keep = np.fromiter((s not in drop for s in self.sources), dtype=bool, count=len(self.ids))
         kept = terms.rows(keep)
-        vocab = {t: i for i, t in enumerate(kept.vocab)}
-        corpus = [
-            [vocab.setdefault(t, len(vocab)) for t in self.tokenizer(text)] for *_, text in items
-        ]
-        fresh = ChunkTerms(
-            tuple(vocab),
-            np.fromiter((t for row in corpus for t in row), dtype=np.int32),
-            np.concatenate([[0], np.cumsum([len(row) for row in corpus], dtype=np.int64)]),
-            np.array([text_digest(text) for *_, text in items], dtype=np.uint64),
+        fresh = ChunkTerms.of(
+            [self.tokenizer(text) for *_, text in items],
+            [text_digest(text) for *_, text in items],
+            kept.vocab,
         )
         merged, retriever, df = _scored(kept.extended(fresh))
         rows = np.flatnonzero(keep).tolist()

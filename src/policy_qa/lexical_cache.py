@@ -108,7 +108,8 @@ class LexicalCache:
         try:
             return self.get(store, force_check=True)
         finally:
-            self._previous = None
+            with self._lock:
+                self._previous = None
 
     def clear(self) -> None:
         """Forget the index in memory (the saved one stays)."""
