@@ -234,7 +234,7 @@ def _warm(qa: Any) -> None:
     (docs/decisions/106-many-users-at-once.md)."""
     try:
         retriever = qa.retriever()
-        for query in ("Daedeok", "대덕"):
+        for query in ("policy", "정책"):  # any English and Korean word: loads both paths
             retriever.search(query, 1)
     except PolicyQAError as exc:  # an empty or missing index: the first question says so
         log.info("nothing to warm up: %s", exc)
