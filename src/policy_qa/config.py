@@ -257,9 +257,10 @@ def default_model_cache(env: Mapping[str, str] | None = None) -> Path:
 
 def _parse(name: str, type_name: str, raw: str) -> Any:
     if type_name == "bool":
-        if raw.strip().lower() in ("1", "true", "yes", "on"):
+        word = raw.strip().lower()
+        if word in ("1", "true", "yes", "on"):
             return True
-        if raw.strip().lower() in ("0", "false", "no", "off"):
+        if word in ("0", "false", "no", "off"):
             return False
         raise ConfigError(f"{ENV_PREFIX}{name.upper()}={raw!r} must be true or false")
     try:
