@@ -86,6 +86,12 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="keep indexes and generated corpora here (default: a temporary folder)",
     )
     parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="go on with an earlier run of the same command in --workdir: questions it "
+        "answered are read from its journal, not asked again",
+    )
+    parser.add_argument(
         "--check",
         type=Path,
         default=None,
@@ -189,7 +195,7 @@ def handle(args: argparse.Namespace) -> int:
         llm_model_path=args.llm_model_path,
         judge=args.judge,
     )
-    results = run(specs, options, settings, workdir=args.workdir)
+    results = run(specs, options, settings, workdir=args.workdir, resume=args.resume)
     paths = write_all(results, args.out)
     print(f"report: {paths['report']}")
     print(f"results: {paths['results']}")

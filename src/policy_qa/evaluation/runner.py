@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import platform
+import shutil
 import sys
 import tempfile
 import time
@@ -42,6 +43,7 @@ from .datasets import (
     load_set,
     load_splits,
 )
+from .journal import Journal, fingerprint
 from .systems import History, IndexStats, Prediction, Retrieved, System
 
 __all__ = [
@@ -73,6 +75,7 @@ log = logging.getLogger(__name__)
 SYSTEM_NAMES = ("policy-qa", "baseline", "bm25", "use")
 ANSWERING = ("policy-qa", "baseline")
 K = 10
+BASELINE_STORE = "baseline-chroma"  # the plain pipeline's Chroma folder in a set's work folder
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
 DEFAULT_GATED = M.HEADLINE_METRICS
@@ -175,7 +178,7 @@ def build_systems(names: Sequence[str], settings: Settings, workdir: Path) -> li
         if name == "policy-qa":
             built.append(PolicyQASystem(workdir / "policy-qa-index", settings))
         elif name == "baseline":
-            built.append(LangChainBaseline(workdir=workdir / "baseline-chroma"))
+            built.append(LangChainBaseline(workdir=workdir / BASELINE_STORE))
         elif name == "bm25":
             built.append(BM25Baseline())
         elif name == "use":
@@ -419,9 +422,19 @@ class _Bar:
 
 
 def run_set(
-    eval_set: EvalSet, systems: Sequence[System], *, progress: bool = True
+    eval_set: EvalSet,
+    systems: Sequence[System],
+    *,
+    progress: bool = True,
+    journal: tuple[Path, str] | None = None,
+    resume: bool = False,
 ) -> dict[str, Any]:
-    """Index the set's corpus with every system, ask every question, score every answer."""
+    """Index the set's corpus with every system, ask every question, score every answer.
+
+    With ``journal`` (a folder and the run's fingerprint) every scored answer is written there
+    as it comes; with ``resume`` too, the answers an earlier run wrote are read back instead of
+    asked again (journal.py).
+    """
     _share_chunks(systems, eval_set.corpus)
     turns = [(item, i, turn) for item in eval_set.items for i, turn in enumerate(item.turns)]
     bar = _Bar(progress, len(turns) * len(systems), eval_set.name)
@@ -453,13 +466,20 @@ def run_set(
             indexing[system.name] = dataclasses.asdict(stats)
             gold = EvidenceLocator(system, eval_set.corpus)
             history: list[tuple[str, str]] = []
-            for row, (item, i, turn) in zip(rows, turns, strict=True):
-                if i == 0:
-                    history = []
-                row["systems"][system.name] = _ask_one(
-                    system, gold, item, turn, history, eval_set.long_answers
-                )
-                bar.step(system.name)
+            with _journal(journal, system.name, resume) as written:
+                for row, (item, i, turn) in zip(rows, turns, strict=True):
+                    if i == 0:
+                        history = []
+                    done = written.get(row["id"], turn.question) if written else None
+                    if done is None:
+                        done = _ask_one(system, gold, item, turn, history, eval_set.long_answers)
+                        if written:
+                            written.add(row["id"], turn.question, done)
+                    elif system.answers:
+                        history.append((turn.question, done["answer"]))
+                    row["systems"][system.name] = done
+                    bar.step(system.name)
+                resumed = written.resumed if written else 0
             own = [_flatten(r, system.name) for r in rows]
             unlocated = [r["id"] for r in own if _unlocated(r["evidence_located"])]
             if unlocated:
@@ -473,6 +493,8 @@ def run_set(
             figures[system.name] = aggregate(own, stats)
             figures[system.name]["by_type"] = by_type(own)
             figures[system.name]["eval_seconds"] = time.perf_counter() - began
+            # Answers read back from an earlier run: their latencies are that run's.
+            figures[system.name]["resumed"] = resumed
             system.close()
     finally:
         bar.close()
@@ -487,6 +509,18 @@ def run_set(
     if "policy-qa" in figures:
         result["refusal_curve"] = refusal_curve(rows, systems)
     return result
+
+
+@contextmanager
+def _journal(
+    journal: tuple[Path, str] | None, system: str, resume: bool
+) -> Iterator[Journal | None]:
+    if journal is None:
+        yield None
+        return
+    folder, digest = journal
+    with Journal(folder / f"journal-{system}.jsonl", digest, resume=resume) as written:
+        yield written
 
 
 def _ask_one(
@@ -572,10 +606,18 @@ def run(
     options: RunOptions,
     settings: Settings,
     workdir: Path | None = None,
+    *,
+    resume: bool = False,
 ) -> dict[str, Any]:
-    """Run every set with every system; returns what ``results.json`` holds."""
+    """Run every set with every system; returns what ``results.json`` holds.
+
+    With ``resume``, a set's folder in ``workdir`` left by an earlier run of the same command
+    is reused: its indexes are brought up to date and its journal's answers are not asked again.
+    """
     if not specs:
         raise ConfigError("name at least one question set")
+    if resume and workdir is None:
+        raise ConfigError("--resume needs the --workdir of the run to go on with")
     started = time.perf_counter()
     results: dict[str, Any] = {
         "config": _config(specs, options, settings),
@@ -585,8 +627,13 @@ def run(
         for n, spec in enumerate(specs):
             label = f"{Path(spec.name).stem}-{spec.part}" if spec.part else Path(spec.name).stem
             set_dir = work / f"{n:02d}-{label}"
-            if set_dir.exists():
-                raise ConfigError(f"{set_dir} exists: give --workdir an empty folder")
+            if set_dir.exists() and not resume:
+                raise ConfigError(
+                    f"{set_dir} exists: give --workdir an empty folder, or add --resume to go "
+                    "on with the run that left it"
+                )
+            if resume and set_dir.exists():
+                _reuse(set_dir)
             eval_set = resolve_set(spec, options, set_dir)
             if eval_set.name in results["sets"]:
                 raise ConfigError(f"set {eval_set.name!r} named twice")
@@ -594,9 +641,27 @@ def run(
                 "set %s: %d questions over %s", eval_set.name, eval_set.n_questions, eval_set.corpus
             )
             systems = build_systems(options.systems, settings, set_dir)
-            results["sets"][eval_set.name] = run_set(eval_set, systems, progress=options.progress)
+            digest = fingerprint({**results["config"], "sets": [dataclasses.asdict(spec)]})
+            results["sets"][eval_set.name] = run_set(
+                eval_set,
+                systems,
+                progress=options.progress,
+                journal=(set_dir, digest),
+                resume=resume,
+            )
     results["config"]["seconds"] = round(time.perf_counter() - started, 1)
     return results
+
+
+def _reuse(set_dir: Path) -> None:
+    """Make a set's folder from an earlier run fit to run in again.
+
+    The generated corpus is written again (it is the same text; policy-qa's index leaves files
+    whose content hash it holds alone), and the plain baseline's store, which only ever adds,
+    is built again rather than doubled.
+    """
+    for generated in (set_dir / "corpus", set_dir / BASELINE_STORE):
+        shutil.rmtree(generated, ignore_errors=True)
 
 
 def _config(specs: Sequence[SetSpec], options: RunOptions, settings: Settings) -> dict[str, Any]:
