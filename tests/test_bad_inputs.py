@@ -44,6 +44,7 @@ from policy_qa import (
     Settings,
 )
 from policy_qa.chroma_store import ChromaStore
+from policy_qa.inputs import check_history
 from policy_qa.ui import API_NAME
 
 from .conftest import CORPUS, free_port
@@ -306,6 +307,32 @@ _API: list[tuple[str, Callable[[Any], Any], type[PolicyQAError] | None, str]] = 
     ("history: [None]", lambda qa: qa.ask(QUESTION, [None]), QuestionError, "turn 1"),
     ("history: numbers", lambda qa: qa.ask(QUESTION, [[1, 2]]), QuestionError, "turn 1"),
     ("history: 500 turns", lambda qa: qa.ask(QUESTION, [("q", "a")] * 500), None, ""),
+    (
+        "history: chat messages",
+        lambda qa: qa.ask(
+            QUESTION, [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]
+        ),
+        None,
+        "",
+    ),
+    (
+        "history: a message without content",
+        lambda qa: qa.ask(QUESTION, [{"role": "user", "content": "q"}, {"role": "assistant"}]),
+        QuestionError,
+        "message 2's content",
+    ),
+    (
+        "history: a message of another role",
+        lambda qa: qa.ask(QUESTION, [{"role": "bot", "content": "x"}]),
+        QuestionError,
+        "role 'bot'",
+    ),
+    (
+        "history: messages and pairs",
+        lambda qa: qa.ask(QUESTION, [{"role": "user", "content": "q"}, ["q2", "a2"]]),
+        None,
+        "",
+    ),
     ("within: a number", lambda qa: qa.ask(QUESTION, within=7), QuestionError, "within"),
     (
         "within: lone surrogate",
@@ -674,3 +701,20 @@ def test_the_catalogue_adds_up() -> None:
         f"{tracebacks} traceback, {lost} data lost"
     )
     assert tracebacks == 0 and lost == 0 and clean == tried
+
+
+def test_messages_are_read_as_the_pairs_they_hold() -> None:
+    """The Python API takes a conversation as OpenAI-style and Gradio clients keep it."""
+    messages = [
+        {"role": "assistant", "content": "Hello! Ask me about the documents."},
+        {"role": "system", "content": "ignored"},
+        {"role": "user", "content": "q1"},
+        {"role": "assistant", "content": "a1"},
+        {"role": "assistant", "content": "a1, more"},
+        {"role": "user", "content": [{"type": "text", "text": "q2"}, {"type": "image"}]},
+        {"role": "user", "content": "q3"},
+        {"role": "assistant", "content": "a3"},
+    ]
+    assert check_history(messages) == [("q1", "a1\n\na1, more"), ("q2", ""), ("q3", "a3")]
+    with pytest.raises(QuestionError, match="history turn 1's question is not valid text"):
+        check_history([{"role": "user", "content": "q\ud800"}])

@@ -79,6 +79,7 @@ def test_every_exported_name_exists(name: str) -> None:
                 "check_question",
                 "check_source",
                 "check_within",
+                "message_pairs",
             ],
         ),
         ("policy_qa.faults", ["BOUNDARIES", "Checkpoint", "checkpoint_for"]),

@@ -414,7 +414,7 @@ def test_history_pairs_reads_pairs_and_messages(history: Any, pairs: list[Any]) 
     [
         ("[[1, 2", "Expecting"),
         ({"role": "user"}, "must be a list, got dict"),
-        ([["q", "a", "extra"]], "history turn 1 is neither"),
+        ([["q", "a", "extra"]], "history turn 1 must be a \\[question, answer\\] pair"),
         ([{"role": "bot", "content": "x"}], "role 'bot'"),
         ([{"role": "user", "content": 3}], "content must be text"),
     ],

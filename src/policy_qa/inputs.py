@@ -13,7 +13,7 @@ Standard library only. It must not answer, retrieve or clean text for indexing.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from .errors import DocumentNotFoundError, QuestionError
 
@@ -24,6 +24,7 @@ __all__ = [
     "check_question",
     "check_source",
     "check_within",
+    "message_pairs",
 ]
 
 History = Sequence[tuple[str, str]]  # earlier turns, oldest first: (question, answer)
@@ -81,7 +82,10 @@ def check_history(history: object) -> list[tuple[str, str]]:
     """``history`` as a list of (question, answer) pairs of text, or a ``QuestionError``.
 
     None is no history. Each turn is a pair (a tuple or a two-item list, as JSON gives it) of
-    a question and the answer given to it; an answer may be empty, never missing.
+    a question and the answer given to it; an answer may be empty, never missing. Chat messages
+    (``{"role": "user" | "assistant", "content": ...}``, as OpenAI-style and Gradio clients
+    keep a conversation) are read as pairs too (``message_pairs``), so the Python API and the
+    web API take the same shapes.
     """
     if history is None:
         return []
@@ -89,6 +93,8 @@ def check_history(history: object) -> list[tuple[str, str]]:
         raise QuestionError(
             f"history must be a list of [question, answer] pairs, got {_kind(history)}."
         )
+    if any(isinstance(turn, Mapping) for turn in history):
+        history = message_pairs(history)
     turns = []
     for n, turn in enumerate(history, 1):
         pair = tuple(turn) if isinstance(turn, list | tuple) else None
@@ -104,6 +110,50 @@ def check_history(history: object) -> list[tuple[str, str]]:
                 )
         turns.append((pair[0], pair[1]))
     return turns
+
+
+def message_pairs(history: Sequence[object]) -> list[object]:
+    """Chat messages (and any pairs among them) as [question, answer] turns.
+
+    Each user message pairs with the assistant messages after it (joined; "" when none came),
+    an assistant message before any user one (a greeting) is dropped, and "system" and "tool"
+    messages are ignored. A ``content`` may be a list of parts (``{"type": "text", "text":
+    ...}``); only text parts count. The turns are checked as pairs by ``check_history``.
+    """
+    turns: list[object] = []
+    asked: list[str] | None = None  # the last user turn, while assistant messages may follow
+    for n, item in enumerate(history, 1):
+        if not isinstance(item, Mapping):
+            turns.append(item)
+            asked = None
+            continue
+        role = item.get("role")
+        text = _message_text(item.get("content"), n)
+        if role == "user":
+            asked = [text, ""]
+            turns.append(asked)
+        elif role == "assistant":
+            if asked is not None:
+                asked[1] = f"{asked[1]}\n\n{text}" if asked[1] else text
+        elif role not in ("system", "tool"):
+            raise QuestionError(
+                f"history message {n} has role {_shown(role)}; use 'user' or 'assistant'."
+            )
+    return turns
+
+
+def _message_text(content: object, n: int) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):  # content parts: keep the text ones
+        return "\n".join(
+            str(part.get("text", "")) if isinstance(part, dict) else str(part)
+            for part in content
+            if isinstance(part, str) or (isinstance(part, dict) and "text" in part)
+        )
+    raise QuestionError(
+        f"history message {n}'s content must be text or a list of text parts, got {_kind(content)}."
+    )
 
 
 def check_within(within: object) -> str | None:

@@ -42,8 +42,9 @@ from starlette.middleware import Middleware
 
 from .assistant import Assistant
 from .config import Settings
-from .errors import ConfigError, PolicyQAError
+from .errors import ConfigError, PolicyQAError, QuestionError
 from .ingest import SUPPORTED_SUFFIXES
+from .inputs import check_history
 from .login import LoginThrottle, ThrottledLogin
 from .types import Answer, page_label
 
@@ -193,13 +194,10 @@ def plain_text(answer: dict[str, Any] | None) -> str:
 def history_pairs(history: Any) -> list[tuple[str, str]]:
     """Earlier turns as ``(question, answer)`` pairs, from either shape a client sends.
 
-    ``history`` is a list of ``[question, answer]`` pairs, or of chat messages
-    ``{"role": "user" | "assistant", "content": ...}`` as OpenAI-style and Gradio clients send
-    them, or either as a JSON string. With messages, each user message pairs with the assistant
-    messages after it (joined; "" when none came), an assistant message before any user one (a
-    greeting) is dropped, and "system" and "tool" messages are ignored. A ``content`` may be a
-    list of parts (``{"type": "text", "text": ...}``); only text parts count. ValueError, with
-    what is wrong, for anything else.
+    ``history`` is a list of ``[question, answer]`` pairs or of chat messages (the library
+    reads both: ``inputs.check_history``), or either as a JSON string; a pair whose answer is
+    null is a turn still being answered, and counts as an empty answer. ValueError, with what
+    is wrong, for anything else.
     """
     if isinstance(history, str):
         history = json.loads(history) if history.strip() else []
@@ -207,45 +205,16 @@ def history_pairs(history: Any) -> list[tuple[str, str]]:
         return []
     if not isinstance(history, list | tuple):
         raise ValueError(f"history must be a list, got {type(history).__name__}")
-    pairs: list[list[Any]] = []
-    open_turn = False  # whether the last user message can still take assistant messages
-    for i, item in enumerate(history):
-        if isinstance(item, dict):
-            role = item.get("role")
-            text = _message_text(item.get("content"), i)
-            if role == "user":
-                pairs.append([text, ""])
-                open_turn = True
-            elif role == "assistant":
-                if open_turn:
-                    pairs[-1][1] = f"{pairs[-1][1]}\n\n{text}" if pairs[-1][1] else text
-            elif role not in ("system", "tool"):
-                raise ValueError(
-                    f"history turn {i + 1} has role {role!r}; use 'user' or 'assistant'"
-                )
-        elif isinstance(item, list | tuple) and len(item) == 2:
-            # A missing answer is an empty one (a turn still being answered); anything else
-            # that is not text is the library's to reject, in one line (inputs.check_history).
-            pairs.append([item[0], "" if item[1] is None else item[1]])
-            open_turn = False
-        else:
-            raise ValueError(
-                f"history turn {i + 1} is neither a [question, answer] pair nor a "
-                '{"role", "content"} message'
-            )
-    return [(q, a) for q, a in pairs]
-
-
-def _message_text(content: Any, i: int) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):  # content parts: keep the text ones
-        return "\n".join(
-            str(part.get("text", "")) if isinstance(part, dict) else str(part)
-            for part in content
-            if isinstance(part, str) or (isinstance(part, dict) and "text" in part)
-        )
-    raise ValueError(f"history turn {i + 1}'s content must be text or a list of text parts")
+    pending = [
+        [turn[0], ""]
+        if isinstance(turn, list | tuple) and len(turn) == 2 and turn[1] is None
+        else turn
+        for turn in history
+    ]
+    try:
+        return check_history(pending)
+    except QuestionError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def _api_history(history: Any) -> list[tuple[str, str]]:
