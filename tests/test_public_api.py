@@ -74,6 +74,7 @@ def test_every_exported_name_exists(name: str) -> None:
             "policy_qa.inputs",
             [
                 "History",
+                "Messages",
                 "check_history",
                 "check_k",
                 "check_question",

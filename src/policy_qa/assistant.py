@@ -36,7 +36,14 @@ from .errors import (
 from .faults import checkpoint_for
 from .indexing import Progress, index_paths
 from .ingest import Limits, detect_language
-from .inputs import check_history, check_k, check_question, check_source, check_within
+from .inputs import (
+    Messages,
+    check_history,
+    check_k,
+    check_question,
+    check_source,
+    check_within,
+)
 from .judge import AnswerabilityJudge, make_judge
 from .lexical import LexicalIndex
 from .lexical_cache import LexicalCache
@@ -299,7 +306,7 @@ class Assistant:
     def retrieve(
         self,
         question: str,
-        history: History | None = None,
+        history: History | Messages | None = None,
         *,
         within: str | None = None,
         k: int | None = None,
@@ -320,7 +327,7 @@ class Assistant:
     def ask(
         self,
         question: str,
-        history: History | None = None,
+        history: History | Messages | None = None,
         *,
         within: str | None = None,
         llm: str | None = None,
@@ -340,7 +347,7 @@ class Assistant:
     def stream(
         self,
         question: str,
-        history: History | None = None,
+        history: History | Messages | None = None,
         *,
         within: str | None = None,
         llm: str | None = None,

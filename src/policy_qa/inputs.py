@@ -19,6 +19,7 @@ from .errors import DocumentNotFoundError, QuestionError
 
 __all__ = [
     "History",
+    "Messages",
     "check_history",
     "check_k",
     "check_question",
@@ -28,6 +29,8 @@ __all__ = [
 ]
 
 History = Sequence[tuple[str, str]]  # earlier turns, oldest first: (question, answer)
+# The same turns as chat messages {"role": "user" | "assistant", "content": ...} (message_pairs).
+Messages = Sequence[Mapping[str, object]]
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _SHOWN = 60  # characters of a bad value quoted back in a message
