@@ -21,6 +21,9 @@ embedding 10,000 chunks for real takes half an hour on two cores) and times re-i
 changed file, BM25 included. ``--quick`` uses a quarter of each corpus, one round, and a
 2,000-chunk incremental row: a few minutes, for ``make bench``. ``--server 5000,20000,50000``
 adds the one-server table of docs/decisions/102-when-to-move-beyond-one-chroma-server.md.
+``--sentences own,pooled`` times ``policy-qa index`` once per way of making MiniLM's sentence
+vectors (``POLICY_QA_POOLED_SENTENCES``; docs/decisions/108-pooled-sentence-vectors.md), each
+alternating with the plain pipeline in the same rounds; the incremental row uses the default.
 
 Speed targets live here, not in tests (docs/decisions/100-indexing-profile-and-speed.md).
 """
@@ -105,8 +108,10 @@ print(stats.chunks)
 """
 
 
-def _env() -> dict[str, str]:
+def _env(pooled: bool | None = None) -> dict[str, str]:
     env = dict(os.environ)
+    if pooled is not None:
+        env["POLICY_QA_POOLED_SENTENCES"] = "true" if pooled else "false"
     env.update(
         HF_HUB_OFFLINE="1",
         TRANSFORMERS_OFFLINE="1",
@@ -117,15 +122,16 @@ def _env() -> dict[str, str]:
     return env
 
 
-def run_policy_qa(corpus: Path, work: Path) -> tuple[float, int, float]:
-    """``policy-qa index`` as a process: (seconds, chunks, the seconds it reports itself)."""
+def run_policy_qa(corpus: Path, work: Path, pooled: bool | None = None) -> tuple[float, int, float]:
+    """``policy-qa index`` as a process: (seconds, chunks, the seconds it reports itself);
+    ``pooled``: MiniLM's sentence vectors pooled or not (None: the default)."""
     data = work / "pqa"
     shutil.rmtree(data, ignore_errors=True)
     exe = Path(sys.executable).with_name("policy-qa")
     began = time.perf_counter()
     out = subprocess.run(
         [str(exe), "index", "--data-dir", str(data), "--quiet", "--json", str(corpus)],
-        env=_env(),
+        env=_env(pooled),
         capture_output=True,
         text=True,
         check=True,
@@ -326,6 +332,7 @@ def incremental(work: Path, total: int, corpus: Path) -> dict[str, float]:
         [changed],
         chunk_size=settings.chunk_size,
         chunk_min=settings.chunk_min,
+        pooled=settings.pooled_sentences,
     )
     embed_write = time.perf_counter() - began
     began = time.perf_counter()
@@ -482,6 +489,11 @@ def main() -> None:
         help="chunk counts for the one-server table, e.g. 5000,20000,50000 ('' skips it)",
     )
     parser.add_argument("--server-queries", type=int, default=50)
+    parser.add_argument(
+        "--sentences",
+        default="own,pooled",
+        help="MiniLM sentence vectors to time policy-qa with: own (a pass each), pooled",
+    )
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "bench_indexing.json")
     args = parser.parse_args()
     scale = 0.25 if args.quick else 1.0
@@ -502,19 +514,27 @@ def main() -> None:
             chars = sum(len(t) for t in texts.values())
             if args.profile:
                 results["rows"][f"profile-{lang}"] = profile(corpus, work, 25)
-            row: dict[str, Any] = {"articles": len(texts), "chars": chars, "pqa": [], "plain": []}
+            ways = [w for w in args.sentences.split(",") if w]
+            row: dict[str, Any] = {"articles": len(texts), "chars": chars, "plain": []}
+            row.update({f"pqa-{w}": [] for w in ways})
             for r in range(rounds):
-                order = ("plain", "pqa") if r % 2 == 0 else ("pqa", "plain")
+                systems = ["plain", *(f"pqa-{w}" for w in ways)]
+                order = systems if r % 2 == 0 else systems[::-1]
                 for system in order:
-                    if system == "pqa":
-                        seconds, chunks, inner = run_policy_qa(corpus, work)
-                        row["pqa"].append(seconds)
-                        row["pqa_chunks"], row["pqa_inner"] = chunks, inner
+                    if system != "plain":
+                        pooled = system == "pqa-pooled"
+                        seconds, chunks, inner = run_policy_qa(corpus, work, pooled)
+                        row[system].append(seconds)
+                        row["pqa_chunks"] = chunks
+                        row.setdefault(f"{system}_inner", []).append(inner)
                     else:
                         seconds, chunks = run_plain(corpus, work)
                         row["plain"].append(seconds)
                         row["plain_chunks"] = chunks
-                    print(f"  {lang} round {r + 1} {system}: {seconds:.1f} s", flush=True)
+                    print(
+                        f"  {lang} round {r + 1} {system}: {seconds:.1f} s (load {load_average()})",
+                        flush=True,
+                    )
             row["raw"] = raw_encoders(corpus)
             row["load_average_end"] = load_average()
             results["rows"][lang] = row
@@ -544,16 +564,18 @@ def report(results: dict[str, Any]) -> None:
         row = rows.get(lang)
         if not row:
             continue
-        pqa = statistics.median(row["pqa"])
         plain = statistics.median(row["plain"])
-        rate = row["pqa_chunks"] / row["pqa_inner"]
         raw = row["raw"]["chunks"] / row["raw"]["both"]
-        print(
-            f"| {lang}: {row['articles']} articles, {row['chars']:,} chars, "
-            f"{row['pqa_chunks']} / {row['plain_chunks']} chunks | {pqa:.1f} | {plain:.1f} | "
-            f"{pqa / plain:.2f}x | {rate:.1f} | {raw:.1f} | {rate / raw:.0%} | "
-            f"{row['load_average_end']} |"
-        )
+        for system in sorted(k for k in row if k.startswith("pqa-") and not k.endswith("_inner")):
+            pqa = statistics.median(row[system])
+            rate = row["pqa_chunks"] / statistics.median(row[f"{system}_inner"])
+            print(
+                f"| {lang} ({system[4:]} sentences): {row['articles']} articles, "
+                f"{row['chars']:,} chars, {row['pqa_chunks']} / {row['plain_chunks']} chunks | "
+                f"{', '.join(f'{x:.1f}' for x in row[system])} | "
+                f"{', '.join(f'{x:.1f}' for x in row['plain'])} | {pqa / plain:.2f}x | "
+                f"{rate:.1f} | {raw:.1f} | {rate / raw:.0%} | {row['load_average_end']} |"
+            )
     inc = rows.get("incremental")
     if inc:
         print(
