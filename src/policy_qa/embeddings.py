@@ -75,10 +75,7 @@ class _Normalised(Embeddings):
             return np.zeros((0, self.dimension), dtype=np.float32)
         with self._lock:
             vectors = np.asarray(self._encode(list(texts), threads), dtype=np.float32)
-        vectors = vectors.reshape(len(texts), -1)
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        norms[norms == 0] = 1.0
-        return vectors / norms
+        return _unit(vectors.reshape(len(texts), -1))
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         return self.encode(texts).tolist()
@@ -289,10 +286,7 @@ def encode(model: Embeddings, texts: Sequence[str], threads: int | None = None) 
         return model.encode(texts, threads)
     if not texts:
         return np.zeros((0, 1), dtype=np.float32)
-    vectors = np.asarray(model.embed_documents(list(texts)), dtype=np.float32)
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    norms[norms == 0] = 1.0
-    return vectors / norms
+    return _unit(np.asarray(model.embed_documents(list(texts)), dtype=np.float32))
 
 
 def encode_with_spans(
