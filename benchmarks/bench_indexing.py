@@ -23,7 +23,7 @@ changed file, BM25 included. ``--quick`` uses a quarter of each corpus, one roun
 adds the one-server table of docs/decisions/102-when-to-move-beyond-one-chroma-server.md.
 ``--sentences own,pooled`` times ``policy-qa index`` once per way of making MiniLM's sentence
 vectors (``POLICY_QA_POOLED_SENTENCES``; docs/decisions/108-pooled-sentence-vectors.md), each
-alternating with the plain pipeline in the same rounds; the incremental row uses the default.
+alternating with the plain pipeline in the same rounds, and the incremental row once per way.
 
 Speed targets live here, not in tests (docs/decisions/100-indexing-profile-and-speed.md).
 """
@@ -257,7 +257,7 @@ def _defined_in(path: str, line: int, owner: str) -> bool:
     return False
 
 
-def incremental(work: Path, total: int, corpus: Path) -> dict[str, float]:
+def incremental(work: Path, total: int, corpus: Path, pooled: bool = False) -> dict[str, float]:
     """Re-index one changed file in an index of ``total`` chunks, BM25 included.
 
     The first copy of ``corpus`` is indexed for real; copies (a tag in each source, vectors
@@ -276,7 +276,9 @@ def incremental(work: Path, total: int, corpus: Path) -> dict[str, float]:
     from policy_qa.lexical_cache import LexicalCache, lexical_text
     from policy_qa.types import Chunk, Document
 
-    settings = Settings(data_dir=work / "incremental")
+    # A folder per way: Chroma caches its client per path within a process.
+    work = work / ("incremental-pooled" if pooled else "incremental-own")
+    settings = Settings(data_dir=work / "incremental", pooled_sentences=pooled)
     shutil.rmtree(settings.data_dir, ignore_errors=True)
     folder = work / "incremental-corpus"
     shutil.rmtree(folder, ignore_errors=True)
@@ -542,7 +544,9 @@ def main() -> None:
             # A quarter of the English corpus is embedded for real; copies fill the rest.
             quarter = english_articles(args.datasets, 10_000, 190_000 // 4)
             en = write_corpus(quarter, work / "corpus-en-quarter")
-            results["rows"]["incremental"] = incremental(work, args.incremental, en)
+            for way in [w for w in args.sentences.split(",") if w]:
+                row = incremental(work, args.incremental, en, way == "pooled")
+                results["rows"][f"incremental-{way}"] = {**row, "load": load_average()}
         if args.server:
             sizes = [int(x) for x in args.server.split(",")]
             results["rows"]["server"] = server_scaling(work, sizes, args.server_queries)
@@ -576,16 +580,18 @@ def report(results: dict[str, Any]) -> None:
                 f"{', '.join(f'{x:.1f}' for x in row['plain'])} | {pqa / plain:.2f}x | "
                 f"{rate:.1f} | {raw:.1f} | {rate / raw:.0%} | {row['load_average_end']} |"
             )
-    inc = rows.get("incremental")
-    if inc:
+    for key, inc in rows.items():
+        if not key.startswith("incremental"):
+            continue
         print(
-            f"\nIncremental: one changed file ({inc['changed_file_chunks']:.0f} chunks) re-indexed "
+            f"\nIncremental ({key[12:] or 'own'} sentences): one changed file "
+            f"({inc['changed_file_chunks']:.0f} chunks) re-indexed "
             f"in an index of {inc['chunks']:,.0f} chunks (real chunks + perturbed copies): "
             f"{inc['reindex_one_file']:.2f} s = embed + write {inc['embed_write']:.2f} s + BM25 "
             f"update {inc['bm25_update']:.2f} s. The path before decision 101 at "
             f"that size: read every chunk back {inc['old_path_read_back']:.2f} s + rebuild "
             f"{inc['old_path_build']:.2f} s (terms reused). First BM25 build "
-            f"{inc['first_bm25_build']:.2f} s."
+            f"{inc['first_bm25_build']:.2f} s. Load average {inc.get('load', '?')}."
         )
     if rows.get("server"):
         print(
