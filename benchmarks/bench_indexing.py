@@ -274,7 +274,7 @@ def incremental(work: Path, total: int, corpus: Path, pooled: bool = False) -> d
     from policy_qa.indexing import embedding_text, index_paths
     from policy_qa.lexical import LexicalIndex, Tokenizer
     from policy_qa.lexical_cache import LexicalCache, lexical_text
-    from policy_qa.types import Chunk, Document
+    from policy_qa.types import Chunk, Document, IndexReport
 
     # A folder per way: Chroma caches its client per path within a process.
     work = work / ("incremental-pooled" if pooled else "incremental-own")
@@ -326,16 +326,20 @@ def incremental(work: Path, total: int, corpus: Path, pooled: bool = False) -> d
     cache.get(store)
     first_build = time.perf_counter() - began
     changed = sorted(folder.glob("*.txt"))[0]
+
+    def reindex_changed() -> IndexReport:
+        return index_paths(
+            store,
+            models,
+            [changed],
+            chunk_size=settings.chunk_size,
+            chunk_min=settings.chunk_min,
+            pooled=settings.pooled_sentences,
+        )
+
     changed.write_text(changed.read_text(encoding="utf-8") + "\n\nA sentence added.", "utf-8")
     began = time.perf_counter()
-    report = index_paths(
-        store,
-        models,
-        [changed],
-        chunk_size=settings.chunk_size,
-        chunk_min=settings.chunk_min,
-        pooled=settings.pooled_sentences,
-    )
+    report = reindex_changed()
     embed_write = time.perf_counter() - began
     began = time.perf_counter()
     previous = cache.get(store)
@@ -361,14 +365,7 @@ def incremental(work: Path, total: int, corpus: Path, pooled: bool = False) -> d
     changed.write_text(changed.read_text(encoding="utf-8") + " And one more.", "utf-8")
     prof = cProfile.Profile()
     prof.enable()
-    index_paths(
-        store,
-        models,
-        [changed],
-        chunk_size=settings.chunk_size,
-        chunk_min=settings.chunk_min,
-        pooled=settings.pooled_sentences,
-    )
+    reindex_changed()
     prof.disable()
     # Wall seconds of the calling thread; the encoders' threads are inside "_embed".
     raw: dict[tuple[str, int, str], Any] = pstats.Stats(prof).stats  # type: ignore[attr-defined]
