@@ -141,8 +141,26 @@ class MiniLMNumpy:
         norms[norms == 0] = 1.0
         return out / norms
 
+    def states(self, texts: Sequence[str]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Each text's last-layer token states (n, 384) and the tokens' character offsets
+        (n, 2; special tokens (0, 0)): what ``encode`` averages, for pooling parts of a text
+        (docs/decisions/108-pooled-sentence-vectors.md)."""
+        encodings = self._tokenizer.encode_batch(list(texts))
+        self._one_thread(limits=1, user_api="blas")
+        return [
+            (
+                self._states(np.asarray(e.ids, dtype=np.int64)),
+                np.asarray(e.offsets, dtype=np.int64).reshape(-1, 2),
+            )
+            for e in encodings
+        ]
+
     def _one(self, ids: np.ndarray) -> np.ndarray:
         """The mean of the last layer's token states for one text (no padding, so no mask)."""
+        return np.asarray(self._states(ids).mean(axis=0), dtype=np.float32)
+
+    def _states(self, ids: np.ndarray) -> np.ndarray:
+        """The last layer's token states for one text."""
         n, width = len(ids), self._word.shape[1]
         head = width // self._heads
         x = self._word[ids] + self._position[:n] + self._type0
@@ -161,4 +179,4 @@ class MiniLMNumpy:
             context = (scores @ v).transpose(1, 0, 2).reshape(n, width)
             x = _layer_norm(context @ out_w + out_b + x, *ln1)
             x = _layer_norm(_gelu(x @ in_w + in_b) @ down_w + down_b + x, *ln2)
-        return np.asarray(x.mean(axis=0), dtype=np.float32)
+        return np.asarray(x, dtype=np.float32)
