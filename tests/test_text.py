@@ -35,7 +35,16 @@ def test_public_api_is_pinned() -> None:
 
 def test_a_word_keeps_its_inner_hyphens_and_apostrophes() -> None:
     found = WORD.findall("Lee Myung-bak's 2011 belt, 대덕연구단지 (snake_case) -- 'quoted'")
-    assert found == ["Lee", "Myung-bak's", "2011", "belt", "대덕연구단지", "snake", "case", "quoted"]
+    assert found == [
+        "Lee",
+        "Myung-bak's",
+        "2011",
+        "belt",
+        "대덕연구단지",
+        "snake",
+        "case",
+        "quoted",
+    ]
 
 
 def test_hangul_syllables_are_exactly_the_11172_precomposed_ones() -> None:
