@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import TypedDict
 
 import numpy as np
 
 from .asks import Computation, answer_type, computation, count_focus, facets, kind_ask, precise_ask
 from .ingest.sentences import detect_language
-from .lexical import LexicalIndex, latin_anchors
+from .lexical import LexicalIndex, Tokenizer, latin_anchors
 from .similarity import SentenceScorer
 from .text import WORD
 
@@ -38,7 +39,8 @@ class Query:
     ``retrieval`` what retrieval searches: the text, or the text joined after the question it
     leans on (``conversation``), or the LLM's condensed question. Fields named for the
     retrieval text (``retrieval_language``, ``terms``, ``anchors``, ``words``) describe it;
-    the rest describe ``text``.
+    the rest describe ``text``. ``words`` and the vectors are worked out on first use, once:
+    not every question needs them.
 
     >>> q = Query.read("How many years after 1973 was it re-established?", lexical)
     >>> q.answer_type, q.computation
@@ -57,9 +59,6 @@ class Query:
     # Index terms its Hangul words spell when romanised (``latin_anchors``): how a Korean
     # question matches an English document's names.
     anchors: tuple[str, ...]
-    # The retrieval text's words (``text.WORD``), each once with its terms, the words that
-    # yield none left out: what the answerer's soft coverage compares.
-    words: tuple[tuple[str, tuple[str, ...]], ...]
     # The question's own words, lower-cased: a year, number or name it already gives is not
     # an answer to it.
     asked: frozenset[str]
@@ -69,6 +68,8 @@ class Query:
     count_focus: tuple[str, ...]
     computation: Computation | None
     facets: tuple[str, str] | None
+    # The index's tokenizer, for ``words``.
+    tokenizer: Tokenizer = field(repr=False, compare=False)
     # (model, text) -> unit vector; filled on first use, so each is embedded or looked up once.
     _vectors: dict[tuple[str, str], np.ndarray] = field(
         default_factory=dict, init=False, repr=False, compare=False
@@ -91,6 +92,7 @@ class Query:
             count_focus=tuple(count_focus(text)),
             computation=computation(text),
             facets=facets(text),
+            tokenizer=lexical.tokenizer,
             **_for_retrieval(retrieval or text, lexical, text, language),
         )
 
@@ -103,6 +105,19 @@ class Query:
         # The text's own vectors stay good: a follow-up scores sentences against both.
         other._vectors.update({k: v for k, v in self._vectors.items() if k[1] == self.text})
         return other
+
+    @cached_property
+    def words(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
+        """The retrieval text's words (``text.WORD``), each once with its terms, the words that
+        yield none left out: what the answerer's soft coverage compares. Worked out on first
+        use: a Korean question over English text never needs them, and Kiwi reads each word
+        on its own (about 3 ms for a Korean question)."""
+        words = []
+        for word in dict.fromkeys(WORD.findall(self.retrieval)):
+            terms = tuple(self.tokenizer(word))
+            if terms:
+                words.append((word, terms))
+        return tuple(words)
 
     def retrieval_vector(self, scorer: SentenceScorer, model: str) -> np.ndarray:
         """The retrieval text's unit vector under ``model``."""
@@ -128,7 +143,6 @@ class _RetrievalFields(TypedDict):
     terms: tuple[str, ...]
     unique_terms: tuple[str, ...]
     anchors: tuple[str, ...]
-    words: tuple[tuple[str, tuple[str, ...]], ...]
 
 
 def _for_retrieval(
@@ -136,16 +150,10 @@ def _for_retrieval(
 ) -> _RetrievalFields:
     """The fields of a ``Query`` that describe its retrieval text."""
     terms = tuple(lexical.tokens(retrieval))
-    words = []
-    for word in dict.fromkeys(WORD.findall(retrieval)):
-        word_terms = tuple(lexical.tokenizer(word))
-        if word_terms:
-            words.append((word, word_terms))
     return _RetrievalFields(
         retrieval=retrieval,
         retrieval_language=language if retrieval == text else detect_language(retrieval),
         terms=terms,
         unique_terms=tuple(dict.fromkeys(terms)),
         anchors=tuple(latin_anchors(retrieval, lexical.doc_freq)),
-        words=tuple(words),
     )
