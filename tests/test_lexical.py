@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from policy_qa.lexical import LexicalIndex, Tokenizer
+from policy_qa.lexical import LexicalIndex, Tokenizer, latin_anchors
 
 DOCS = [
     ("c1", "a.txt", "Daedeok Research Complex was established in 1973."),
@@ -33,6 +33,13 @@ def test_search_ranks_and_filters_by_source() -> None:
     assert index.search("대덕연구단지 설립", 3)[0][0] == "c3"
     assert [cid for cid, _ in index.search("1973", 3, sources=["b.txt"])] == ["c3"]
     assert index.search("zebra", 3) == []
+
+
+def test_search_takes_the_terms_a_caller_has_read_already() -> None:
+    index = LexicalIndex.build(DOCS, Tokenizer())
+    for query in ("When was the research complex established?", "대덕 설립"):
+        read = index.tokens(query), latin_anchors(query, index.doc_freq)
+        assert index.search(query, 3, terms=read[0], anchors=read[1]) == index.search(query, 3)
 
 
 def test_sources_under_a_prefix() -> None:

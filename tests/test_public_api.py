@@ -110,6 +110,20 @@ def test_every_exported_name_exists(name: str) -> None:
         ),
         ("policy_qa.lexical_cache", ["STALE_CHECK_SECONDS", "LexicalCache", "lexical_text"]),
         ("policy_qa.similarity", ["SentenceScorer", "coverage", "weighted_share"]),
+        ("policy_qa.query", ["Query"]),
+        (
+            "policy_qa.asks",
+            [
+                "PRECISE_ASKS",
+                "Computation",
+                "answer_type",
+                "computation",
+                "count_focus",
+                "facets",
+                "kind_ask",
+                "precise_ask",
+            ],
+        ),
         ("policy_qa.refusals", ["REFUSAL", "REFUSAL_KO", "is_refusal", "refusal_for", "refused"]),
         ("policy_qa.langchain", ["PolicyRetriever", "to_document"]),
         (

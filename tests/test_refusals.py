@@ -16,6 +16,9 @@ def test_a_korean_question_is_refused_in_english_then_korean() -> None:
     assert refusal_for("Who chairs the council?") == REFUSAL
     korean = refusal_for("위원회 의장은 누구인가요?")
     assert korean == f"{REFUSAL} {REFUSAL_KO}" and korean.startswith(REFUSAL)
+    # A caller that has read the question's language already (``Query``) passes it.
+    assert refusal_for("위원회 의장은 누구인가요?", "ko") == korean
+    assert refusal_for("Who chairs the council?", "en") == REFUSAL
 
 
 @pytest.mark.parametrize(

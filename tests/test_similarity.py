@@ -44,6 +44,10 @@ def test_rows_are_unit_vectors_and_similarity_is_their_dot_product() -> None:
     sims = scorer.similarity("minilm", "water board", ["the board of water", "city parks"])
     assert sims[0] > sims[1]
     assert scorer.similarity("minilm", "anything", []).shape == (0,)
+    # The query's own vector does as well as its text (``Query`` keeps it).
+    vector = scorer.vectors("minilm", ["water board"])[0]
+    texts = ["the board of water", "city parks"]
+    assert np.array_equal(scorer.similarity("minilm", vector, texts), sims)
 
 
 def test_primed_vectors_are_served_without_embedding() -> None:

@@ -9,6 +9,7 @@ import policy_qa.text as text
 from policy_qa.text import (
     HANGUL_LETTER,
     HANGUL_SYLLABLE,
+    WORD,
     strip_unsafe,
     terminal_safe,
     words,
@@ -25,9 +26,24 @@ def test_public_api_is_pinned() -> None:
         "HANGUL_SYLLABLE",
         "HANGUL_SYLLABLES",
         "UNSAFE_CHARACTER",
+        "WORD",
         "strip_unsafe",
         "terminal_safe",
         "words",
+    ]
+
+
+def test_a_word_keeps_its_inner_hyphens_and_apostrophes() -> None:
+    found = WORD.findall("Lee Myung-bak's 2011 belt, 대덕연구단지 (snake_case) -- 'quoted'")
+    assert found == [
+        "Lee",
+        "Myung-bak's",
+        "2011",
+        "belt",
+        "대덕연구단지",
+        "snake",
+        "case",
+        "quoted",
     ]
 
 

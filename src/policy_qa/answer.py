@@ -20,15 +20,18 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .asks import Computation
+from .asks import PRECISE_ASKS, Computation, kind_ask, precise_ask
+from .asks import answer_type as answer_type  # where tests and research scripts import it
 from .compute import FACT_YES, facts_for_parts, operands, worded
 from .errors import LLMError
 from .ingest import detect_language, split_sentences
-from .lexical import LexicalIndex, latin_anchors
+from .lexical import LexicalIndex
+from .query import Query
 from .refusals import refused
-from .similarity import SentenceScorer, coverage
+from .similarity import SentenceScorer, weighted_share
 from .text import HANGUL_SYLLABLE as _HANGUL
 from .text import HANGUL_SYLLABLES
+from .text import WORD as _WORD
 from .types import Answer, Citation, Passage
 
 log = logging.getLogger(__name__)
@@ -49,7 +52,6 @@ _STRICT_TYPES = frozenset({"money", "population"})
 UNKNOWN_NAME_PENALTY = 0.6
 SOFT_MATCH_FLOOR = 0.55  # word-embedding similarity below which a paraphrase earns nothing
 COUNT_MATCH_FLOOR = 0.6  # how close a counted word must be to what "how many" asks about
-_WORD = re.compile(r"[^\W_]+(?:[-'’][^\W_]+)*")
 _LATIN_WORD = re.compile(r"[A-Za-z][A-Za-z-]{2,}")
 
 _YEAR = re.compile(r"\b(1[5-9]\d\d|20\d\d)s?\b|\d{4}년")
@@ -70,45 +72,6 @@ _COUNT_ASK = re.compile(
     re.IGNORECASE,
 )
 _SENTENCE_END = re.compile(r"[.!?。…:;\"”’']$|[다요죠음함임됨]$")
-
-
-# An English "when" asks for a time only as the question's first word or as a second ask
-# ("... and when?"); elsewhere it opens a clause that places the asked thing in time: "Who was
-# the Minister when the follow-up was announced?" asks for a name, "Is my IP address collected
-# when I visit?" for a yes or no.
-_WHEN_ASKED = re.compile(r"^\W*when\b|(\band|,|;|\bsince|\buntil|\bby)\s+when\b", re.IGNORECASE)
-_WHEN_CLAUSE = re.compile(r"\bwhen\b.*", re.IGNORECASE | re.DOTALL)
-
-
-def answer_type(question: str) -> str:
-    """A coarse expected-answer type: year / when / money / population / number / who / where /
-    other."""
-    q = question.lower()
-    if re.search(r"what year|which year|in what year|몇\s*년|연도|어느\s*해|무슨\s*해", q):
-        return "year"
-    if re.search(r"\bwhen\b", q) and not _WHEN_ASKED.search(q) and not _HANGUL.search(q):
-        return answer_type(_WHEN_CLAUSE.sub("", question))
-    if re.search(r"\bwhen\b|what date|언제", q):
-        return "when"
-    if re.search(
-        r"\b(budget|budgets|cost|costs|price|funding|salary|salaries|fee|fees|spend|spent|paid)\b"
-        r"|how much money|\bin (won|dollars|euros|yen)\b|예산|비용|금액|가격|투자액",
-        q,
-    ):
-        return "money"
-    if re.search(r"\bpopulation\b|how many (people|residents|inhabitants|citizens)|인구", q):
-        return "population"
-    if re.search(
-        r"how (many|much|far|long|large|big|old)|\b(percent|percentage|share|number of|amount|"
-        r"size|area|total)\b|몇|얼마|규모",
-        q,
-    ):
-        return "number"
-    if re.search(r"\bwho\b|\bwhom\b|누가|누구|어느\s*대통령", q):
-        return "who"
-    if re.search(r"\bwhere\b|어디", q):
-        return "where"
-    return "other"
 
 
 _MONEY = re.compile(
@@ -139,35 +102,6 @@ def _names(sentence: str) -> set[str]:
     return out
 
 
-_HOW_MANY = re.compile(r"\bhow many\s+((?:[a-z][\w-]*\s*){1,3})", re.IGNORECASE)
-_NOT_FOCUS = frozenset(
-    "is are was were will would do does did have has had can could should of the a an in on at "
-    "to for there it they he she we you".split()
-)
-
-
-# Words that count anything: "How many members will it have?" is answered by "20 specialists".
-_ANY_COUNT = frozenset("members people persons ones units items things times".split())
-
-
-def _count_focus(question: str) -> list[str]:
-    """What a "how many X" question counts: the words after each "how many", up to a verb.
-
-    Empty when there is no "how many", or when X is a word that any count answers.
-    """
-    focus: list[str] = []
-    for m in _HOW_MANY.finditer(question):
-        words = []
-        for word in m.group(1).split():
-            if word.lower() in _NOT_FOCUS:
-                break
-            words.append(word.lower())
-        if not words or _ANY_COUNT & set(words):
-            return []
-        focus.extend(words)
-    return focus
-
-
 _CLAUSE = re.compile(r"[,;:()–—]|\band\b|\bbut\b|\bwhile\b")
 
 
@@ -185,7 +119,7 @@ def _counted_words(sentence: str) -> list[str]:
     return out
 
 
-def _type_match(kind: str, sentence: str, question: str) -> float:
+def _type_match(kind: str, sentence: str, query: Query) -> float:
     """1.0 when the sentence holds the kind of thing the question asks for, else 0 (0.5: n/a).
 
     The thing must be new: a number, year or name that the question itself already gives
@@ -193,7 +127,7 @@ def _type_match(kind: str, sentence: str, question: str) -> float:
     """
     if kind == "other":
         return 0.5
-    asked = {w.lower() for w in re.findall(r"\w+", question)}
+    asked = query.asked
     fresh = re.sub(r"\w+", lambda m: " " if m.group(0).lower() in asked else m.group(0), sentence)
     if kind == "year":
         return 1.0 if _YEAR.search(fresh) else 0.0
@@ -204,7 +138,7 @@ def _type_match(kind: str, sentence: str, question: str) -> float:
     if kind == "population":
         return 1.0 if _POPULATION.search(fresh) else 0.0
     if kind == "number":
-        if _COUNT_ASK.search(question):
+        if _COUNT_ASK.search(query.text):
             # A count is not a year or a date: "몇 개의 기업" (how many businesses) is not
             # answered by "dates back to the 1970s" or "On June 10th", which otherwise win
             # across languages on similarity alone.
@@ -216,9 +150,9 @@ def _type_match(kind: str, sentence: str, question: str) -> float:
 _TWO_PART = re.compile(rf"\band\b|,|\bboth\b|그리고|각각|[{HANGUL_SYLLABLES}](와|과)\s")
 
 
-def _answer_items(kind: str, sentence: str, question: str) -> set[str]:
+def _answer_items(kind: str, sentence: str, query: Query) -> set[str]:
     """The answers of the asked kind a sentence offers (years, numbers or names)."""
-    asked = {w.lower() for w in re.findall(r"\w+", question)}
+    asked = query.asked
     if kind in ("year", "when"):
         found = {m.group(0) for m in _YEAR.finditer(sentence)}
     elif kind in ("number", "money", "population"):
@@ -231,98 +165,19 @@ def _answer_items(kind: str, sentence: str, question: str) -> set[str]:
     return {x for x in found if x.lower() not in asked}
 
 
-_QUANTITY_ASK = re.compile(r"\bhow (many|much|far|long|large|big|old)\b|\bnumber of\b", re.I)
-_PERCENT_ASK = re.compile(r"\b(percent|percentage|proportion)\b", re.I)
 _PERCENT = re.compile(r"%|\bper\s?cent\b", re.I)
-_WHO = re.compile(r"\bwho\b", re.I)
-# "Who is X?" wants a description; "Who can / will / does ...?" asks for a kind of party ("our
-# service providers", "law enforcement"), as policies answer it, more often than for a name.
-_WHO_NOT_A_NAME = re.compile(
-    r"\bwho(\s+(is|was|are|were|can|could|may|might|will|would|shall|should|must|do|does|did|"
-    r"has|have|had)\b|'s\b|’s\b)",
-    re.I,
-)
-# What "the answer" means for each precise ask, as the refusal note words it.
-PRECISE_ASKS = {
-    "year": "year",
-    "money": "sum of money",
-    "population": "number of people",
-    "number": "count of what the question asks about",
-    "percent": "percentage",
-    "who": "name the question does not already give",
-}
 
 
-def precise_ask(question: str) -> str | None:
-    """The kind of answer an English question pins down so exactly that a quote can be checked
-    for it (a key of ``PRECISE_ASKS``), or None.
-
-    Looser kinds are left out because their answers take too many shapes: "when" (a decade,
-    "three years later"), "where" (a tissue, an organ), "who is X" (a description), "who can
-    access my data?" (a kind of party), and "number" asked by a word such as "area" or "size"
-    rather than "how many".
-    """
-    if detect_language(question) != "en":
-        # Measured for Korean figures: Qwen quotes the wrong English sentence for a Korean
-        # question often enough to refuse answerable ones
-        # (docs/decisions/022-quote-check-variants-not-taken.md).
-        return None
-    kind = answer_type(question)
-    if kind in ("year", "money", "population"):
-        return kind
-    if kind == "number":
-        if _PERCENT_ASK.search(question):
-            return "percent"
-        return "number" if _QUANTITY_ASK.search(question) else None
-    if kind == "who" and _WHO.search(question) and not _WHO_NOT_A_NAME.search(question):
-        return "who"
-    return None
-
-
-def quote_ask(question: str, evidence: Evidence) -> str | None:
+def quote_ask(question: str | Query, evidence: Evidence) -> str | None:
     """The precise ask a yes to ``question`` must back with a quote (``precise_ask``), or None.
 
     Only when the best sentence already lacks that kind of answer (``type_miss``), except for a
     percentage, which any nearby number passes for: it is always checked.
     """
-    kind = precise_ask(question)
+    kind = question.precise_ask if isinstance(question, Query) else precise_ask(question)
     if kind == "percent" or (kind and dict(evidence.features).get("type_miss")):
         return kind
     return None
-
-
-_AUX = r"(?:is|was|are|were|did|does|do|has|have|had|will|would|can|could|should|must|may|might)"
-# "Which …", "In which …": the opening of a kind ask, up to the word after "which".
-_WHICH_OPENING = r"^\W*(?:(?:in|on|at|for|from|to|by|of|with|under)\s+)?which\s+(?!" + _AUX + r"\b)"
-# "Which international event did …": the noun just before the first auxiliary names the kind.
-_KIND_BEFORE_AUX = re.compile(
-    _WHICH_OPENING + r"(?:[a-z][\w'’-]*\s+){0,2}?([a-z][\w'’-]*)\s+" + _AUX + r"\b", re.IGNORECASE
-)
-# "Which country won …": no auxiliary, and the next word is the kind.
-_KIND_AFTER_WHICH = re.compile(_WHICH_OPENING + r"([a-z][\w'’-]*)", re.IGNORECASE)
-# "Which of these is …", "Which one …": the words after "which" name no kind.
-_NOT_KINDS = frozenset("of these those them one ones".split())
-
-
-def kind_ask(question: str) -> str | None:
-    """The kind of thing an English "which <noun>" question asks for ("industry" in "Which
-    industry is assigned to the cluster in Daejeon?"), or None.
-
-    An answer of the right kind can come from the wrong sentence: over a paragraph on Daejeon
-    that also tells why its research complex was founded, Qwen says yes to that question and
-    quotes "the heavy chemicals industry", from a sentence about 1973 that says nothing of the
-    cluster. The quote check asks such a quote to come from a sentence about what the question
-    asks (``ExtractiveAnswerer.quote_verdict``). "What <noun>" is left out: in policies it asks
-    for a description ("For what purpose do you use my data?", "What type of information …"),
-    which the answering sentence gives in its own words; measured on PolicyQA, checking it
-    refused answerable questions and no unanswerable one
-    (docs/decisions/019-kind-asks-and-where-the-quote-comes-from.md).
-    """
-    if detect_language(question) != "en":
-        return None
-    m = _KIND_BEFORE_AUX.match(question) or _KIND_AFTER_WHICH.match(question)
-    kind = m.group(1).lower() if m else None
-    return None if kind in _NOT_KINDS else kind
 
 
 _NAME_RUN = re.compile(
@@ -458,6 +313,13 @@ class Evidence:
     checked_rank: int = 0
 
 
+# A question's scored sentences (best first) and the evidence they give together.
+_Scored = tuple[list[_Candidate], Evidence]
+# Scorings an answerer keeps: a follow-up's two readings, a computed question's two passage
+# lists (docs/decisions/030-query-read-once.md).
+_SCORINGS_KEPT = 4
+
+
 class ExtractiveAnswerer:
     """Picks answer sentences from passages and decides when to refuse.
 
@@ -484,19 +346,37 @@ class ExtractiveAnswerer:
         self.max_sentences = max_sentences
         self.passages_considered = passages_considered
         self.judge = judge
+        # The last few scorings, by (query, passages): a follow-up's reading is scored to
+        # choose it and again to answer it, a computed question's passages to compute and
+        # again to answer (docs/decisions/030-query-read-once.md). One answerer serves one
+        # question in ``Assistant``, so this holds one question's readings.
+        self._scored: dict[tuple[Query, tuple[Passage, ...]], _Scored] = {}
+
+    def _read(self, question: str | Query, retrieval: str | None = None) -> Query:
+        """``question`` as a ``Query`` (read now, when it is a text, for ``retrieval``)."""
+        if isinstance(question, Query):
+            return question
+        return Query.read(question, self.lexical, retrieval or question)
 
     def answer(
         self,
-        question: str,
+        question: str | Query,
         passages: Sequence[Passage],
         retrieval_query: str | None = None,
     ) -> Answer:
-        query = retrieval_query or question
+        """The cited answer to ``question`` from ``passages``, or a refusal. ``retrieval_query``:
+        the text retrieval searched, when ``question`` is a text and that differs."""
+        q = self._read(question, retrieval_query)
+        question, query = q.text, q.retrieval
         if not passages:
             return refused(
-                question, (), ("no passage matched the question",), retrieval_query=query
+                question,
+                (),
+                ("no passage matched the question",),
+                language=q.language,
+                retrieval_query=query,
             )
-        candidates, evidence = self._score(question, query, passages)
+        candidates, evidence = self._score(q, passages)
         refuse = not candidates or evidence.confidence < self.threshold
         notes: tuple[str, ...] = ()
         if refuse and candidates and evidence.unknown_names:
@@ -515,23 +395,28 @@ class ExtractiveAnswerer:
                 verdict = self.judge(question, checked.focus_text, evidence.confidence)
                 refuse, notes = not verdict.answerable, (verdict.note,)
                 if not refuse:
-                    refuse, notes = self._check_quote(question, query, checked, evidence, notes)
+                    refuse, notes = self._check_quote(q, checked, evidence, notes)
             except LLMError as exc:
                 notes = (f"answerability check failed, refusal threshold used: {exc}",)
         if refuse:
             return refused(
-                question, passages, notes, retrieval_query=query, confidence=evidence.confidence
+                question,
+                passages,
+                notes,
+                language=q.language,
+                retrieval_query=query,
+                confidence=evidence.confidence,
             )
-        chosen = self._choose(candidates, question)
-        answer = self._compose(question, query, chosen, passages, evidence)
+        chosen = self._choose(candidates, q)
+        answer = self._compose(q, chosen, passages, evidence)
         return replace(answer, notes=answer.notes + notes) if notes else answer
 
     def computed(
         self,
-        question: str,
+        question: str | Query,
         asked: Computation,
         passages: Sequence[Passage],
-        query: str,
+        query: str | None = None,
         parts: tuple[str, str] | None = None,
     ) -> Answer | None:
         """The answer to a question that combines two stated facts (``compute``): both facts
@@ -543,11 +428,13 @@ class ExtractiveAnswerer:
         best-ranked sentences stating different numbers."""
         if not passages:
             return None
-        candidates, evidence = self._score(question, query, passages)
+        q = self._read(question, query)
+        question, query = q.text, q.retrieval
+        candidates, evidence = self._score(q, passages)
         if parts is not None:
             if self.judge is None:
                 return None  # similarity alone picks wrong years: no check, no computing
-            language = detect_language(question)
+            language = q.language
             if language != "en":
                 # A Korean part against English sentences: USE ranks them poorly and the check
                 # confirmed a wrong year on the tune set (073). The usual answer decides.
@@ -585,10 +472,15 @@ class ExtractiveAnswerer:
                 f"“{clipped}”{missing}"
             )
             return refused(
-                question, passages, (note,), retrieval_query=query, confidence=evidence.confidence
+                question,
+                passages,
+                (note,),
+                language=q.language,
+                retrieval_query=query,
+                confidence=evidence.confidence,
             )
         expression, result = worded(asked, found.values)
-        cited = self._compose(question, query, facts, passages, evidence)
+        cited = self._compose(q, facts, passages, evidence)
         marks = " and ".join(f"[{c.n}]" for c in cited.citations)
         return replace(
             cited,
@@ -623,16 +515,18 @@ class ExtractiveAnswerer:
                 )
         return out
 
-    def evidence(self, question: str, passages: Sequence[Passage], query: str) -> Evidence:
-        """How strongly ``passages`` support an answer to ``question`` (no check is asked)."""
+    def evidence(
+        self, question: str | Query, passages: Sequence[Passage], query: str | None = None
+    ) -> Evidence:
+        """How strongly ``passages`` support an answer to ``question`` (no check is asked);
+        ``query``: the text retrieval searched, when ``question`` is a text and that differs."""
         if not passages:
             return Evidence(0.0, 0.0, 0.0)
-        return self._score(question, query, passages)[1]
+        return self._score(self._read(question, query), passages)[1]
 
     def _check_quote(
         self,
-        question: str,
-        query: str,
+        question: Query,
         passage: Passage,
         evidence: Evidence,
         notes: tuple[str, ...],
@@ -651,23 +545,24 @@ class ExtractiveAnswerer:
         if not self.wants_quote(question, evidence):
             return False, notes
         try:
-            quote = self.judge.quote(question, passage.focus_text)
+            quote = self.judge.quote(question.text, passage.focus_text)
         except LLMError as exc:
             return False, (*notes, f"quote check failed, the check's yes kept: {exc}")
-        flaw = self.quote_verdict(question, evidence, quote, passage, query)
+        flaw = self.quote_verdict(question, evidence, quote, passage)
         if flaw is None:
             return False, notes
         said = " ".join(quote.split())[:200]
         return True, (*notes, f"quote check: {flaw}, so it is refused: “{said}”")
 
     @staticmethod
-    def wants_quote(question: str, evidence: Evidence) -> bool:
+    def wants_quote(question: str | Query, evidence: Evidence) -> bool:
         """Whether a yes to ``question`` must be backed by a quote (``_check_quote``)."""
-        return quote_ask(question, evidence) is not None or kind_ask(question) is not None
+        kind = question.kind_ask if isinstance(question, Query) else kind_ask(question)
+        return quote_ask(question, evidence) is not None or kind is not None
 
     def quote_verdict(
         self,
-        question: str,
+        question: str | Query,
         evidence: Evidence,
         quote: str,
         passage: Passage,
@@ -677,18 +572,19 @@ class ExtractiveAnswerer:
         (its ranked chunk), worded for the refusal note, or None when nothing is. ``query`` is
         the question as retrieval read it: a follow-up ("Which industry was it for?") joined to
         the turn before, whose words say what "it" is."""
-        ask = quote_ask(question, evidence)
-        if ask is not None and not self._holds(ask, quote, question):
+        q = self._read(question, query)
+        ask = quote_ask(q, evidence)
+        if ask is not None and not self._holds(ask, quote, q):
             return f"the words Qwen quotes as the answer hold no {PRECISE_ASKS[ask]}"
-        kind = kind_ask(question)
-        if kind is not None and not self._anchored(query or question, kind, quote, passage):
+        kind = q.kind_ask
+        if kind is not None and not self._anchored(q, kind, quote, passage):
             return (
                 f"the sentence Qwen quotes the {kind} from says nothing else the question asks "
                 "about"
             )
         return None
 
-    def _anchored(self, query: str, kind: str, quote: str, passage: Passage) -> bool:
+    def _anchored(self, query: Query, kind: str, quote: str, passage: Passage) -> bool:
         """Whether a sentence of ``passage`` that ``quote`` comes from, read under its headings,
         shares a word with ``query`` (the question as retrieval read it) other than ``kind``.
 
@@ -710,29 +606,40 @@ class ExtractiveAnswerer:
         best = max(shares, default=0.0)
         if best < 0.5:
             return True
-        asked = set(self.lexical.tokens(query)) - set(self.lexical.tokens(kind))
+        asked = set(query.terms) - set(self.lexical.tokens(kind))
         headings = [passage.chunk.section, *(s for s in sentences if _is_heading(s))]
         if any(asked & set(self.lexical.tokens(h)) for h in headings):
             return True
         return any(asked & t for t, share in zip(terms, shares, strict=True) if share == best)
 
-    def _holds(self, ask: str, quote: str, question: str) -> bool:
+    def _holds(self, ask: str, quote: str, question: Query) -> bool:
         """Whether ``quote`` offers the kind of answer ``precise_ask`` found in ``question``."""
         if ask == "percent":
             return bool(_PERCENT.search(quote))
         if ask == "who":
-            return bool(quoted_names(quote, question))
+            return bool(quoted_names(quote, question.text))
         if _type_match(ask, quote, question) == 0:
             return False
-        return ask != "number" or self._counts(_count_focus(question), quote)
+        return ask != "number" or self._counts(question.count_focus, quote)
 
     # --- scoring --------------------------------------------------------------------------
 
-    def _score(
-        self, question: str, query: str, passages: Sequence[Passage]
-    ) -> tuple[list[_Candidate], Evidence]:
-        language = detect_language(question)
-        kind = answer_type(question)
+    def _score(self, q: Query, passages: Sequence[Passage]) -> _Scored:
+        """``_scored``, once per (query, passages) among the last few."""
+        key = (q, tuple(passages))
+        scored = self._scored.get(key)
+        if scored is None:
+            scored = self._scored[key] = self._scored_now(q, passages)
+            while len(self._scored) > _SCORINGS_KEPT:
+                del self._scored[next(iter(self._scored))]
+        return scored
+
+    def _scored_now(self, q: Query, passages: Sequence[Passage]) -> _Scored:
+        """Every sentence of the top passages scored as an answer to ``q``, best first, and the
+        evidence they give together."""
+        question, query = q.text, q.retrieval
+        language = q.language
+        kind = q.answer_type
         raw: list[tuple[int, Passage, int, int, str, bool]] = []
         for rank, p in enumerate(passages[: self.passages_considered]):
             c = p.chunk
@@ -754,23 +661,24 @@ class ExtractiveAnswerer:
 
         model = self.scorer.model_for(language)
         texts = [r[4] for r in raw]
-        sims = self.scorer.similarity(model, query, texts)
+        sims = self.scorer.similarity(model, q.retrieval_vector(self.scorer, model), texts)
         if query != question:
             # A follow-up: the current question still matters most for which sentence answers.
-            sims = 0.4 * sims + 0.6 * self.scorer.similarity(model, question, texts)
+            text_sims = self.scorer.similarity(model, q.text_vector(self.scorer, model), texts)
+            sims = 0.4 * sims + 0.6 * text_sims
         cross_lingual = language != "en" and all(
             detect_language(p.chunk.text) == "en" for p in passages[:3]
         )
         # Across languages words cannot match, except names (romanised anchors); the answer
         # type and the reranker's passage order carry more of the decision.
-        anchors = latin_anchors(query, self.lexical.doc_freq) if cross_lingual else []
+        anchors = list(q.anchors) if cross_lingual else []
         typed = kind != "other"
         sim_w, lex_w, type_w, rank_w = (
             (0.6, 0.15, 0.25 if typed else 0.0, 0.06)
             if cross_lingual
             else (0.6, 0.35, 0.15 if typed else 0.0, 0.02)
         )
-        q_terms = frozenset(self.lexical.tokens(query)) | frozenset(anchors)
+        q_terms = frozenset(q.terms) | frozenset(anchors)
 
         candidates = []
         for (rank, p, start, end, text, outside), sim in zip(raw, sims, strict=True):
@@ -778,11 +686,11 @@ class ExtractiveAnswerer:
             if cross_lingual:
                 lex = len(terms & set(anchors)) / len(anchors) if anchors else 0.0
             else:
-                lex = coverage(self.lexical, query, text)
+                lex = self._coverage(q, terms)
             score = (
                 sim_w * float(sim)
                 + lex_w * lex
-                + type_w * _type_match(kind, text, question)
+                + type_w * _type_match(kind, text, q)
                 - rank_w * (rank + outside)
             )
             c = p.chunk
@@ -812,14 +720,14 @@ class ExtractiveAnswerer:
                 }
             )
             context = " ".join(f"{passages[rank].chunk.section} {text}" for rank, _, text in near)
-            cov = self._soft_coverage(question if query == question else query, context)
+            cov = self._soft_coverage(q, context)
             confidence = SIMILARITY_WEIGHT * best_sim + (1 - SIMILARITY_WEIGHT) * cov
             if language == "ko":
                 confidence += KOREAN_OFFSET
             if unknown:
                 confidence *= UNKNOWN_NAME_PENALTY
-        type_miss = typed and _type_match(kind, best.text, question) == 0
-        counted = _count_focus(question) if kind == "number" else []
+        type_miss = typed and _type_match(kind, best.text, q) == 0
+        counted = list(q.count_focus) if kind == "number" else []
         strict = kind in _STRICT_TYPES or bool(counted)
         if type_miss:
             # "When" needs a time, "how many" a number, "who" a name the question lacks: if the
@@ -836,7 +744,8 @@ class ExtractiveAnswerer:
         features = (
             ("similarity", best_sim),
             ("coverage", cov),
-            ("sentence_coverage", coverage(self.lexical, query, best.text)),
+            # The best sentence's terms are kept with it: its coverage is not worked out again.
+            ("sentence_coverage", self._coverage(q, best.terms)),
             ("best_score", best.score),
             ("passage_score", float(passages[0].score)),
             ("type_miss", float(type_miss)),
@@ -854,6 +763,11 @@ class ExtractiveAnswerer:
         # (docs/decisions/020-korean-questions-checked-on-their-answer-passage.md).
         checked = best.passage_rank if cross_lingual else 0
         return candidates, Evidence(confidence, best_sim, cov, features, unknown, checked)
+
+    def _coverage(self, q: Query, terms: frozenset[str]) -> float:
+        """``similarity.coverage`` of a sentence whose terms are ``terms`` (all of them, or at
+        least all it shares with the question): the question's terms are read once, in ``q``."""
+        return weighted_share(self.lexical, q.unique_terms, [t in terms for t in q.unique_terms])
 
     def _counts(self, focus: Sequence[str], sentence: str) -> bool:
         """Whether a number in ``sentence`` counts what ``focus`` names (True without a focus).
@@ -873,23 +787,21 @@ class ExtractiveAnswerer:
         sims = self.scorer.vectors(model, list(focus)) @ self.scorer.vectors(model, counted).T
         return bool(sims.max() >= COUNT_MATCH_FLOOR)
 
-    def _soft_coverage(self, question: str, context: str) -> float:
+    def _soft_coverage(self, question: Query, context: str) -> float:
         """Like ``coverage``, but a word the context paraphrases earns partial credit.
 
         "founded" is not in a passage that says "established": exact matching alone would call
         that evidence missing. Each missing question word is compared with the context's words
         by embedding similarity; only a close neighbour earns credit, so "budget" does not find
-        itself in "revenue".
+        itself in "revenue". The question's words are those retrieval searched
+        (``Query.words``): after a follow-up's earlier question, the words that say what "it" is.
         """
         tokenizer = self.lexical.tokenizer
         present = set(tokenizer(context))
         weights: list[float] = []
         credit: list[float] = []
         missing: dict[str, int] = {}  # question word -> its slot in ``credit``
-        for word in dict.fromkeys(_WORD.findall(question)):
-            terms = tokenizer(word)
-            if not terms:
-                continue
+        for word, terms in question.words:
             hit = sum(t in present for t in terms) / len(terms)
             if hit < 1.0 and not _HANGUL.search(word):
                 missing[word] = len(credit)
@@ -914,7 +826,7 @@ class ExtractiveAnswerer:
         w = np.asarray(weights)
         return float((w * np.asarray(credit)).sum() / max(w.sum(), 1e-9))
 
-    def _choose(self, candidates: list[_Candidate], question: str) -> list[_Candidate]:
+    def _choose(self, candidates: list[_Candidate], question: Query) -> list[_Candidate]:
         """The best sentence, plus any close runner-up that adds what the question asks.
 
         A runner-up joins when it brings question terms the answer lacks, or, for a question in
@@ -924,8 +836,8 @@ class ExtractiveAnswerer:
         best = candidates[0]
         chosen = [best]
         covered = set(best.terms)
-        kind = answer_type(question)
-        two_part = bool(_TWO_PART.search(question))
+        kind = question.answer_type
+        two_part = bool(_TWO_PART.search(question.text))
         items = _answer_items(kind, best.text, question)
         for c in candidates[1:]:
             if len(chosen) >= self.max_sentences or c.score < 0.7 * best.score:
@@ -944,8 +856,7 @@ class ExtractiveAnswerer:
 
     def _compose(
         self,
-        question: str,
-        query: str,
+        question: Query,
         chosen: list[_Candidate],
         passages: Sequence[Passage],
         evidence: Evidence,
@@ -957,11 +868,11 @@ class ExtractiveAnswerer:
         )
         text = " ".join(f"{c.text} [{i + 1}]" for i, c in enumerate(ordered))
         return Answer(
-            question=question,
+            question=question.text,
             answer=text,
             abstained=False,
             citations=citations,
             passages=tuple(passages),
-            retrieval_query=query,
+            retrieval_query=question.retrieval,
             confidence=evidence.confidence,
         )

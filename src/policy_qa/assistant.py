@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any, cast
 from langchain_core.embeddings import Embeddings
 
 from .answer import ExtractiveAnswerer
-from .asks import computation, facets
 from .config import Settings, quiet_third_parties
 from .conversation import joined, leans_on_previous, previous_question
 from .embeddings import load_embeddings
@@ -47,6 +46,7 @@ from .inputs import (
 from .judge import AnswerabilityJudge, make_judge
 from .lexical import LexicalIndex
 from .lexical_cache import LexicalCache
+from .query import Query
 from .refusals import refusal_for
 from .retrieve import Retriever
 from .similarity import SentenceScorer
@@ -321,10 +321,11 @@ class Assistant:
         self._ready()
         retriever = self.retriever()
         sources = self._sources_within(within, retriever.lexical)
-        query = question
+        query = Query.read(question, retriever.lexical)
         if history:
             # Which reading (alone or after the previous question) is ask's decision too.
-            query = self._in_conversation(question, history, retriever, sources)[0]
+            extractive = ExtractiveAnswerer(retriever.scorer, retriever.lexical)
+            query = self._in_conversation(query, history, retriever, sources, extractive)[0]
         return retriever.search(query, k or self.settings.top_k, sources, rerank=rerank)
 
     def ask(
@@ -368,17 +369,17 @@ class Assistant:
         answerer = self._llm_answerer(llm or self.backends[-1])
         retriever = self.retriever()
         sources = self._sources_within(within, retriever.lexical)
+        # The question is read once here, and every stage below reads what it holds
+        # (docs/decisions/030-query-read-once.md).
+        asked = Query.read(question, retriever.lexical)
         original = question
-        english = self._in_english(question, retriever, sources)
+        english = self._in_english(asked, retriever, sources)
+        reading = asked
         if english is not None:
             # Read in English from here on; the answer still answers the Korean question
             # (docs/decisions/075-korean-questions-translated.md).
             question = english
-        condensed = answerer.condense(question, history) if answerer and history else None
-        if condensed:
-            query, passages = condensed, retriever.search(condensed, self.settings.top_k, sources)
-        else:
-            query, passages = self._in_conversation(question, history, retriever, sources)
+            reading = Query.read(english, retriever.lexical)
         extractive = ExtractiveAnswerer(
             retriever.scorer,
             retriever.lexical,
@@ -386,25 +387,35 @@ class Assistant:
             max_sentences=self.settings.max_answer_sentences,
             judge=self._judge_(),
         )
+        condensed = answerer.condense(question, history) if answerer and history else None
+        if condensed:
+            query = reading.searching(condensed, retriever.lexical)
+            passages = retriever.search(query, self.settings.top_k, sources)
+        else:
+            query, passages = self._in_conversation(
+                reading, history, retriever, sources, extractive
+            )
         # The calibrated refusal decides for every backend: the evidence scores, the
         # answerability check and the quote check were chosen on the dev sets' unanswerable
         # questions, while an LLM left to refuse by itself answered most of them
         # (docs/decisions/024-refusal-decided-before-any-llm.md). A refused question never
         # reaches the LLM.
-        asked = computation(question) if self.settings.computed_answers else None
+        combined = query.computation if self.settings.computed_answers else None
         computed = None
-        if asked is not None:
+        if combined is not None:
             # Each event of a span is looked up on its own too: one search for the whole
             # question may find only one of them (docs/decisions/073-computed-answers.md).
-            parts = facets(question) if asked.kind == "difference" else None
+            parts = query.facets if combined.kind == "difference" else None
             more = [p for part in parts or () for p in retriever.search(part, 3, sources)]
-            computed = extractive.computed(question, asked, [*passages, *more], query, parts)
-        extracted = computed or extractive.answer(question, passages, query)
+            computed = extractive.computed(query, combined, [*passages, *more], parts=parts)
+        extracted = computed or extractive.answer(query, passages)
         if english is not None:
             extracted = replace(
                 extracted,
                 question=original,
-                answer=refusal_for(original) if extracted.abstained else extracted.answer,
+                answer=refusal_for(original, asked.language)
+                if extracted.abstained
+                else extracted.answer,
                 notes=(*extracted.notes, f"read in English as “{english}”"),
             )
             question = original
@@ -427,7 +438,7 @@ class Assistant:
                 if isinstance(item, Answer):
                     # The check that let the question through is part of why it was answered.
                     notes = (*extracted.notes, *item.notes)
-                    yield replace(item, retrieval_query=query, notes=notes)
+                    yield replace(item, retrieval_query=query.retrieval, notes=notes)
                     return
                 if item is None:
                     break
@@ -440,11 +451,11 @@ class Assistant:
         yield answer
 
     def _in_english(
-        self, question: str, retriever: Retriever, sources: list[str] | None
+        self, question: Query, retriever: Retriever, sources: list[str] | None
     ) -> str | None:
         """``question`` translated, when it is Korean, the passages it finds are English and
         the model is there to translate (None otherwise, or when translation fails)."""
-        if detect_language(question) != "ko":
+        if question.language != "ko":
             return None
         judge = self._judge_()
         if judge is None:
@@ -455,43 +466,34 @@ class Assistant:
             return None
         names = glossary([p.chunk.text for p in passages])
         try:
-            return to_english(question, names, judge.reply)
+            return to_english(question.text, names, judge.reply)
         except LLMError as exc:
             log.warning("could not translate the question: %s", exc)
             return None
 
     def _in_conversation(
         self,
-        question: str,
+        question: Query,
         history: History | None,
         retriever: Retriever,
         sources: list[str] | None,
-    ) -> tuple[str, list[Passage]]:
-        """The retrieval query and passages for ``question``: read alone, or after the question
-        before it when that finds clearly stronger evidence (``conversation``)."""
+        extractive: ExtractiveAnswerer,
+    ) -> tuple[Query, list[Passage]]:
+        """The reading and passages for ``question``: alone, or after the question before it
+        when that finds clearly stronger evidence (``conversation``). ``extractive`` weighs the
+        evidence, and keeps the scoring of the reading chosen for the answer."""
         passages = retriever.search(question, self.settings.top_k, sources)
         previous = previous_question(history)
         if not previous:
             return question, passages
-        query = joined(previous, question)
+        query = question.searching(joined(previous, question.text), retriever.lexical)
         with_previous = retriever.search(query, self.settings.top_k, sources)
-        if self._leans(question, query, passages, with_previous, retriever):
+        if leans_on_previous(
+            extractive.evidence(question, passages).confidence,
+            extractive.evidence(query, with_previous).confidence,
+        ):
             return query, with_previous
         return question, passages
-
-    def _leans(
-        self,
-        question: str,
-        query: str,
-        alone: Sequence[Passage],
-        with_previous: Sequence[Passage],
-        retriever: Retriever,
-    ) -> bool:
-        evidence = ExtractiveAnswerer(retriever.scorer, retriever.lexical).evidence
-        return leans_on_previous(
-            evidence(question, alone, question).confidence,
-            evidence(question, with_previous, query).confidence,
-        )
 
     def _llm_answerer(self, backend: str) -> Any:
         """The LLM answerer for ``backend`` (None for extractive), built once per backend."""

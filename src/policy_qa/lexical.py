@@ -456,13 +456,27 @@ class LexicalIndex:
         return math.log(1.0 + (n - df + 0.5) / (df + 0.5))
 
     def search(
-        self, query: str, k: int, sources: Sequence[str] | None = None
+        self,
+        query: str,
+        k: int,
+        sources: Sequence[str] | None = None,
+        *,
+        terms: Sequence[str] | None = None,
+        anchors: Sequence[str] | None = None,
     ) -> list[tuple[str, float]]:
-        """Top ``k`` (chunk id, BM25 score) with a positive score, optionally within sources."""
+        """Top ``k`` (chunk id, BM25 score) with a positive score, optionally within sources.
+
+        ``terms`` and ``anchors``: the query's tokens and ``latin_anchors``, when the caller has
+        read them already (``Query``, docs/decisions/030-query-read-once.md).
+        """
         if self._retriever is None:
             return []
-        tokens = [t for t in self.tokenizer(query) if t in self._retriever.vocab_dict]
-        tokens += latin_anchors(query, self.doc_freq)
+        if terms is None:
+            terms = self.tokenizer(query)
+        if anchors is None:
+            anchors = latin_anchors(query, self.doc_freq)
+        tokens = [t for t in terms if t in self._retriever.vocab_dict]
+        tokens += anchors
         if not tokens:
             return []
         scores = np.asarray(self._retriever.get_scores(tokens), dtype=np.float32)

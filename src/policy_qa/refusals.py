@@ -27,24 +27,32 @@ _REFUSAL_PATTERNS = re.compile(
 )
 
 
-def refusal_for(question: str) -> str:
+def refusal_for(question: str, language: str | None = None) -> str:
     """The refusal sentence for ``question``: English, then Korean for a Korean question (the
     English sentence stays first, so callers and tests can look for it whatever the language).
+    ``language``: the question's, when the caller has read it already (``Query``).
 
     >>> refusal_for("Who chairs it?")
     'The indexed documents do not answer this.'
     """
-    return f"{REFUSAL} {REFUSAL_KO}" if detect_language(question) == "ko" else REFUSAL
+    korean = (language or detect_language(question)) == "ko"
+    return f"{REFUSAL} {REFUSAL_KO}" if korean else REFUSAL
 
 
 def refused(
-    question: str, passages: Sequence[Passage], notes: tuple[str, ...], **fields: Any
+    question: str,
+    passages: Sequence[Passage],
+    notes: tuple[str, ...],
+    *,
+    language: str | None = None,
+    **fields: Any,
 ) -> Answer:
     """The refusal ``Answer`` for ``question``: its sentence, the closest passages still shown,
-    and why (``notes``); ``fields`` are the rest of the answer (confidence, backend, ...)."""
+    and why (``notes``); ``fields`` are the rest of the answer (confidence, backend, ...).
+    ``language``: the question's, when the caller has read it already."""
     return Answer(
         question=question,
-        answer=refusal_for(question),
+        answer=refusal_for(question, language),
         abstained=True,
         passages=tuple(passages),
         notes=notes,

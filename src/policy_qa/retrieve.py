@@ -20,9 +20,10 @@ from dataclasses import dataclass, replace
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
-from .ingest import detect_language, split_sentences
+from .ingest import split_sentences
 from .lexical import LexicalIndex
-from .similarity import SentenceScorer, coverage, weighted_share
+from .query import Query
+from .similarity import SentenceScorer, weighted_share
 from .store import Store
 from .types import Chunk, Passage
 
@@ -127,12 +128,14 @@ class Retriever:
 
     def search(
         self,
-        query: str,
+        query: str | Query,
         k: int,
         sources: Sequence[str] | None = None,
         rerank: bool = True,
     ) -> list[Passage]:
-        language = detect_language(query)
+        """The top ``k`` passages for ``query`` (its ``retrieval`` text, when a ``Query``)."""
+        q = self._read(query)
+        language = q.retrieval_language
         # Which dense models to ask is known from the question alone: every pair of a language
         # shares the models with a non-zero weight.
         family = language_pair(language, None)
@@ -147,7 +150,9 @@ class Retriever:
         chunks: dict[str, Chunk] = {}
         raw: dict[str, dict[str, float]] = {}
 
-        lexical_hits = self.lexical.search(query, self.candidates, sources)
+        lexical_hits = self.lexical.search(
+            q.retrieval, self.candidates, sources, terms=q.terms, anchors=q.anchors
+        )
         ranked["bm25"] = [cid for cid, _ in lexical_hits]
         for cid, score in lexical_hits:
             raw.setdefault(cid, {})["bm25"] = score
@@ -159,7 +164,7 @@ class Retriever:
             # vector, and a question asked again (the chat's examples, a Korean question
             # searched before and after translation) is not encoded again
             # (docs/decisions/106-many-users-at-once.md).
-            vector = self.scorer.vectors(model, [query])[0]
+            vector = q.retrieval_vector(self.scorer, model)
             hits = self.store.search(model, vector.tolist(), self.candidates, sources)
             ranked[model] = [cid for cid, _, _ in hits]
             for cid, chunk, sim in hits:
@@ -195,7 +200,7 @@ class Retriever:
             for cid in order
         ]
         if rerank and len(passages) > 1:
-            passages = self.rerank(query, language, passages, pair)
+            passages = self.rerank(q, language, passages, pair)
         if self.window_chars > 0:
             return self.widen(passages, k, self.scorer.model_for(language))
         return passages[:k]
@@ -254,7 +259,7 @@ class Retriever:
         return widened
 
     def rerank(
-        self, query: str, language: str, passages: list[Passage], pair: str | None = None
+        self, query: str | Query, language: str, passages: list[Passage], pair: str | None = None
     ) -> list[Passage]:
         """Second stage over the top candidates: best-sentence similarity + term coverage.
 
@@ -262,9 +267,10 @@ class Retriever:
         the best single sentence (and how much of the question the chunk covers) sharpens
         Recall@1. A configured cross-encoder replaces this with its own scores.
         """
+        q = self._read(query)
         head, tail = passages[: self.rerank_depth], passages[self.rerank_depth :]
         if self.cross_encoder is not None:
-            pairs = [(query, p.chunk.text) for p in head]
+            pairs = [(q.retrieval, p.chunk.text) for p in head]
             ce = np.asarray(self.cross_encoder.predict(pairs))  # type: ignore[attr-defined]
             scores = list(ce)
         else:
@@ -273,12 +279,12 @@ class Retriever:
             chunks = [p.chunk for p in head]
             sentences, owners = _sentences(chunks)
             self._prime_sentences(model, chunks, sentences, owners)
-            sims = self.scorer.similarity(model, query, sentences)
+            sims = self.scorer.similarity(model, q.retrieval_vector(self.scorer, model), sentences)
             best = np.full(len(head), -1.0)
             for sim, owner in zip(sims, owners, strict=True):
                 best[owner] = max(best[owner], float(sim))
             top_rrf = max(p.score for p in head)
-            coverages = self._coverages(query, head)
+            coverages = self._coverages(q, head)
             scores = []
             for i, p in enumerate(head):
                 cov = coverages[i]
@@ -323,13 +329,21 @@ class Retriever:
         # Chunks stored without them (older index, or a model that skips their language).
         self.scorer.prime_chunks(model, [c for cid, c in by_id.items() if cid not in stored])
 
-    def _coverages(self, query: str, head: Sequence[Passage]) -> list[float]:
+    def _coverages(self, query: Query, head: Sequence[Passage]) -> list[float]:
         """``coverage`` of each candidate, reading term presence from the lexical index."""
-        terms = list(dict.fromkeys(self.lexical.tokens(query)))
+        terms = query.unique_terms
         present = self.lexical.contains([p.chunk.id for p in head], terms)
         return [
-            coverage(self.lexical, query, f"{p.chunk.section}\n{p.chunk.text}")
-            if hits is None
-            else weighted_share(self.lexical, terms, hits)
+            weighted_share(self.lexical, terms, self._holds(terms, p) if hits is None else hits)
             for p, hits in zip(head, present, strict=True)
         ]
+
+    def _holds(self, terms: Sequence[str], passage: Passage) -> list[bool]:
+        """Whether ``passage``'s section and text hold each of ``terms`` (a chunk the lexical
+        index does not have)."""
+        present = set(self.lexical.tokens(f"{passage.chunk.section}\n{passage.chunk.text}"))
+        return [t in present for t in terms]
+
+    def _read(self, query: str | Query) -> Query:
+        """``query`` as a ``Query`` (read now, when it is a text)."""
+        return query if isinstance(query, Query) else Query.read(query, self.lexical)

@@ -122,11 +122,12 @@ class SentenceScorer:
         with self._lock:
             self._cache.clear()
 
-    def similarity(self, model: str, query: str, texts: Sequence[str]) -> np.ndarray:
-        """Cosine similarity of ``query`` to each of ``texts`` under ``model``."""
+    def similarity(self, model: str, query: str | np.ndarray, texts: Sequence[str]) -> np.ndarray:
+        """Cosine similarity of ``query`` (a text, or its unit vector under ``model``) to each
+        of ``texts`` under ``model``."""
         if not texts:
             return np.zeros(0, dtype=np.float32)
-        q = self.vectors(model, [query])[0]
+        q = query if isinstance(query, np.ndarray) else self.vectors(model, [query])[0]
         return self.vectors(model, texts) @ q
 
 

@@ -17,6 +17,7 @@ __all__ = [
     "HANGUL_SYLLABLE",
     "HANGUL_SYLLABLES",
     "UNSAFE_CHARACTER",
+    "WORD",
     "strip_unsafe",
     "terminal_safe",
     "words",
@@ -35,6 +36,10 @@ HANGUL_SYLLABLE = re.compile(f"[{HANGUL_SYLLABLES}]")
 
 HANGUL_LETTER = re.compile(f"[{HANGUL_SYLLABLES}{HANGUL_JAMO}]")
 """One Hangul letter, syllable or jamo: use for "is this character Korean script?"."""
+
+WORD = re.compile(r"[^\W_]+(?:[-'’][^\W_]+)*")
+"""One word as a reader sees it: letters and digits, joined by inner hyphens or apostrophes
+("Myung-bak", "Korea's"); what the answerer compares a question's words by."""
 
 # Explicit bidi embeddings, overrides and isolates (LRE, RLE, PDF, LRO, RLO; LRI, RLI, FSI,
 # PDI): they reorder how text is displayed, so text can show other than what it says
