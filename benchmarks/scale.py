@@ -25,10 +25,12 @@ At each size:
 - disk: the index folder (Chroma, and the saved BM25 index);
 - cold start: ``policy-qa ask QUESTION --judge off`` as a whole process, process start to
   answer, the median of ``--cold-runs``, and its peak RSS;
-- warm: a fresh process opens the index, answers one question untimed, then times
-  ``Assistant.ask`` (retrieval and the extractive answer, the check off) for English and Korean
-  questions from the shared sets, and English ones ``within`` the real PolicyQA documents
-  (the sources are read from the BM25 index, decision 012); its peak RSS is the memory column.
+- warm: a fresh process opens the index, answers an English and a Korean question untimed
+  (as ``policy-qa serve`` warms up), then times ``Assistant.ask`` (retrieval and the
+  extractive answer, the check off) for English and Korean questions from the shared sets,
+  and PolicyQA's questions about the real PolicyQA documents ``within`` those documents (the
+  sources are read from the BM25 index, decision 012); its peak RSS is the memory column.
+Peak RSS is each child's own: it is spawned from a small launcher, not from this process.
 The load average is printed beside every size: other work shares the cores. A size is skipped
 when the disk would not keep 2 GB free after it (estimated from the size before). Prints a
 table and writes JSON (``--out``). Speed targets (docs/decisions/104-scale.md) live here, not
@@ -48,6 +50,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -58,8 +61,8 @@ from bench_retrieval import contexts, percentile  # benchmarks/ is on sys.path w
 from policy_qa import Assistant, Settings
 from policy_qa.chroma_store import ChromaStore
 from policy_qa.config import quiet_third_parties
-from policy_qa.embeddings import encode, load_embeddings
-from policy_qa.indexing import embed_sentences, embedding_text
+from policy_qa.embeddings import load_embeddings
+from policy_qa.indexing import EMBED_BATCH, _embed  # production's embedding step (Corpus)
 from policy_qa.ingest import chunk_document
 from policy_qa.store import SentenceVectors
 from policy_qa.types import Chunk, Document
@@ -68,6 +71,8 @@ REPO = Path(__file__).resolve().parents[1]
 KEEP_FREE = 2 * 1024**3  # bytes of disk a size must leave free, or it is skipped
 WRITE_BATCH = 500  # documents per Chroma write
 WITHIN = "policyqa/"  # the real PolicyQA documents; copies live under copyK/
+_SET_ORDER = ("policyqa", "korquad", "clapnq")  # real_documents takes one of each in turn
+WARM_QUESTIONS = ("What does this policy cover?", "이 정책은 무엇을 다룹니까?")  # untimed
 
 
 def load_average() -> str:
@@ -84,22 +89,42 @@ def folder_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
+# Runs a command and writes its wall time and peak RSS to a file. A child's ``ru_maxrss``
+# starts from its parent's RSS at the fork (Linux keeps the high-water mark across ``exec``), so
+# measured straight from this process, every child "peaked" at this process's own 1.6-2.2 GB
+# (the models, Chroma, the corpus's vectors): the cold-RSS column of decision 104. Spawned from
+# this small launcher (~10 MB), a child's peak is its own.
+_LAUNCHER = """
+import json, os, subprocess, sys, time
+began = time.perf_counter()
+child = subprocess.Popen(sys.argv[2:])
+_, status, usage = os.wait4(child.pid, 0)
+seconds = time.perf_counter() - began
+code = os.waitstatus_to_exitcode(status)
+with open(sys.argv[1], "w") as f:
+    json.dump({"seconds": seconds, "maxrss_kb": usage.ru_maxrss, "code": code}, f)
+"""
+
+
 def timed_child(cmd: list[str]) -> tuple[float, int, str]:
-    """Wall seconds, peak RSS in bytes and stdout of ``cmd`` (its rusage, from ``wait4``)."""
+    """Wall seconds, peak RSS in bytes and stdout of ``cmd``."""
     env = {**os.environ, "POLICY_QA_JUDGE": "off"}
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        began = time.perf_counter()
-        child = subprocess.Popen(cmd, stdout=out, stderr=err, env=env)
-        _, status, usage = os.wait4(child.pid, 0)
-        seconds = time.perf_counter() - began
-        child.returncode = os.waitstatus_to_exitcode(status)
+    with (
+        tempfile.TemporaryFile() as out,
+        tempfile.TemporaryFile() as err,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
+        report = Path(tmp) / "usage.json"
+        launcher = [sys.executable, "-I", "-S", "-c", _LAUNCHER, str(report)]
+        subprocess.run([*launcher, *cmd], stdout=out, stderr=err, env=env, check=True)
+        usage = json.loads(report.read_text(encoding="utf-8"))
         out.seek(0)
         err.seek(0)
-        if child.returncode:
+        if usage["code"]:
             raise RuntimeError(
-                f"{' '.join(cmd[:4])} failed ({child.returncode}): {err.read().decode()[-2000:]}"
+                f"{' '.join(cmd[:4])} failed ({usage['code']}): {err.read().decode()[-2000:]}"
             )
-        return seconds, usage.ru_maxrss * 1024, out.read().decode()
+        return usage["seconds"], usage["maxrss_kb"] * 1024, out.read().decode()
 
 
 def policy_qa_command() -> list[str]:
@@ -110,40 +135,90 @@ def policy_qa_command() -> list[str]:
 def real_documents(
     texts: list[tuple[str, str]], settings: Settings, real: int
 ) -> list[tuple[Document, list[Chunk]]]:
-    """Whole documents, chunked, until they hold at least ``real`` chunks."""
+    """Whole documents, chunked, until they hold at least ``real`` chunks, taken from each set
+    in turn (PolicyQA, KorQuAD, CLAP NQ) so that every set is in the index: CLAP NQ's 300
+    passages outnumber PolicyQA's 20 articles, and a plain shuffle once left no PolicyQA
+    document in a 235-chunk sample, which made the ``within`` row time an empty restriction."""
+    by_set: dict[str, list[tuple[str, str]]] = {}
+    for source, text in texts:
+        by_set.setdefault(source.split("/")[0], []).append((source, text))
+    turns = [iter(by_set[name]) for name in sorted(by_set, key=_SET_ORDER.index)]
     docs: list[tuple[Document, list[Chunk]]] = []
     count = 0
-    for source, text in texts:
-        title = source.split("/")[1].removesuffix(".txt")
-        doc = Document(source=source, title=title, text=text.strip())
-        chunks = chunk_document(doc, settings.chunk_size, settings.chunk_min)
-        docs.append((doc, chunks))
-        count += len(chunks)
-        if count >= real:
-            break
+    while turns and count < real:
+        for turn in list(turns):
+            picked = next(turn, None)
+            if picked is None:
+                turns.remove(turn)
+                continue
+            source, text = picked
+            title = source.split("/")[1].removesuffix(".txt")
+            doc = Document(source=source, title=title, text=text.strip())
+            chunks = chunk_document(doc, settings.chunk_size, settings.chunk_min)
+            docs.append((doc, chunks))
+            count += len(chunks)
+            if count >= real:
+                break
     return docs
+
+
+def within_questions(datasets: Path, docs: list[tuple[Document, list[Chunk]]]) -> list[str]:
+    """The PolicyQA questions about the PolicyQA documents in the index (what a user
+    restricting a question to those documents would ask), one per paragraph."""
+    sources = {doc.source for doc, _ in docs}
+    policy = json.loads((datasets / "policyqa" / "dev.json").read_text(encoding="utf-8"))
+    return [
+        para["qas"][0]["question"]
+        for article in policy["data"]
+        if f"{WITHIN}{article['title']}.txt" in sources
+        for para in article["paragraphs"]
+        if para["qas"]
+    ]
 
 
 class Corpus:
     """The real documents with their vectors, written to a store as the original and then as
-    copies (``copyK/`` sources, perturbed vectors) until the store holds a given size."""
+    copies (``copyK/`` sources, perturbed vectors) until the store holds a given size.
+
+    The real chunks are embedded the way ``policy-qa index`` embeds them: ``EMBED_BATCH``
+    chunks at a time through indexing's own ``_embed``, the models side by side on one thread
+    each, MiniLM's sentence vectors for English chunks only
+    (docs/decisions/100-indexing-profile-and-speed.md). Embedding them here rather than
+    through ``index_paths`` keeps the vectors at hand for the copies.
+    """
 
     def __init__(self, docs: list[tuple[Document, list[Chunk]]], models: dict[str, Any]) -> None:
         self.docs = docs
         chunks = [c for _, cs in docs for c in cs]
         began = time.perf_counter()
-        texts = [embedding_text(c) for c in chunks]
-        self.vectors = {m: encode(e, texts) for m, e in models.items()}
-        sentences = embed_sentences(models, chunks)
+        parts = []
+        with ThreadPoolExecutor(max_workers=len(models)) as pool:
+            for start in range(0, len(chunks), EMBED_BATCH):
+                parts.append(_embed(models, chunks[start : start + EMBED_BATCH], pool))
         self.embed_seconds = time.perf_counter() - began
-        self.spans = sentences.spans
-        self.sentence_vectors = sentences.vectors
-        self.first_row = np.concatenate([[0], np.cumsum([len(s) for s in self.spans])]).astype(int)
+        self.vectors = {m: np.vstack([v[m] for v, _ in parts]) for m in models}
+        self.spans = [span for _, s in parts for span in s.spans]
+        # Each model's sentence rows, chunk by chunk: none for a chunk whose sentences that
+        # model does not embed at index time (``SentenceVectors.skipped``).
+        self.sentence_vectors: dict[str, np.ndarray] = {}
+        self.sentence_rows: dict[str, list[np.ndarray]] = {}
+        for m in models:
+            self.sentence_vectors[m] = np.vstack([s.vectors[m] for _, s in parts])
+            rows: list[np.ndarray] = []
+            first = 0
+            for _, s in parts:
+                skipped = s.skipped.get(m, frozenset())
+                for i, span in enumerate(s.spans):
+                    n = 0 if i in skipped else len(span)
+                    rows.append(np.arange(first, first + n))
+                    first += n
+            self.sentence_rows[m] = rows
         self.chunks = len(chunks)
         self.written = 0
         self._items = self._copies()
 
-    def _copies(self) -> Iterator[tuple[Any, tuple, np.ndarray]]:
+    def _copies(self) -> Iterator[tuple[Any, int]]:
+        """(store item, index of its first chunk among the real ones), copy after copy."""
         noise = np.random.default_rng(13)
         k = 0
         while True:
@@ -156,8 +231,7 @@ class Corpus:
                 vecs = {m: v[offset : offset + n] for m, v in self.vectors.items()}
                 if k:
                     vecs = {m: jittered(v, noise) for m, v in vecs.items()}
-                rows = np.arange(self.first_row[offset], self.first_row[offset + n])
-                yield (copy, copied, vecs, "bench"), self.spans[offset : offset + n], rows
+                yield (copy, copied, vecs, "bench"), offset
                 offset += n
             k += 1
 
@@ -166,38 +240,47 @@ class Corpus:
         began = time.perf_counter()
         while self.written < size:
             items: list[Any] = []
-            spans: list[tuple[tuple[int, int], ...]] = []
-            rows: list[np.ndarray] = []
+            real: list[int] = []  # each written chunk's index among the real ones
             while self.written < size and len(items) < WRITE_BATCH:
-                item, item_spans, item_rows = next(self._items)
+                item, offset = next(self._items)
                 items.append(item)
-                spans.extend(item_spans)
-                rows.append(item_rows)
+                real.extend(range(offset, offset + len(item[1])))
                 self.written += len(item[1])
-            picked = np.concatenate(rows)
-            store.write_documents(
-                items,
-                SentenceVectors(
-                    spans=tuple(spans),
-                    vectors={m: v[picked] for m, v in self.sentence_vectors.items()},
-                ),
-            )
+            vectors = {}
+            skipped = {}
+            for m, rows in self.sentence_rows.items():
+                picked = [rows[i] for i in real]
+                vectors[m] = self.sentence_vectors[m][np.concatenate(picked).astype(np.intp)]
+                skipped[m] = frozenset(n for n, r in enumerate(picked) if not len(r))
+            spans = tuple(self.spans[i] for i in real)
+            store.write_documents(items, SentenceVectors(spans, vectors, skipped))
         return time.perf_counter() - began
 
 
 def warm_run(index_dir: Path, questions_file: Path) -> int:
-    """The warm-query child: one untimed question, then every question timed (ms, JSON)."""
+    """The warm-query child: two untimed questions, then every question timed (ms, JSON)."""
     quiet_third_parties()
     questions = json.loads(questions_file.read_text(encoding="utf-8"))
     qa = Assistant(settings=Settings.from_env(index_dir=index_dir, judge="off"))
-    qa.ask(questions["English"][0])
+    # Warm both languages' paths, as `policy-qa serve` does before users come (cli._warm): the
+    # models, and the Korean tokenizer, whose first load (2-10 s) would land on whichever timed
+    # question first tokenizes Korean text.
+    for warm in WARM_QUESTIONS:
+        qa.ask(warm)
     result: dict[str, list[float]] = {}
-    for label, within in (("English", None), ("Korean", None), ("English within", WITHIN)):
+    for label, key, within in (
+        ("English", "English", None),
+        ("Korean", "Korean", None),
+        ("English within", "Within", WITHIN),
+    ):
         times = []
-        for q in questions[label.split()[0]]:
+        for q in questions[key]:
             began = time.perf_counter()
-            qa.ask(q, within=within)
+            answer = qa.ask(q, within=within)
             times.append((time.perf_counter() - began) * 1000)
+            if within and not answer.passages:
+                # An empty restriction is answered without a search: timing it says nothing.
+                raise RuntimeError(f"no passage under {within!r} for {q!r}")
         result[label] = times
     print(json.dumps(result))
     return 0
@@ -272,13 +355,25 @@ def main() -> int:
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="bench-scale-"))
     workdir.mkdir(parents=True, exist_ok=True)
     questions_file = workdir / "questions.json"
-    questions = {"English": english[: args.queries], "Korean": korean[: args.queries // 2]}
-    questions_file.write_text(json.dumps(questions, ensure_ascii=False), encoding="utf-8")
     settings = Settings(data_dir=workdir / "data", judge="off")
     print(f"load average {load_average()}; index in {settings.resolved_index_dir}", flush=True)
+    docs = real_documents(texts, settings, min(args.real, sizes[-1]))
+    within = within_questions(args.datasets, docs)
+    rng.shuffle(within)
+    questions = {
+        "English": english[: args.queries],
+        "Korean": korean[: args.queries // 2],
+        "Within": within[: args.queries],
+    }
+    questions_file.write_text(json.dumps(questions, ensure_ascii=False), encoding="utf-8")
+    print(
+        f"{sum(d.source.startswith(WITHIN) for d, _ in docs)} real documents under {WITHIN!r}, "
+        f"{len(within)} questions about them",
+        flush=True,
+    )
 
     models = {m: load_embeddings(m) for m in settings.dense_models}
-    corpus = Corpus(real_documents(texts, settings, min(args.real, sizes[-1])), models)
+    corpus = Corpus(docs, models)
     rate = corpus.chunks / corpus.embed_seconds
     print(
         f"{corpus.chunks:,} real chunks embedded (both models, chunks and sentences) in "
