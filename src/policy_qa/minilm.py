@@ -171,8 +171,8 @@ class MiniLMNumpy:
         ~9 ms of CPU on its own, nearly all of it reading them, and the answerer embeds a few
         dozen words a question (docs/decisions/105-warm-questions.md). A row of a matrix
         product does not depend on the other rows, so each text's vector is the one it gets
-        alone, to the bit (tests/test_minilm.py). Attention runs per text, texts of one
-        length together.
+        alone (to the bit on the project's machine; tests/test_minilm.py). Attention runs per
+        text, texts of one length together.
         """
         width = self._word.shape[1]
         head = width // self._heads
