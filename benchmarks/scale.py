@@ -12,12 +12,13 @@ sentences, for both models) and BM25 building over it (Kiwi: 424 s at 100,000 ch
 bench_lexical.py). Run it under ``nice -n 10`` on a shared machine.
 
 ``--real`` chunks of real text (PolicyQA and KorQuAD articles, CLAP NQ
-passages, from the shared sets; never copied into the repository) are chunked and embedded for
-real by both models, chunks and sentences, which measures indexing throughput; the rest are
+passages, from the shared sets, each set in turn; never copied into the repository) are written
+to files and indexed for real by ``index_paths``, as ``policy-qa index`` does (both models side
+by side, chunks and sentences), which measures indexing throughput; the rest are
 copies of them under other sources, their vectors slightly perturbed, as
 benchmarks/bench_retrieval.py builds its large indexes: embedding 100,000 chunks for real would
 take about eight hours at 3.7 chunks/s. The index-time column therefore says what it is: the
-real chunks' embedding, then the copies' writes (Chroma and BM25), and the time indexing that
+real chunks' indexing, then the copies' writes (Chroma and BM25), and the time indexing that
 many real chunks would take at the measured throughput. Copies share their texts, so BM25's
 vocabulary does not grow with them (benchmarks/bench_lexical.py measures that at 100,000).
 
@@ -49,8 +50,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -62,9 +62,9 @@ from policy_qa import Assistant, Settings
 from policy_qa.chroma_store import ChromaStore
 from policy_qa.config import quiet_third_parties
 from policy_qa.embeddings import load_embeddings
-from policy_qa.indexing import EMBED_BATCH, _embed  # production's embedding step (Corpus)
+from policy_qa.indexing import index_paths
 from policy_qa.ingest import chunk_document
-from policy_qa.store import SentenceVectors
+from policy_qa.store import DocumentItem, SentenceVectors
 from policy_qa.types import Chunk, Document
 
 REPO = Path(__file__).resolve().parents[1]
@@ -177,61 +177,92 @@ def within_questions(datasets: Path, docs: list[tuple[Document, list[Chunk]]]) -
     ]
 
 
-class Corpus:
-    """The real documents with their vectors, written to a store as the original and then as
-    copies (``copyK/`` sources, perturbed vectors) until the store holds a given size.
+class Recording(ChromaStore):
+    """A ``ChromaStore`` that keeps what is written while ``recording``: the real documents'
+    chunks and vectors as indexing made them, for the copies."""
 
-    The real chunks are embedded the way ``policy-qa index`` embeds them: ``EMBED_BATCH``
-    chunks at a time through indexing's own ``_embed``, the models side by side on one thread
-    each, MiniLM's sentence vectors for English chunks only
-    (docs/decisions/100-indexing-profile-and-speed.md). Embedding them here rather than
-    through ``index_paths`` keeps the vectors at hand for the copies.
+    recording = True
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.writes: list[tuple[list[DocumentItem], SentenceVectors]] = []
+
+    def write_documents(
+        self, items: Sequence[DocumentItem], sentences: SentenceVectors | None = None
+    ) -> None:
+        if self.recording and sentences is not None:
+            self.writes.append((list(items), sentences))
+        super().write_documents(items, sentences)
+
+
+class Corpus:
+    """The real documents, indexed for real, then copies of them (``copyK/`` sources,
+    perturbed vectors) until the store holds a given size.
+
+    The real documents are written to files and indexed by ``index_paths``, as
+    ``policy-qa index`` does (the models side by side, MiniLM's sentence vectors for English
+    chunks only: docs/decisions/100-indexing-profile-and-speed.md); the store records what it
+    wrote, and the copies reuse those vectors.
     """
 
-    def __init__(self, docs: list[tuple[Document, list[Chunk]]], models: dict[str, Any]) -> None:
-        self.docs = docs
-        chunks = [c for _, cs in docs for c in cs]
+    def __init__(
+        self,
+        docs: list[tuple[Document, list[Chunk]]],
+        store: Recording,
+        models: dict[str, Any],
+        settings: Settings,
+        folder: Path,
+    ) -> None:
+        for doc, _ in docs:
+            path = folder / doc.source
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(doc.text, encoding="utf-8")
         began = time.perf_counter()
-        parts = []
-        with ThreadPoolExecutor(max_workers=len(models)) as pool:
-            for start in range(0, len(chunks), EMBED_BATCH):
-                parts.append(_embed(models, chunks[start : start + EMBED_BATCH], pool))
+        index_paths(
+            store,
+            models,
+            [folder],
+            chunk_size=settings.chunk_size,
+            chunk_min=settings.chunk_min,
+        )
         self.embed_seconds = time.perf_counter() - began
-        self.vectors = {m: np.vstack([v[m] for v, _ in parts]) for m in models}
-        self.spans = [span for _, s in parts for span in s.spans]
+        store.recording = False
+        self.docs = [(doc, chunks) for items, _ in store.writes for doc, chunks, _, _ in items]
+        self.vectors = {
+            m: np.vstack([v[m] for items, _ in store.writes for _, _, v, _ in items])
+            for m in models
+        }
+        self.spans = [span for _, s in store.writes for span in s.spans]
         # Each model's sentence rows, chunk by chunk: none for a chunk whose sentences that
         # model does not embed at index time (``SentenceVectors.skipped``).
         self.sentence_vectors: dict[str, np.ndarray] = {}
         self.sentence_rows: dict[str, list[np.ndarray]] = {}
         for m in models:
-            self.sentence_vectors[m] = np.vstack([s.vectors[m] for _, s in parts])
+            self.sentence_vectors[m] = np.vstack([s.vectors[m] for _, s in store.writes])
             rows: list[np.ndarray] = []
             first = 0
-            for _, s in parts:
+            for _, s in store.writes:
                 skipped = s.skipped.get(m, frozenset())
                 for i, span in enumerate(s.spans):
                     n = 0 if i in skipped else len(span)
                     rows.append(np.arange(first, first + n))
                     first += n
             self.sentence_rows[m] = rows
-        self.chunks = len(chunks)
-        self.written = 0
+        self.chunks = len(self.spans)
+        self.written = self.chunks  # the originals, written by indexing
         self._items = self._copies()
 
     def _copies(self) -> Iterator[tuple[Any, int]]:
         """(store item, index of its first chunk among the real ones), copy after copy."""
         noise = np.random.default_rng(13)
-        k = 0
+        k = 1
         while True:
             offset = 0
             for doc, chunks in self.docs:
                 n = len(chunks)
-                tag = f"copy{k}/" if k else ""
-                copy = Document(source=tag + doc.source, title=doc.title, text=doc.text)
+                copy = Document(source=f"copy{k}/{doc.source}", title=doc.title, text=doc.text)
                 copied = [replace(c, source=copy.source) for c in chunks]
-                vecs = {m: v[offset : offset + n] for m, v in self.vectors.items()}
-                if k:
-                    vecs = {m: jittered(v, noise) for m, v in vecs.items()}
+                vecs = {m: jittered(v[offset : offset + n], noise) for m, v in self.vectors.items()}
                 yield (copy, copied, vecs, "bench"), offset
                 offset += n
             k += 1
@@ -376,14 +407,15 @@ def main() -> int:
     )
 
     models = {m: load_embeddings(m) for m in settings.dense_models}
-    corpus = Corpus(docs, models)
+    store = Recording(settings.resolved_index_dir, None, settings.collection, models, create=True)
+    corpus = Corpus(docs, store, models, settings, workdir / "real")
     rate = corpus.chunks / corpus.embed_seconds
     print(
-        f"{corpus.chunks:,} real chunks embedded (both models, chunks and sentences) in "
+        f"{corpus.chunks:,} real chunks indexed by index_paths (read, chunked, both models' "
+        f"chunk and sentence vectors, written) in "
         f"{corpus.embed_seconds:.0f} s: {rate:.2f} chunks/s; load average {load_average()}",
         flush=True,
     )
-    store = ChromaStore(settings.resolved_index_dir, None, settings.collection, models, create=True)
     rows: list[dict[str, Any]] = []
     write_seconds = 0.0
     try:
@@ -431,9 +463,9 @@ def main() -> int:
 
 
 def print_table(rows: list[dict[str, Any]], rate: float) -> None:
-    print(f"\nReal indexing throughput: {rate:.2f} chunks/s (both models, chunks and sentences)\n")
+    print(f"\nReal indexing throughput: {rate:.2f} chunks/s (index_paths, both models)\n")
     head = (
-        "| chunks | index time: real embed + copies written + BM25 (real-equivalent) | disk "
+        "| chunks | index time: real indexed + copies written + BM25 (real-equivalent) | disk "
         "| cold start (median): wall, CPU | cold RSS | warm p50 / p95: wall, CPU | warm RSS "
         "| load average |"
     )
