@@ -27,6 +27,19 @@ def test_korean_uses_character_bigrams() -> None:
     assert tok("대덕연구단지") == ["대덕", "덕연", "연구", "구단", "단지"]
 
 
+def test_kiwi_terms_of_a_word_are_read_once_and_do_not_depend_on_its_neighbours() -> None:
+    # Kiwi reads one Hangul run at a time, so a run's terms are remembered (decision 105).
+    text = "대덕연구단지는 1973년에 설립되었다. 연구단지는 대전에 있다."
+    fresh = Tokenizer(korean="kiwi")
+    first = fresh(text)
+    assert first and fresh(text) == first
+    assert fresh._kiwi_terms.cache_info().hits > 0
+    other = Tokenizer(korean="kiwi")  # its own memory: every run analysed anew
+    assert other("연구단지는 대전에 있다.") + other("대덕연구단지는 1973년에 설립되었다.") == (
+        fresh("연구단지는 대전에 있다.") + fresh("대덕연구단지는 1973년에 설립되었다.")
+    )
+
+
 def test_search_ranks_and_filters_by_source() -> None:
     index = LexicalIndex.build(DOCS, Tokenizer())
     assert index.search("When was the research complex established?", 2)[0][0] == "c1"

