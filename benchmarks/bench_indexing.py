@@ -21,9 +21,6 @@ embedding 10,000 chunks for real takes half an hour on two cores) and times re-i
 changed file, BM25 included. ``--quick`` uses a quarter of each corpus, one round, and a
 2,000-chunk incremental row: a few minutes, for ``make bench``. ``--server 5000,20000,50000``
 adds the one-server table of docs/decisions/102-when-to-move-beyond-one-chroma-server.md.
-``--sentences own,pooled`` times ``policy-qa index`` once per way of making MiniLM's sentence
-vectors (``POLICY_QA_POOLED_SENTENCES``; docs/decisions/108-pooled-sentence-vectors.md), each
-alternating with the plain pipeline in the same rounds, and the incremental row once per way.
 
 Speed targets live here, not in tests (docs/decisions/100-indexing-profile-and-speed.md).
 """
@@ -108,10 +105,8 @@ print(stats.chunks)
 """
 
 
-def _env(pooled: bool | None = None) -> dict[str, str]:
+def _env() -> dict[str, str]:
     env = dict(os.environ)
-    if pooled is not None:
-        env["POLICY_QA_POOLED_SENTENCES"] = "true" if pooled else "false"
     env.update(
         HF_HUB_OFFLINE="1",
         TRANSFORMERS_OFFLINE="1",
@@ -122,16 +117,15 @@ def _env(pooled: bool | None = None) -> dict[str, str]:
     return env
 
 
-def run_policy_qa(corpus: Path, work: Path, pooled: bool | None = None) -> tuple[float, int, float]:
-    """``policy-qa index`` as a process: (seconds, chunks, the seconds it reports itself);
-    ``pooled``: MiniLM's sentence vectors pooled or not (None: the default)."""
+def run_policy_qa(corpus: Path, work: Path) -> tuple[float, int, float]:
+    """``policy-qa index`` as a process: (seconds, chunks, the seconds it reports itself)."""
     data = work / "pqa"
     shutil.rmtree(data, ignore_errors=True)
     exe = Path(sys.executable).with_name("policy-qa")
     began = time.perf_counter()
     out = subprocess.run(
         [str(exe), "index", "--data-dir", str(data), "--quiet", "--json", str(corpus)],
-        env=_env(pooled),
+        env=_env(),
         capture_output=True,
         text=True,
         check=True,
@@ -257,7 +251,7 @@ def _defined_in(path: str, line: int, owner: str) -> bool:
     return False
 
 
-def incremental(work: Path, total: int, corpus: Path, pooled: bool = False) -> dict[str, float]:
+def incremental(work: Path, total: int, corpus: Path) -> dict[str, float]:
     """Re-index one changed file in an index of ``total`` chunks, BM25 included.
 
     The first copy of ``corpus`` is indexed for real; copies (a tag in each source, vectors
@@ -274,11 +268,9 @@ def incremental(work: Path, total: int, corpus: Path, pooled: bool = False) -> d
     from policy_qa.indexing import embedding_text, index_paths
     from policy_qa.lexical import LexicalIndex, Tokenizer
     from policy_qa.lexical_cache import LexicalCache, lexical_text
-    from policy_qa.types import Chunk, Document, IndexReport
+    from policy_qa.types import Chunk, Document
 
-    # A folder per way: Chroma caches its client per path within a process.
-    work = work / ("incremental-pooled" if pooled else "incremental-own")
-    settings = Settings(data_dir=work / "incremental", pooled_sentences=pooled)
+    settings = Settings(data_dir=work / "incremental")
     shutil.rmtree(settings.data_dir, ignore_errors=True)
     folder = work / "incremental-corpus"
     shutil.rmtree(folder, ignore_errors=True)
@@ -326,20 +318,15 @@ def incremental(work: Path, total: int, corpus: Path, pooled: bool = False) -> d
     cache.get(store)
     first_build = time.perf_counter() - began
     changed = sorted(folder.glob("*.txt"))[0]
-
-    def reindex_changed() -> IndexReport:
-        return index_paths(
-            store,
-            models,
-            [changed],
-            chunk_size=settings.chunk_size,
-            chunk_min=settings.chunk_min,
-            pooled=settings.pooled_sentences,
-        )
-
     changed.write_text(changed.read_text(encoding="utf-8") + "\n\nA sentence added.", "utf-8")
     began = time.perf_counter()
-    report = reindex_changed()
+    report = index_paths(
+        store,
+        models,
+        [changed],
+        chunk_size=settings.chunk_size,
+        chunk_min=settings.chunk_min,
+    )
     embed_write = time.perf_counter() - began
     began = time.perf_counter()
     previous = cache.get(store)
@@ -360,34 +347,9 @@ def incremental(work: Path, total: int, corpus: Path, pooled: bool = False) -> d
         spans=[(c.start, c.end) for _, c in everything],
     )
     full_build = time.perf_counter() - began
-    # The same change once more under cProfile, to say where embed + write goes (not timed
-    # above: the profiler slows Python code).
-    changed.write_text(changed.read_text(encoding="utf-8") + " And one more.", "utf-8")
-    prof = cProfile.Profile()
-    prof.enable()
-    reindex_changed()
-    prof.disable()
-    # Wall seconds of the calling thread; the encoders' threads are inside "_embed".
-    raw: dict[tuple[str, int, str], Any] = pstats.Stats(prof).stats  # type: ignore[attr-defined]
-    parts = {
-        "part_total": ("indexing.py", "index_paths"),
-        "part_reading": ("load.py", "load_paths"),
-        "part_records": ("chroma_store.py", "document_meta"),
-        "part_embedding": ("indexing.py", "_embed"),
-        "part_chroma_write": ("chroma_store.py", "write_documents"),
-    }
-    split = {
-        label: sum(
-            cumulative
-            for (path, _, name), (_, _, _, cumulative, _) in raw.items()
-            if path.endswith(filename) and name == function
-        )
-        for label, (filename, function) in parts.items()
-    }
     n = store.count()
     return {
         "embed_write": embed_write,
-        **split,
         "bm25_update": bm25_update,
         "chunks": float(n),
         "fill_seconds": fill,
@@ -520,11 +482,6 @@ def main() -> None:
         help="chunk counts for the one-server table, e.g. 5000,20000,50000 ('' skips it)",
     )
     parser.add_argument("--server-queries", type=int, default=50)
-    parser.add_argument(
-        "--sentences",
-        default="own,pooled",
-        help="MiniLM sentence vectors to time policy-qa with: own (a pass each), pooled",
-    )
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "bench_indexing.json")
     args = parser.parse_args()
     scale = 0.25 if args.quick else 1.0
@@ -545,27 +502,19 @@ def main() -> None:
             chars = sum(len(t) for t in texts.values())
             if args.profile:
                 results["rows"][f"profile-{lang}"] = profile(corpus, work, 25)
-            ways = [w for w in args.sentences.split(",") if w]
-            row: dict[str, Any] = {"articles": len(texts), "chars": chars, "plain": []}
-            row.update({f"pqa-{w}": [] for w in ways})
+            row: dict[str, Any] = {"articles": len(texts), "chars": chars, "pqa": [], "plain": []}
             for r in range(rounds):
-                systems = ["plain", *(f"pqa-{w}" for w in ways)]
-                order = systems if r % 2 == 0 else systems[::-1]
+                order = ("plain", "pqa") if r % 2 == 0 else ("pqa", "plain")
                 for system in order:
-                    if system != "plain":
-                        pooled = system == "pqa-pooled"
-                        seconds, chunks, inner = run_policy_qa(corpus, work, pooled)
-                        row[system].append(seconds)
-                        row["pqa_chunks"] = chunks
-                        row.setdefault(f"{system}_inner", []).append(inner)
+                    if system == "pqa":
+                        seconds, chunks, inner = run_policy_qa(corpus, work)
+                        row["pqa"].append(seconds)
+                        row["pqa_chunks"], row["pqa_inner"] = chunks, inner
                     else:
                         seconds, chunks = run_plain(corpus, work)
                         row["plain"].append(seconds)
                         row["plain_chunks"] = chunks
-                    print(
-                        f"  {lang} round {r + 1} {system}: {seconds:.1f} s (load {load_average()})",
-                        flush=True,
-                    )
+                    print(f"  {lang} round {r + 1} {system}: {seconds:.1f} s", flush=True)
             row["raw"] = raw_encoders(corpus)
             row["load_average_end"] = load_average()
             results["rows"][lang] = row
@@ -573,9 +522,7 @@ def main() -> None:
             # A quarter of the English corpus is embedded for real; copies fill the rest.
             quarter = english_articles(args.datasets, 10_000, 190_000 // 4)
             en = write_corpus(quarter, work / "corpus-en-quarter")
-            for way in [w for w in args.sentences.split(",") if w]:
-                row = incremental(work, args.incremental, en, way == "pooled")
-                results["rows"][f"incremental-{way}"] = {**row, "load": load_average()}
+            results["rows"]["incremental"] = incremental(work, args.incremental, en)
         if args.server:
             sizes = [int(x) for x in args.server.split(",")]
             results["rows"]["server"] = server_scaling(work, sizes, args.server_queries)
@@ -597,33 +544,27 @@ def report(results: dict[str, Any]) -> None:
         row = rows.get(lang)
         if not row:
             continue
+        pqa = statistics.median(row["pqa"])
         plain = statistics.median(row["plain"])
+        rate = row["pqa_chunks"] / row["pqa_inner"]
         raw = row["raw"]["chunks"] / row["raw"]["both"]
-        for system in sorted(k for k in row if k.startswith("pqa-") and not k.endswith("_inner")):
-            pqa = statistics.median(row[system])
-            rate = row["pqa_chunks"] / statistics.median(row[f"{system}_inner"])
-            print(
-                f"| {lang} ({system[4:]} sentences): {row['articles']} articles, "
-                f"{row['chars']:,} chars, {row['pqa_chunks']} / {row['plain_chunks']} chunks | "
-                f"{', '.join(f'{x:.1f}' for x in row[system])} | "
-                f"{', '.join(f'{x:.1f}' for x in row['plain'])} | {pqa / plain:.2f}x | "
-                f"{rate:.1f} | {raw:.1f} | {rate / raw:.0%} | {row['load_average_end']} |"
-            )
-    for key, inc in rows.items():
-        if not key.startswith("incremental"):
-            continue
         print(
-            f"\nIncremental ({key[12:] or 'own'} sentences): one changed file "
-            f"({inc['changed_file_chunks']:.0f} chunks) re-indexed "
+            f"| {lang}: {row['articles']} articles, {row['chars']:,} chars, "
+            f"{row['pqa_chunks']} / {row['plain_chunks']} chunks | {pqa:.1f} | {plain:.1f} | "
+            f"{pqa / plain:.2f}x | {rate:.1f} | {raw:.1f} | {rate / raw:.0%} | "
+            f"{row['load_average_end']} |"
+        )
+    inc = rows.get("incremental")
+    if inc:
+        print(
+            f"\nIncremental: one changed file ({inc['changed_file_chunks']:.0f} chunks) re-indexed "
             f"in an index of {inc['chunks']:,.0f} chunks (real chunks + perturbed copies): "
             f"{inc['reindex_one_file']:.2f} s = embed + write {inc['embed_write']:.2f} s + BM25 "
             f"update {inc['bm25_update']:.2f} s. The path before decision 101 at "
             f"that size: read every chunk back {inc['old_path_read_back']:.2f} s + rebuild "
             f"{inc['old_path_build']:.2f} s (terms reused). First BM25 build "
-            f"{inc['first_bm25_build']:.2f} s. Load average {inc.get('load', '?')}."
+            f"{inc['first_bm25_build']:.2f} s."
         )
-        split = ", ".join(f"{k[5:]} {v:.2f} s" for k, v in inc.items() if k.startswith("part_"))
-        print(f"  embed + write again, under cProfile: {split}")
     if rows.get("server"):
         print(
             "\n| chunks on one chroma run | write chunks/s | query p50 / p95 ms "

@@ -6,9 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytest
 
-from policy_qa.embeddings import MiniLMEmbeddings
 from policy_qa.indexing import (
     EMBED_BATCH,
     Progress,
@@ -158,22 +156,3 @@ def test_a_large_document_is_embedded_in_slices_with_progress(tmp_path: Path) ->
     assert {cid: len(rows) for cid, rows in every.items()} == {
         cid: len(split_sentences(c.text)) for cid, c in chunks.items()
     }
-
-
-@pytest.mark.slow
-def test_pooled_sentence_vectors_are_what_question_time_makes(tmp_path: Path) -> None:
-    """Decision 108: with ``pooled`` MiniLM's stored sentence vectors come from its pass over
-    the chunk; ``embed_sentences(pooled=True)`` (question time's way for a chunk stored
-    without them) makes the same ones; USE's are unchanged."""
-    write_corpus(tmp_path / "docs")
-    models = {"minilm": MiniLMEmbeddings(), "use": HashEmbeddings()}
-    store = InMemoryStore()
-    index_paths(store, models, [tmp_path / "docs"], chunk_size=700, chunk_min=200, pooled=True)
-    chunks = [c for _, c in store.iter_chunks() if c.language == "en"]
-    stored = store.sentence_vectors("minilm", {c.id: 9 for c in chunks})
-    pooled = embed_sentences(models, chunks, pooled=True)
-    alone = embed_sentences(models, chunks)
-    rows = np.vstack([v for c in chunks for _, _, v in stored[c.id]])
-    assert np.abs(rows - pooled.vectors["minilm"]).max() < 1e-5
-    assert np.abs(rows - alone.vectors["minilm"]).max() > 1e-2
-    assert np.array_equal(pooled.vectors["use"], alone.vectors["use"])

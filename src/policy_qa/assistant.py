@@ -174,9 +174,7 @@ class Assistant:
     def _scorer_(self) -> SentenceScorer:
         with self._lock:  # one scorer, so concurrent questions share its sentence cache
             if self._scorer is None:
-                self._scorer = SentenceScorer(
-                    self.embeddings, pooled=self.settings.pooled_sentences
-                )
+                self._scorer = SentenceScorer(self.embeddings)
             return self._scorer
 
     def _lexical_index(self) -> LexicalIndex:
@@ -243,7 +241,6 @@ class Assistant:
             chunk_min=self.settings.chunk_min,
             progress=progress,
             limits=Limits.from_settings(self.settings),
-            pooled=self.settings.pooled_sentences,
         )
         if report.added or report.updated or report.removed or purged:
             self._lexical.rebuild(store)

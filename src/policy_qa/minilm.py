@@ -163,29 +163,8 @@ class MiniLMNumpy:
         norms[norms == 0] = 1.0
         return out / norms
 
-    def states(self, texts: Sequence[str]) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Each text's last-layer token states (n, 384) and the tokens' character offsets
-        (n, 2; special tokens (0, 0)): what ``encode`` averages, for pooling parts of a text
-        (docs/decisions/108-pooled-sentence-vectors.md)."""
-        encodings = self._tokenizer.encode_batch(list(texts))
-        self._one_thread(limits=1, user_api="blas")
-        return [
-            (
-                self._states([np.asarray(e.ids, dtype=np.int64)])[0],
-                np.asarray(e.offsets, dtype=np.int64).reshape(-1, 2),
-            )
-            for e in encodings
-        ]
-
     def _forward(self, ids: Sequence[np.ndarray]) -> np.ndarray:
-        """The mean of the last layer's token states for each text (no padding, so no mask)."""
-        x, bounds = self._states(ids)
-        return np.vstack(
-            [np.asarray(x[a:b].mean(axis=0), dtype=np.float32) for a, b in pairwise(bounds)]
-        )
-
-    def _states(self, ids: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """The last layer's token states of the texts, stacked, and where each text begins.
+        """The mean of the last layer's token states for each text (no padding, so no mask).
 
         The texts' tokens are stacked into one matrix for the dense layers, whose weights
         (42 MB) are then read once per call instead of once per text: a one-word text took
@@ -226,4 +205,6 @@ class MiniLMNumpy:
                 context[rows] = (scores @ v).transpose(0, 2, 1, 3).reshape(g, n, width)
             x = _layer_norm(context @ out_w + out_b + x, *ln1)
             x = _layer_norm(_gelu(x @ in_w + in_b) @ down_w + down_b + x, *ln2)
-        return np.asarray(x, dtype=np.float32), bounds
+        return np.vstack(
+            [np.asarray(x[a:b].mean(axis=0), dtype=np.float32) for a, b in pairwise(bounds)]
+        )

@@ -326,8 +326,6 @@ class Retriever:
             for start, end, vector in rows:
                 vectors[text[start:end]] = vector
         self.scorer.prime(model, vectors)
-        # Chunks stored without them (older index, or a model that skips their language).
-        self.scorer.prime_chunks(model, [c for cid, c in by_id.items() if cid not in stored])
 
     def _coverages(self, query: Query, head: Sequence[Passage]) -> list[float]:
         """``coverage`` of each candidate, reading term presence from the lexical index."""

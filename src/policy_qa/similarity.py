@@ -16,10 +16,7 @@ import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from .embeddings import encode
-from .indexing import embed_sentences
-from .ingest import split_sentences
 from .lexical import LexicalIndex
-from .types import Chunk
 
 __all__ = ["SentenceScorer", "coverage", "weighted_share"]
 
@@ -37,14 +34,8 @@ class SentenceScorer:
     >>> scorer.similarity("use", "When was it founded?", ["It was founded in 1973."])
     """
 
-    def __init__(
-        self,
-        embeddings: Mapping[str, Embeddings],
-        capacity: int = _CAPACITY,
-        pooled: bool = False,
-    ) -> None:
+    def __init__(self, embeddings: Mapping[str, Embeddings], capacity: int = _CAPACITY) -> None:
         self._embeddings = embeddings
-        self._pooled = pooled
         self._cache: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
         self._capacity = capacity
         self._lock = threading.Lock()
@@ -88,24 +79,6 @@ class SentenceScorer:
                     self._cache[key] = vec
             while len(self._cache) > self._capacity:
                 self._cache.popitem(last=False)
-
-    def prime_chunks(self, model: str, chunks: Sequence[Chunk]) -> None:
-        """Embed the uncached sentences of ``chunks`` the way the index did, when it pools them
-        from the chunk's pass (``pooled``), so that a passage the store holds no sentence
-        vectors for is scored with the same kind of vector as one it does
-        (docs/decisions/108-pooled-sentence-vectors.md). Otherwise nothing: such sentences are
-        embedded on their own when scored, as the index embeds them."""
-        if not self._pooled:
-            return
-        texts = [[c.text[s:e] for s, e in split_sentences(c.text)] for c in chunks]
-        need = [c for c, own in zip(chunks, texts, strict=True) if self.missing(model, own)]
-        if not need:
-            return
-        made = embed_sentences({model: self._embeddings[model]}, need, pooled=True)
-        sentences = [
-            c.text[s:e] for c, spans in zip(need, made.spans, strict=True) for s, e in spans
-        ]
-        self.prime(model, dict(zip(sentences, made.vectors[model], strict=True)))
 
     def missing(self, model: str, texts: Sequence[str]) -> list[str]:
         """The ``texts`` that ``vectors`` would have to embed now."""
