@@ -60,6 +60,17 @@ def test_half_a_line_left_by_a_killed_run_is_asked_again(tmp_path: Path) -> None
         assert journal.get("q2", "When?") == {"answer": "Then"}
 
 
+def test_a_cut_inside_a_korean_character_is_asked_again(tmp_path: Path) -> None:
+    path = tmp_path / "journal.jsonl"
+    with Journal(path, "abc", resume=False) as journal:
+        journal.add("q1", "대덕은?", {"answer": "연구단지"})
+        journal.add("q2", "언제?", {"answer": "1973년"})
+    path.write_bytes(path.read_bytes()[:-6])  # the process died inside a character
+    with Journal(path, "abc", resume=True) as journal:
+        assert journal.get("q1", "대덕은?") == {"answer": "연구단지"}
+        assert journal.get("q2", "언제?") is None
+
+
 @pytest.mark.slow
 def test_a_killed_run_goes_on_where_it_stopped(tmp_path: Path) -> None:
     """Real models and Chroma: the second run asks only what the first did not answer."""
@@ -98,6 +109,18 @@ def test_a_killed_run_goes_on_where_it_stopped(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigError, match="--resume"):
         run([SetSpec(str(path))], options, settings, workdir=work)
+    # Other settings are refused before the set's folder is touched.
+    index = work / "00-mine" / "policy-qa-index"
+    before = sorted(p.name for p in index.iterdir())
+    with pytest.raises(ConfigError, match="other settings"):
+        run(
+            [SetSpec(str(path))],
+            options,
+            Settings(data_dir=tmp_path / "data"),
+            workdir=work,
+            resume=True,
+        )
+    assert sorted(p.name for p in index.iterdir()) == before
     again = run([SetSpec(str(path))], options, settings, workdir=work, resume=True)
     figures = again["sets"]["mine"]["figures"]
     assert figures["policy-qa"]["resumed"] == 1 and figures["bm25"]["resumed"] == 3

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
-from functools import cached_property
 from typing import TypedDict
 
 import numpy as np
@@ -74,6 +73,10 @@ class Query:
     _vectors: dict[tuple[str, str], np.ndarray] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
+    # ``words`` once worked out (a list, so the frozen value can hold it once filled).
+    _words: list[tuple[tuple[str, tuple[str, ...]], ...]] = field(
+        default_factory=list, init=False, repr=False, compare=False
+    )
 
     @classmethod
     def read(cls, text: str, lexical: LexicalIndex, retrieval: str | None = None) -> Query:
@@ -106,18 +109,22 @@ class Query:
         other._vectors.update({k: v for k, v in self._vectors.items() if k[1] == self.text})
         return other
 
-    @cached_property
+    @property
     def words(self) -> tuple[tuple[str, tuple[str, ...]], ...]:
         """The retrieval text's words (``text.WORD``), each once with its terms, the words that
         yield none left out: what the answerer's soft coverage compares. Worked out on first
         use: a Korean question over English text never needs them, and Kiwi reads each word
-        on its own (about 3 ms for a Korean question)."""
-        words = []
-        for word in dict.fromkeys(WORD.findall(self.retrieval)):
-            terms = tuple(self.tokenizer(word))
-            if terms:
-                words.append((word, terms))
-        return tuple(words)
+        on its own (about 3 ms for a Korean question). Not a ``cached_property``: on Python
+        3.11 that holds one lock for every instance, so concurrent questions would wait on
+        each other; two threads reading one query's words at once both work them out."""
+        if not self._words:
+            words = []
+            for word in dict.fromkeys(WORD.findall(self.retrieval)):
+                terms = tuple(self.tokenizer(word))
+                if terms:
+                    words.append((word, terms))
+            self._words.append(tuple(words))
+        return self._words[0]
 
     def retrieval_vector(self, scorer: SentenceScorer, model: str) -> np.ndarray:
         """The retrieval text's unit vector under ``model``."""

@@ -19,13 +19,18 @@ from typing import Any
 
 from ..errors import ConfigError
 
-__all__ = ["Journal", "fingerprint"]
+__all__ = ["Journal", "check", "fingerprint", "journal_path"]
 
 
 def fingerprint(config: dict[str, Any]) -> str:
     """A digest of what decides the answers: the run's config without its clock."""
     stable = {k: v for k, v in config.items() if k not in ("created", "seconds")}
     return hashlib.sha256(json.dumps(stable, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def journal_path(folder: Path, system: str) -> Path:
+    """Where ``system``'s journal of a set lives in the set's work folder."""
+    return folder / f"journal-{system}.jsonl"
 
 
 def _key(row_id: str, question: str) -> str:
@@ -72,17 +77,24 @@ class Journal:
         self.close()
 
 
-def _read(path: Path, digest: str) -> dict[str, dict[str, Any]]:
-    lines = path.read_text(encoding="utf-8").splitlines()
-    try:
-        head = json.loads(lines[0]) if lines else {}
-    except json.JSONDecodeError:
-        head = {}
-    if head.get("fingerprint") != digest:
+def check(path: Path, digest: str) -> None:
+    """A ``ConfigError`` unless the journal at ``path`` (if any) was written under ``digest``:
+    checked before a resumed run touches the set's folder."""
+    if path.exists() and _lines(path)[:1] != [json.dumps({"fingerprint": digest})]:
         raise ConfigError(
             f"{path} was written by a run with other settings, systems or sets: resume it with "
             "the same command, or give --workdir an empty folder"
         )
+
+
+def _lines(path: Path) -> list[str]:
+    # A run killed mid-write can leave half a character at the end: that line is dropped.
+    return path.read_bytes().decode("utf-8", errors="replace").splitlines()
+
+
+def _read(path: Path, digest: str) -> dict[str, dict[str, Any]]:
+    check(path, digest)
+    lines = _lines(path)
     done: dict[str, dict[str, Any]] = {}
     for line in lines[1:]:
         try:

@@ -43,7 +43,7 @@ from .datasets import (
     load_set,
     load_splits,
 )
-from .journal import Journal, fingerprint
+from .journal import Journal, check, fingerprint, journal_path
 from .systems import History, IndexStats, Prediction, Retrieved, System
 
 __all__ = [
@@ -473,7 +473,9 @@ def run_set(
                     done = written.get(row["id"], turn.question) if written else None
                     if done is None:
                         done = _ask_one(system, gold, item, turn, history, eval_set.long_answers)
-                        if written:
+                        # A failed question (a store that went away, say) is asked again on
+                        # resume, not read back as a wrong answer.
+                        if written and "error" not in done:
                             written.add(row["id"], turn.question, done)
                     elif system.answers:
                         history.append((turn.question, done["answer"]))
@@ -519,7 +521,7 @@ def _journal(
         yield None
         return
     folder, digest = journal
-    with Journal(folder / f"journal-{system}.jsonl", digest, resume=resume) as written:
+    with Journal(journal_path(folder, system), digest, resume=resume) as written:
         yield written
 
 
@@ -632,7 +634,10 @@ def run(
                     f"{set_dir} exists: give --workdir an empty folder, or add --resume to go "
                     "on with the run that left it"
                 )
+            digest = fingerprint({**results["config"], "sets": [dataclasses.asdict(spec)]})
             if resume and set_dir.exists():
+                for system in options.systems:  # before any work, and before anything is removed
+                    check(journal_path(set_dir, system), digest)
                 _reuse(set_dir)
             eval_set = resolve_set(spec, options, set_dir)
             if eval_set.name in results["sets"]:
@@ -641,7 +646,6 @@ def run(
                 "set %s: %d questions over %s", eval_set.name, eval_set.n_questions, eval_set.corpus
             )
             systems = build_systems(options.systems, settings, set_dir)
-            digest = fingerprint({**results["config"], "sets": [dataclasses.asdict(spec)]})
             results["sets"][eval_set.name] = run_set(
                 eval_set,
                 systems,
