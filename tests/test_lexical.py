@@ -40,6 +40,16 @@ def test_kiwi_terms_of_a_word_are_read_once_and_do_not_depend_on_its_neighbours(
     )
 
 
+def test_kiwi_memo_keeps_only_word_sized_runs() -> None:
+    # Text written without spaces is one long run that never recurs: analysed, not remembered,
+    # so the memo's size stays bounded by its entry count (decision 105).
+    long_run = "대덕연구단지는대전에있고" * 10
+    tok = Tokenizer(korean="kiwi")
+    assert tok(long_run)
+    assert tok._kiwi_terms.cache_info().currsize == 0
+    assert tok("연구단지는") and tok._kiwi_terms.cache_info().currsize == 1
+
+
 def test_search_ranks_and_filters_by_source() -> None:
     index = LexicalIndex.build(DOCS, Tokenizer())
     assert index.search("When was the research complex established?", 2)[0][0] == "c1"

@@ -53,10 +53,13 @@ logging.getLogger("bm25s").setLevel(logging.WARNING)
 
 _TOKEN = re.compile(rf"[A-Za-z][A-Za-z'’]*|\d+(?:[.,]\d+)*|[{HANGUL_SYLLABLES}]+|[\u4e00-\u9fff]")
 _TOKEN_CACHE = 4096  # texts whose tokens ``LexicalIndex.tokens`` remembers
-# Hangul runs whose Kiwi terms a ``Tokenizer`` remembers (~15 MB at most): Kiwi reads one run at
-# a time, so a run's terms never depend on its neighbours, and words recur
-# (docs/decisions/105-warm-questions.md).
+# Hangul runs whose Kiwi terms a ``Tokenizer`` remembers: Kiwi reads one run at a time, so a
+# run's terms never depend on its neighbours, and words recur (docs/decisions/105-warm-questions.md).
+# Only runs of at most ``_RUN_CACHED_CHARS`` syllables are kept (a Korean word is rarely over 15;
+# a longer run is text written without spaces, which does not recur), so the memo stays under
+# ~30 MB whatever the text.
 _RUN_CACHE = 65_536
+_RUN_CACHED_CHARS = 48
 # Question words and quantifiers carry the question's intent, not its topic, so they must
 # neither match passages nor count as "evidence missing" when judging coverage.
 _EXTRA_STOP = frozenset(
@@ -109,6 +112,8 @@ class Tokenizer:
 
     def _korean(self, run: str) -> list[str]:
         if self.korean == "kiwi":
+            if len(run) > _RUN_CACHED_CHARS:
+                return list(self._analysed(run))
             return list(self._kiwi_terms(run))
         if len(run) == 1:
             return [run]
