@@ -70,3 +70,24 @@ def test_a_text_gets_the_vector_it_gets_alone_in_any_batch() -> None:
     assert together.shape == alone.shape
     assert np.abs(together - alone).max() <= 1e-6
     assert np.abs(shuffled - alone[order]).max() <= 1e-6
+
+
+def test_the_twin_gives_the_same_index_vectors_beside_its_model() -> None:
+    # Indexing runs MiniLM's sentence pass on a twin, beside the chunk pass (decision 100):
+    # the twin must store exactly the vectors the model itself would, even while both run.
+    from concurrent.futures import ThreadPoolExecutor
+
+    from policy_qa.embeddings import USEEmbeddings
+
+    model = MiniLMEmbeddings()
+    twin = model.twin()
+    assert twin is not model and model.twin() is twin
+    texts = _texts()
+    alone = model.encode(texts, threads=1)
+    with ThreadPoolExecutor(2) as pool:
+        beside = pool.submit(model.encode, texts[::-1], 1)
+        from_twin = pool.submit(twin.encode, texts, 1)
+        assert np.array_equal(from_twin.result(), alone)
+        assert np.array_equal(beside.result(), alone[::-1])
+    use = USEEmbeddings()
+    assert use.twin() is use  # cheap calls take turns on one instance

@@ -62,6 +62,12 @@ class _Normalised(Embeddings):
     def _encode(self, texts: list[str], threads: int | None) -> np.ndarray:
         raise NotImplementedError
 
+    def twin(self) -> _Normalised:
+        """A second instance that encodes beside this one (its own lock and weights), for
+        indexing's second lane; a model whose calls are cheap answers itself, so its lanes
+        take turns (docs/decisions/100-indexing-profile-and-speed.md)."""
+        return self
+
     def encode(self, texts: Sequence[str], threads: int | None = None) -> np.ndarray:
         """Embed ``texts`` as an (n, d) float32 array of unit vectors; ``threads`` caps the
         model's CPU threads (None: the model's own rule)."""
@@ -98,6 +104,15 @@ class MiniLMEmbeddings(_Normalised):
         self._batch_size = batch_size
         self._small: Any = None
         self._model: Any = None
+        self._twin: MiniLMEmbeddings | None = None
+
+    def twin(self) -> MiniLMEmbeddings:
+        # Its sentence-transformers model loads on its first index batch (~90 MB, 0.4 s):
+        # only a process that indexes English pays for it.
+        with self._lock:
+            if self._twin is None:
+                self._twin = MiniLMEmbeddings(self._batch_size)
+            return self._twin
 
     def _encode(self, texts: list[str], threads: int | None) -> np.ndarray:
         small = len(texts) <= _SMALL_CALL or sum(map(len, texts)) <= _SMALL_CALL_CHARS

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
@@ -167,7 +168,7 @@ def _embed_and_write(
         batch.clear()
 
     pending = 0
-    with ThreadPoolExecutor(max_workers=max(len(embeddings), 1)) as pool:
+    with ThreadPoolExecutor(max_workers=max(2 * len(embeddings), 1)) as pool:
         for doc, root, chunks in planned:
             batch.append((doc, root, chunks))
             pending += len(chunks)
@@ -193,11 +194,13 @@ def _shifted(parts: Sequence[SentenceVectors], models: Iterable[str]) -> dict[st
 def _embed(
     embeddings: Mapping[str, Embeddings], chunks: Sequence[Chunk], pool: ThreadPoolExecutor
 ) -> tuple[dict[str, np.ndarray], SentenceVectors]:
-    """Every model's vectors of ``chunks`` and of their sentences, the models side by side.
+    """Every model's vectors of ``chunks`` and of their sentences, all side by side.
 
-    Each model runs on its own thread with one CPU thread: MiniLM with torch's whole pool on
+    Each pass runs on its own thread with one CPU thread: MiniLM with torch's whole pool on
     two cores spent 1.6x (chunks) to 3.8x (sentences) the CPU time of one thread for the same
-    vectors, and USE (numpy, one thread) left the other core idle while it ran
+    vectors. A model's chunk pass and sentence pass are two lanes: MiniLM's sentence pass runs
+    on its twin (a second instance), beside its chunk pass, so English indexing keeps both
+    cores busy instead of one while USE's short work is done
     (docs/decisions/100-indexing-profile-and-speed.md).
     """
     texts = [embedding_text(c) for c in chunks]
@@ -208,25 +211,53 @@ def _embed(
         if m in embeddings
     }
 
-    def run(model: str) -> tuple[np.ndarray, np.ndarray]:
+    def timed(model: str, what: str, work: Callable[[], np.ndarray]) -> np.ndarray:
         began = time.thread_time()
-        emb = embeddings[model]
+        out = work()
+        # What each pass cost, for benchmarks/bench_indexing.py --profile (cProfile does not
+        # see these threads).
+        log.debug(
+            "%s %s: %d rows in %.2f s of CPU", model, what, len(out), time.thread_time() - began
+        )
+        return out
+
+    def chunk_pass(model: str) -> np.ndarray:
+        return timed(model, "chunks", lambda: encode(embeddings[model], texts, threads=1))
+
+    def sentence_pass(model: str) -> np.ndarray:
         skip = skipped.get(model, frozenset())
         kept = [
             (c, pairs)
             for i, (c, pairs) in enumerate(zip(chunks, spans, strict=True))
             if i not in skip
         ]
-        vectors = encode(emb, texts, threads=1), _encode_sentences(emb, kept)
-        # What each model cost, for benchmarks/bench_indexing.py --profile (cProfile does not
-        # see these threads).
-        log.debug("%s: %d chunks in %.2f s of CPU", model, len(texts), time.thread_time() - began)
-        return vectors
+        return timed(model, "sentences", lambda: _encode_sentences(_twin(embeddings[model]), kept))
 
-    done = dict(zip(embeddings, pool.map(run, list(embeddings)), strict=True))
-    vectors = {m: v for m, (v, _) in done.items()}
-    sentences = SentenceVectors(spans, {m: s for m, (_, s) in done.items()}, skipped)
-    return vectors, sentences
+    def both_passes(model: str) -> tuple[np.ndarray, np.ndarray]:
+        return chunk_pass(model), sentence_pass(model)
+
+    # A model with a twin runs its two passes as two jobs; any other model (USE, whose calls
+    # are short, or a LangChain ``Embeddings`` whose calls need not be safe to make at once)
+    # runs them one after the other in one job.
+    jobs: dict[str, list[Future[Any]]] = {}
+    for m in embeddings:
+        if _twin(embeddings[m]) is embeddings[m]:
+            jobs[m] = [pool.submit(both_passes, m)]
+        else:
+            jobs[m] = [pool.submit(chunk_pass, m), pool.submit(sentence_pass, m)]
+    vectors: dict[str, np.ndarray] = {}
+    sentence_vectors: dict[str, np.ndarray] = {}
+    for m, futures in jobs.items():
+        results = [f.result() for f in futures]
+        vectors[m], sentence_vectors[m] = results[0] if len(results) == 1 else results
+    return vectors, SentenceVectors(spans, sentence_vectors, skipped)
+
+
+def _twin(model: Embeddings) -> Embeddings:
+    """The instance a model's sentence pass runs on: its twin where it has one (MiniLM),
+    itself otherwise."""
+    twin = getattr(model, "twin", None)
+    return twin() if callable(twin) else model
 
 
 def _encode_sentences(

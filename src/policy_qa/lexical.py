@@ -54,7 +54,8 @@ logging.getLogger("bm25s").setLevel(logging.WARNING)
 _TOKEN = re.compile(rf"[A-Za-z][A-Za-z'’]*|\d+(?:[.,]\d+)*|[{HANGUL_SYLLABLES}]+|[\u4e00-\u9fff]")
 _TOKEN_CACHE = 4096  # texts whose tokens ``LexicalIndex.tokens`` remembers
 # Hangul runs whose Kiwi terms a ``Tokenizer`` remembers: Kiwi reads one run at a time, so a
-# run's terms never depend on its neighbours, and words recur (docs/decisions/105-warm-questions.md).
+# run's terms never depend on its neighbours, and words recur
+# (docs/decisions/105-warm-questions.md).
 # Only runs of at most ``_RUN_CACHED_CHARS`` syllables are kept (a Korean word is rarely over 15;
 # a longer run is text written without spaces, which does not recur), so the memo stays under
 # ~30 MB whatever the text.
