@@ -44,6 +44,7 @@ MODEL_NAMES = ("minilm", "use")
 # over a 10,000-chunk index still loaded torch at 8,000 (docs/decisions/104-scale.md).
 _SMALL_CALL = 16
 _SMALL_CALL_CHARS = 32_000
+_TWIN_LOCK = threading.Lock()  # makes one twin per model instance
 
 
 class _Normalised(Embeddings):
@@ -108,8 +109,9 @@ class MiniLMEmbeddings(_Normalised):
 
     def twin(self) -> MiniLMEmbeddings:
         # Its sentence-transformers model loads on its first index batch (~90 MB, 0.4 s):
-        # only a process that indexes English pays for it.
-        with self._lock:
+        # only a process that indexes English pays for it. Not under ``_lock``: that is held
+        # through every encode, which the twin exists to run beside.
+        with _TWIN_LOCK:
             if self._twin is None:
                 self._twin = MiniLMEmbeddings(self._batch_size)
             return self._twin
