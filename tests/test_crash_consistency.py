@@ -17,7 +17,7 @@ import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,9 +32,10 @@ from policy_qa.indexing import index_paths
 from policy_qa.lexical_cache import LexicalCache
 from policy_qa.memory_store import InMemoryStore
 from policy_qa.store import Store
+from policy_qa.types import Chunk, Document
 
 from .conftest import CORPUS
-from .tiny import hash_models, store_item, write_corpus
+from .tiny import document, hash_models, store_item, write_corpus
 
 MODELS = ("minilm", "use")
 STORE_BOUNDARIES = ("pending", "vectors:minilm", "vectors:use", "sentences", "records", "revision")
@@ -49,14 +50,26 @@ class Cut(Exception):
 
 
 class Cutter:
-    """A checkpoint that raises ``Cut`` at ``at`` (None: never)."""
+    """A checkpoint that raises ``Cut`` at ``at`` (None: never), after calling ``during``
+    (another process's work while the writer is paused there) if it is set."""
 
     def __init__(self) -> None:
         self.at: str | None = None
+        self.during: Callable[[], object] | None = None
 
     def __call__(self, boundary: str) -> None:
         if boundary == self.at:
+            if self.during is not None:
+                self.during()
             raise Cut(boundary)
+
+
+def cold_lexical(store: Store, folder: Path) -> tuple[list[str], bool]:
+    """The ids of the BM25 index a new process gets from ``folder``, and whether it had to
+    build and save it again (the saved one was not the store's)."""
+    before = (folder / "meta.json").stat().st_ino
+    index = LexicalCache("bigram", folder).get(store)
+    return sorted(index.ids), (folder / "meta.json").stat().st_ino != before  # saved anew
 
 
 @pytest.fixture(params=["memory", "chroma"])
@@ -174,6 +187,84 @@ def test_the_lexical_cache_checks_chunk_ids_not_only_the_revision(tmp_path: Path
     first = cache.get(store)
     store._chunks.pop(next(iter(store._chunks)))  # a chunk gone behind the mark's back
     assert cache.get(store, force_check=True) is not first
+
+
+@pytest.mark.parametrize("boundary", (*STORE_BOUNDARIES, "bm25"))
+def test_every_cut_write_ends_with_the_exact_lexical_index(
+    cut_store: tuple[Store, Cutter], tmp_path: Path, boundary: str
+) -> None:
+    """A write cut at any boundary, while another process builds and saves the BM25 index in
+    the middle of it (what left 10 of 40 chunks once): a new process's index holds exactly
+    the complete documents' chunks; after purging and writing again, exactly the clean
+    index's, loaded as it was saved."""
+    store, cutter = cut_store
+    folder = tmp_path / "lexical"
+    store.write_documents([store_item("water.txt", WATER), store_item("parks.md", PARKS)])
+    LexicalCache("bigram", folder).get(store)
+    writer = LexicalCache("bigram", folder, checkpoint=cutter)
+    cutter.at = boundary
+    if boundary != "bm25":  # there the writer holds the BM25 folder a reader would save into
+        cutter.during = lambda: LexicalCache("bigram", folder).get(store)
+    with pytest.raises(Cut):
+        store.write_documents(
+            [store_item("water.txt", WATER_2), store_item("harbour.txt", HARBOUR)]
+        )
+        writer.rebuild(store)
+    cutter.at = cutter.during = None
+    ids, rebuilt = cold_lexical(store, folder)
+    assert ids == sorted(cid for cid, _ in store.iter_chunks())
+    # Unfinished, the store holds chunks of pending documents (until the next purge) and the
+    # saved index never does; at "bm25" the writer's save was cut short.
+    assert rebuilt == (boundary not in ("records", "revision"))
+
+    store.purge_incomplete()
+    store.write_documents([store_item("water.txt", WATER_2), store_item("harbour.txt", HARBOUR)])
+    LexicalCache("bigram", folder).rebuild(store)  # what `policy-qa index` does after writing
+    clean = InMemoryStore(MODELS)
+    clean.write_documents([store_item("parks.md", PARKS)])
+    clean.write_documents([store_item("water.txt", WATER_2), store_item("harbour.txt", HARBOUR)])
+    assert cold_lexical(store, folder) == (sorted(clean.chunk_ids()), False)
+
+
+def rechunked(source: str, paragraphs: list[str]) -> tuple[Document, list[Chunk]]:
+    """The document ``tiny.document`` makes, chunked elsewhere: as many chunks, other ids."""
+    doc, chunks = document(source, paragraphs)
+    first, second = chunks
+    cut = first.end - 6  # the first chunk's last word moves to the second
+    return doc, [
+        Chunk(source, source, "S", first.start, cut, doc.text[first.start : cut]),
+        Chunk(source, source, "S", cut, second.end, doc.text[cut : second.end]),
+    ]
+
+
+def test_a_document_indexed_again_with_other_chunks_is_repaired_though_its_hash_is_the_same(
+    cut_store: tuple[Store, Cutter], tmp_path: Path
+) -> None:
+    """What the content hash cannot tell: removed (its BM25 save cut short), then indexed again
+    with other chunking settings, a document keeps its hash and its chunk count but has other
+    chunk ids. The update from the old saved index kept the old rows; the id check saw it and
+    rebuilt by the same update, to the same rows, at every start. Now the rows the store no
+    longer holds mark their document as changed. A ghost in place of one chunk likewise."""
+    store, _ = cut_store
+    folder = tmp_path / "lexical"
+    store.write_documents([store_item("water.txt", WATER), store_item("parks.md", PARKS)])
+    LexicalCache("bigram", folder).get(store)
+    old_ids = {cid for cid, c in store.iter_chunks() if c.source == "water.txt"}
+    store.delete_document("water.txt")  # `remove`, killed before its BM25 index was saved
+    doc, chunks = rechunked("water.txt", WATER)
+    assert doc.content_hash == store_item("water.txt", WATER)[0].content_hash
+    assert {c.id for c in chunks}.isdisjoint(old_ids) and len(chunks) == len(old_ids)
+    store.write_documents([(doc, chunks, store_item("water.txt", WATER)[2], "/data")])
+    LexicalCache("bigram", folder).rebuild(store)  # from the old saved index: the old rows
+    assert cold_lexical(store, folder) == (sorted(store.chunk_ids()), True)
+    assert cold_lexical(store, folder) == (sorted(store.chunk_ids()), False)
+
+    # A ghost in place of one chunk: the same sources, hashes and count, one id not stored.
+    meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
+    meta["ids"][meta["sources"].index("water.txt")] = "0" * 32
+    (folder / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
+    assert cold_lexical(store, folder) == (sorted(store.chunk_ids()), True)
+    assert cold_lexical(store, folder) == (sorted(store.chunk_ids()), False)
 
 
 def test_the_fault_hook_is_off_unless_set_and_refuses_unknown_boundaries() -> None:

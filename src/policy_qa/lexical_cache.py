@@ -131,6 +131,7 @@ class LexicalCache:
             tokenizer = Tokenizer(korean=self.korean_tokenizer)
             count = store.count()
             loaded = LexicalIndex.load(folder, tokenizer, fingerprint) if folder else None
+            stored: set[str] | None = None
             if loaded is not None:
                 stored = store.chunk_ids()
                 if set(loaded.ids) == stored:
@@ -151,7 +152,7 @@ class LexicalCache:
             # the next update, never recorded as current with old chunks.
             meta = store.document_meta()
             hashes = {source: str(m.get("hash", "")) for source, m in meta.items()}
-            built = self._updated(store, previous, meta, hashes, fingerprint)
+            built = self._updated(store, previous, meta, hashes, fingerprint, stored)
             if built is None:
                 log.info("building the lexical index")
                 chunks = list(store.iter_chunks())
@@ -174,17 +175,30 @@ class LexicalCache:
         meta: dict[str, dict[str, Any]],
         hashes: dict[str, str],
         fingerprint: str,
+        stored: set[str] | None = None,
     ) -> LexicalIndex | None:
         """``previous`` brought up to date by the documents whose records changed since it was
         made: their old rows dropped, their chunks read and tokenized, the BM25 matrix
         recomputed from term ids (docs/decisions/101-incremental-bm25.md). None when it cannot
         be trusted to match the store (no record of what it was made from, or chunk counts
         that disagree with the records, as while another client writes): build in full.
+
+        ``stored``, the store's chunk ids when they were listed, also marks as changed the
+        documents with rows the store no longer holds under an unchanged hash: a document
+        indexed again with other chunking settings keeps its hash, and may keep its chunk
+        count (docs/decisions/080-crash-consistent-indexing.md, amended 2026-12-05).
         """
         if previous is None or previous.hashes is None:
             return None
         old = previous.hashes
-        changed = sorted(s for s, h in hashes.items() if old.get(s) != h)
+        gone: set[str] = set()
+        if stored is not None:
+            gone = {
+                s
+                for cid, s in zip(previous.ids, previous.sources, strict=True)
+                if cid not in stored
+            }
+        changed = sorted(s for s, h in hashes.items() if old.get(s) != h or s in gone)
         drop = set(changed) | (set(old) - set(hashes))
         chunks = store.chunks_of(changed) if changed else []
         kept = sum(1 for source in previous.sources if source not in drop)
