@@ -148,6 +148,10 @@ class LexicalCache:
             )
             if previous is None and folder:
                 previous = LexicalIndex.load(folder, tokenizer, None)
+            if stored is None and previous is not None:
+                # An update from an index this process holds (or a saved one of another
+                # fingerprint) must see rows the store no longer holds too (decision 080).
+                stored = store.chunk_ids()
             # The records first: a document changed after this read is seen as changed by
             # the next update, never recorded as current with old chunks.
             meta = store.document_meta()
