@@ -213,7 +213,7 @@ def profile(corpus: Path, work: Path, top: int) -> dict[str, float]:
         "Kiwi / tokenizer": ("lexical.py", "__call__"),
     }
     out = {"total": total, "chunks": float(report.chunks), "process CPU": process_cpu}
-    out.update({f"{m} CPU (own thread)": seconds for m, seconds in cpu.seconds.items()})
+    out.update({f"{k} CPU (own thread)": seconds for k, seconds in cpu.seconds.items()})
     raw: dict[tuple[str, int, str], Any] = stats.stats  # type: ignore[attr-defined]
     for label, (filename, function, *owner) in stages.items():
         seconds = 0.0
@@ -237,9 +237,11 @@ class _ModelCPU(logging.Handler):
         self.seconds: dict[str, float] = {}
 
     def emit(self, record: logging.LogRecord) -> None:
-        if record.msg == "%s: %d chunks in %.2f s of CPU":
-            model, _, seconds = tuple(record.args or ())
-            self.seconds[str(model)] = self.seconds.get(str(model), 0.0) + float(str(seconds))
+        # indexing._embed logs each pass: model, "chunks" or "sentences", rows, CPU seconds.
+        if record.msg == "%s %s: %d rows in %.2f s of CPU":
+            model, what, _, seconds = tuple(record.args or ())
+            key = f"{model} {what}"
+            self.seconds[key] = self.seconds.get(key, 0.0) + float(str(seconds))
 
 
 def _defined_in(path: str, line: int, owner: str) -> bool:

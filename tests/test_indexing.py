@@ -156,3 +156,88 @@ def test_a_large_document_is_embedded_in_slices_with_progress(tmp_path: Path) ->
     assert {cid: len(rows) for cid, rows in every.items()} == {
         cid: len(split_sentences(c.text)) for cid, c in chunks.items()
     }
+
+
+SIZES = {"chunk_size": 700, "chunk_min": 200}
+
+
+class _Twinned(HashEmbeddings):
+    """Hashed vectors with a twin, as MiniLM has: what each instance embedded, and on which
+    thread, shows how indexing split the work."""
+
+    def __init__(self, fail: bool = False) -> None:
+        super().__init__()
+        self.threads: set[str] = set()
+        self.fail = fail
+        self._twin: _Twinned | None = None
+
+    def twin(self) -> _Twinned:
+        if self._twin is None:
+            self._twin = _Twinned(self.fail)
+        return self._twin
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        import threading
+
+        if self.fail and texts:
+            raise RuntimeError("lane failed")
+        self.threads.add(threading.current_thread().name)
+        return super().embed_documents(texts)
+
+
+def test_a_model_with_a_twin_embeds_its_two_passes_beside_each_other(tmp_path: Path) -> None:
+    # MiniLM's sentence pass runs on its twin beside its chunk pass; where it keeps no sentence
+    # vectors (Korean chunks), the chunk pass is halved between them (decision 100).
+    write_corpus(tmp_path / "docs")
+    minilm = _Twinned()
+    store = InMemoryStore()
+    index_paths(store, {"minilm": minilm, "use": HashEmbeddings()}, [tmp_path / "docs"], **SIZES)
+    plain = InMemoryStore()
+    index_paths(plain, hash_models(), [tmp_path / "docs"], **SIZES)
+    chunks = dict(store.iter_chunks())
+    assert chunks == dict(plain.iter_chunks())
+    english = [embedding_text(c) for c in chunks.values() if c.language == "en"]
+    sentences = {
+        c.text[s:e]
+        for c in chunks.values()
+        if c.language == "en"
+        for s, e in split_sentences(c.text)
+    }
+    twin = minilm.twin()
+    assert set(english) <= set(minilm.seen) and sentences <= set(twin.seen)
+    assert not sentences & set(minilm.seen) - set(english)  # the model embedded no sentence
+    assert minilm.threads.isdisjoint(twin.threads)  # never on one thread: side by side
+    for model in ("minilm", "use"):
+        want = {cid: len(split_sentences(c.text)) for cid, c in chunks.items()}
+        got, expected = store.sentence_vectors(model, want), plain.sentence_vectors(model, want)
+        assert got.keys() == expected.keys()
+        for cid, rows in got.items():
+            assert [(s, e) for s, e, _ in rows] == [(s, e) for s, e, _ in expected[cid]]
+            assert all(np.allclose(a[2], b[2]) for a, b in zip(rows, expected[cid], strict=True))
+
+
+def test_a_korean_only_batch_halves_the_chunk_pass_between_model_and_twin(tmp_path: Path) -> None:
+    folder = tmp_path / "ko"
+    folder.mkdir()
+    for i in range(6):
+        (folder / f"k{i}.txt").write_text(
+            f"대덕연구단지 {i}번 문서입니다. 연구 기관과 기업이 모여 있습니다.\n\n" * 3,
+            encoding="utf-8",
+        )
+    minilm = _Twinned()
+    index_paths(InMemoryStore(), {"minilm": minilm, "use": HashEmbeddings()}, [folder], **SIZES)
+    twin = minilm.twin()
+    assert minilm.seen and twin.seen and not set(minilm.seen) & set(twin.seen)
+
+
+def test_an_error_in_one_lane_stops_indexing(tmp_path: Path) -> None:
+    import pytest
+
+    write_corpus(tmp_path / "docs")
+    with pytest.raises(RuntimeError, match="lane failed"):
+        index_paths(
+            InMemoryStore(),
+            {"minilm": _Twinned(fail=True), "use": HashEmbeddings()},
+            [tmp_path / "docs"],
+            **SIZES,
+        )

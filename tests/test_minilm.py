@@ -88,6 +88,7 @@ def test_the_twin_gives_the_same_index_vectors_beside_its_model() -> None:
         beside = pool.submit(model.encode, texts[::-1], 1)
         from_twin = pool.submit(twin.encode, texts, 1)
         assert np.array_equal(from_twin.result(), alone)
-        assert np.array_equal(beside.result(), alone[::-1])
+        # Reversed input may batch differently: float rounding only (see the test above).
+        assert np.allclose(beside.result(), alone[::-1], atol=1e-6)
     use = USEEmbeddings()
     assert use.twin() is use  # cheap calls take turns on one instance

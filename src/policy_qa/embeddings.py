@@ -31,6 +31,7 @@ __all__ = [
     "encode",
     "load_cross_encoder",
     "load_embeddings",
+    "twin_of",
 ]
 
 log = logging.getLogger(__name__)
@@ -64,9 +65,9 @@ class _Normalised(Embeddings):
         raise NotImplementedError
 
     def twin(self) -> _Normalised:
-        """A second instance that encodes beside this one (its own lock and weights), for
-        indexing's second lane; a model whose calls are cheap answers itself, so its lanes
-        take turns (docs/decisions/100-indexing-profile-and-speed.md)."""
+        """The instance indexing runs beside this one: this one itself, here (a model whose
+        calls are short, USE, gains nothing from a second); MiniLM returns a second instance
+        with its own lock and weights (docs/decisions/100-indexing-profile-and-speed.md)."""
         return self
 
     def encode(self, texts: Sequence[str], threads: int | None = None) -> np.ndarray:
@@ -108,9 +109,10 @@ class MiniLMEmbeddings(_Normalised):
         self._twin: MiniLMEmbeddings | None = None
 
     def twin(self) -> MiniLMEmbeddings:
-        # Its sentence-transformers model loads on its first index batch (~90 MB, 0.4 s):
-        # only a process that indexes English pays for it. Not under ``_lock``: that is held
-        # through every encode, which the twin exists to run beside.
+        # Its sentence-transformers model loads on its first index batch (+54 MB RSS, 0.3 s
+        # of CPU, measured) and stays for the process's life: only a process that indexes
+        # pays for it. Not under ``_lock``: that is held through every encode, which the twin
+        # exists to run beside.
         with _TWIN_LOCK:
             if self._twin is None:
                 self._twin = MiniLMEmbeddings(self._batch_size)
@@ -202,6 +204,14 @@ def encode(model: Embeddings, texts: Sequence[str], threads: int | None = None) 
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     norms[norms == 0] = 1.0
     return vectors / norms
+
+
+def twin_of(model: Embeddings) -> Embeddings:
+    """The instance that runs beside ``model`` in indexing: its ``twin()`` where it has one
+    (MiniLM; a test's model may too), else ``model`` itself, whose two passes then take
+    turns (docs/decisions/100-indexing-profile-and-speed.md)."""
+    twin = getattr(model, "twin", None)
+    return twin() if callable(twin) else model
 
 
 def load_cross_encoder(path: str) -> object:

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from langchain_core.embeddings import Embeddings
 
-from .embeddings import encode
+from .embeddings import encode, twin_of
 from .ingest import Limits, chunk_document, load_paths, split_sentences
 from .ingest.load import resolve_path
 from .store import DocumentItem, SentenceVectors, Store
@@ -196,7 +196,7 @@ def _embed(
 ) -> tuple[dict[str, np.ndarray], SentenceVectors]:
     """Every model's vectors of ``chunks`` and of their sentences, all side by side.
 
-    Each pass runs on its own thread with one CPU thread: MiniLM with torch's whole pool on
+    Each job runs on its own thread with one CPU thread: MiniLM with torch's whole pool on
     two cores spent 1.6x (chunks) to 3.8x (sentences) the CPU time of one thread for the same
     vectors. A model's chunk pass and sentence pass are two lanes: MiniLM's sentence pass runs
     on its twin (a second instance), beside its chunk pass, so English indexing keeps both
@@ -221,43 +221,50 @@ def _embed(
         )
         return out
 
-    def chunk_pass(model: str) -> np.ndarray:
-        return timed(model, "chunks", lambda: encode(embeddings[model], texts, threads=1))
-
-    def sentence_pass(model: str) -> np.ndarray:
+    def kept(model: str) -> list[tuple[Chunk, Sequence[tuple[int, int]]]]:
         skip = skipped.get(model, frozenset())
-        kept = [
-            (c, pairs)
-            for i, (c, pairs) in enumerate(zip(chunks, spans, strict=True))
-            if i not in skip
-        ]
-        return timed(model, "sentences", lambda: _encode_sentences(_twin(embeddings[model]), kept))
+        return [(c, p) for i, (c, p) in enumerate(zip(chunks, spans, strict=True)) if i not in skip]
+
+    def chunk_pass(model: str, on: Embeddings, rows: slice = slice(None)) -> np.ndarray:
+        return timed(model, "chunks", lambda: encode(on, texts[rows], threads=1))
+
+    def sentence_pass(model: str, on: Embeddings) -> np.ndarray:
+        return timed(model, "sentences", lambda: _encode_sentences(on, kept(model)))
 
     def both_passes(model: str) -> tuple[np.ndarray, np.ndarray]:
-        return chunk_pass(model), sentence_pass(model)
+        emb = embeddings[model]
+        return chunk_pass(model, emb), sentence_pass(model, emb)
 
-    # A model with a twin runs its two passes as two jobs; any other model (USE, whose calls
-    # are short, or a LangChain ``Embeddings`` whose calls need not be safe to make at once)
-    # runs them one after the other in one job.
+    # A model with a twin runs as two jobs: its chunk pass beside its sentence pass on the
+    # twin, or, where it keeps no sentence vectors for these chunks (MiniLM on Korean), each
+    # half of the chunk pass on one of them. Any other model (USE, whose calls are short, or a
+    # LangChain ``Embeddings`` whose calls need not be safe to make at once) runs its two
+    # passes one after the other in one job.
     jobs: dict[str, list[Future[Any]]] = {}
-    for m in embeddings:
-        if _twin(embeddings[m]) is embeddings[m]:
+    for m, emb in embeddings.items():
+        twin = twin_of(emb)
+        if twin is emb:
             jobs[m] = [pool.submit(both_passes, m)]
+        elif kept(m):
+            jobs[m] = [pool.submit(chunk_pass, m, emb), pool.submit(sentence_pass, m, twin)]
         else:
-            jobs[m] = [pool.submit(chunk_pass, m), pool.submit(sentence_pass, m)]
+            half = slice(None, (len(texts) + 1) // 2), slice((len(texts) + 1) // 2, None)
+            jobs[m] = [
+                pool.submit(chunk_pass, m, emb, half[0]),
+                pool.submit(chunk_pass, m, twin, half[1]),
+            ]
     vectors: dict[str, np.ndarray] = {}
     sentence_vectors: dict[str, np.ndarray] = {}
     for m, futures in jobs.items():
         results = [f.result() for f in futures]
-        vectors[m], sentence_vectors[m] = results[0] if len(results) == 1 else results
+        if len(results) == 1:
+            vectors[m], sentence_vectors[m] = results[0]
+        elif kept(m):
+            vectors[m], sentence_vectors[m] = results
+        else:
+            vectors[m] = np.vstack(results)
+            sentence_vectors[m] = _encode_sentences(embeddings[m], [])
     return vectors, SentenceVectors(spans, sentence_vectors, skipped)
-
-
-def _twin(model: Embeddings) -> Embeddings:
-    """The instance a model's sentence pass runs on: its twin where it has one (MiniLM),
-    itself otherwise."""
-    twin = getattr(model, "twin", None)
-    return twin() if callable(twin) else model
 
 
 def _encode_sentences(
