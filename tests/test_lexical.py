@@ -43,7 +43,7 @@ def test_kiwi_terms_of_a_word_are_read_once_and_do_not_depend_on_its_neighbours(
 def test_kiwi_memo_keeps_only_word_sized_runs() -> None:
     # Text written without spaces is one long run that never recurs: analysed, not remembered,
     # so the memo's size stays bounded by its entry count (decision 105).
-    long_run = "대덕연구단지는대전에있고" * 10
+    long_run = "대덕연구단지는대전에있고" * 3
     tok = Tokenizer(korean="kiwi")
     assert tok(long_run)
     assert tok._kiwi_terms.cache_info().currsize == 0

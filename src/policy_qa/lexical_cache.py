@@ -137,7 +137,9 @@ class LexicalCache:
                 if set(loaded.ids) == stored:
                     return loaded, count
                 log.warning(
-                    "the saved lexical index holds %d chunks, the store %d; rebuilding it",
+                    "the saved lexical index's chunk ids are not the store's (%d of its %d "
+                    "are stored; the store holds %d); updating it",
+                    len(set(loaded.ids) & stored),
                     len(loaded.ids),
                     len(stored),
                 )
