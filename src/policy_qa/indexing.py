@@ -24,6 +24,7 @@ from langchain_core.embeddings import Embeddings
 from .embeddings import encode, twin_of
 from .ingest import Limits, chunk_document, load_paths, split_sentences
 from .ingest.load import resolve_path
+from .similarity import SENTENCE_LANGUAGES
 from .store import DocumentItem, SentenceVectors, Store
 from .types import Chunk, Document, IndexReport, Progress
 
@@ -39,13 +40,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 EMBED_BATCH = 64  # chunks per embed+write: amortises per-call costs, yet progress moves often
-
-# The chunk languages whose sentences a model embeds at index time (a model not named: all).
-# MiniLM's sentence vectors serve English questions; a Korean sentence is ~118 of its word
-# pieces (an English one ~27), so they were most of Korean indexing, for the rare English
-# question that reranks Korean passages: those are embedded when asked
-# (docs/decisions/100-indexing-profile-and-speed.md).
-SENTENCE_LANGUAGES: dict[str, frozenset[str]] = {"minilm": frozenset({"en"})}
 
 
 def index_paths(

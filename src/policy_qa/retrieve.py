@@ -30,6 +30,7 @@ from .types import Chunk, Passage
 __all__ = [
     "RERANK_MIX",
     "RRF_K",
+    "UNREAD_SENTENCE",
     "WEIGHTS",
     "FusionWeights",
     "RerankMix",
@@ -74,6 +75,11 @@ class RerankMix:
     fused: float
 
 
+# The best-sentence similarity a chunk gets when the reranker's model does not read its
+# language: "unrelated" for a unit-vector cosine, between the -1 of a chunk with no sentences
+# and any sentence that shares meaning (docs/decisions/107-sentence-models-read-their-languages.md).
+UNREAD_SENTENCE = 0.0
+
 RERANK_MIX = {
     "en": RerankMix(sentence=0.5, coverage=0.3, fused=0.4),
     "ko": RerankMix(sentence=0.5, coverage=0.1, fused=0.4),
@@ -92,11 +98,16 @@ def language_pair(language: str, top_lexical: Chunk | None) -> str:
     return "ko"
 
 
-def _sentences(chunks: Sequence[Chunk]) -> tuple[list[str], list[int]]:
-    """Every sentence of ``chunks`` in order, with the index of the chunk it belongs to."""
+def _sentences(
+    chunks: Sequence[Chunk], read: Sequence[bool] | None = None
+) -> tuple[list[str], list[int]]:
+    """Every sentence of ``chunks`` (of those ``read`` marks, when given) in order, with the
+    index of the chunk it belongs to."""
     sentences: list[str] = []
     owners: list[int] = []
     for i, chunk in enumerate(chunks):
+        if read is not None and not read[i]:
+            continue
         for s, e in split_sentences(chunk.text):
             sentences.append(chunk.text[s:e])
             owners.append(i)
@@ -277,10 +288,15 @@ class Retriever:
             mix = RERANK_MIX[pair or language_pair(language, None)]
             model = self.scorer.model_for(language)
             chunks = [p.chunk for p in head]
-            sentences, owners = _sentences(chunks)
+            # A chunk in a language the model does not read (a Korean chunk under an English
+            # question's MiniLM) has no best sentence to show: it ranks on its coverage and
+            # fused score, and its sentences are not embedded (an English model's vectors of
+            # Korean sentences are noise, and cost ~0.6 s a question; decision 107).
+            read = [self.scorer.reads(model, c.language) for c in chunks]
+            sentences, owners = _sentences(chunks, read)
             self._prime_sentences(model, chunks, sentences, owners)
             sims = self.scorer.similarity(model, q.retrieval_vector(self.scorer, model), sentences)
-            best = np.full(len(head), -1.0)
+            best = np.where(read, -1.0, UNREAD_SENTENCE)
             for sim, owner in zip(sims, owners, strict=True):
                 best[owner] = max(best[owner], float(sim))
             top_rrf = max(p.score for p in head)

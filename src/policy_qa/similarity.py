@@ -18,9 +18,16 @@ from langchain_core.embeddings import Embeddings
 from .embeddings import encode
 from .lexical import LexicalIndex
 
-__all__ = ["SentenceScorer", "coverage", "weighted_share"]
+__all__ = ["SENTENCE_LANGUAGES", "SentenceScorer", "coverage", "weighted_share"]
 
 _CAPACITY = 20_000  # sentences kept (~40 MB of 512-d float32 vectors)
+
+# The languages whose sentences a model reads (a model not named: all). MiniLM is an English
+# model: its sentence vectors are kept for English chunks only, since on Korean chunks they were
+# most of Korean indexing (docs/decisions/100-indexing-profile-and-speed.md), and an English
+# question's reranker does not score a Korean sentence with it
+# (docs/decisions/107-sentence-models-read-their-languages.md).
+SENTENCE_LANGUAGES: dict[str, frozenset[str]] = {"minilm": frozenset({"en"})}
 
 
 class SentenceScorer:
@@ -45,6 +52,12 @@ class SentenceScorer:
         if language != "en" and "use" in self._embeddings:
             return "use"
         return "minilm" if "minilm" in self._embeddings else next(iter(self._embeddings))
+
+    @staticmethod
+    def reads(model: str, language: str) -> bool:
+        """Whether ``model``'s sentence vectors of ``language`` text mean anything."""
+        languages = SENTENCE_LANGUAGES.get(model)
+        return languages is None or language in languages
 
     def vectors(self, model: str, texts: Sequence[str]) -> np.ndarray:
         """One unit row of ``model`` per text, embedding only the texts it does not hold."""
