@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import numpy as np
 
 from policy_qa.lexical import LexicalIndex, Tokenizer
@@ -96,3 +99,30 @@ def test_weighted_share_is_coverage_from_known_hits() -> None:
     hits = [t in present for t in terms]
     assert weighted_share(index, terms, hits) == coverage(index, question, CHUNKS[0][2])
     assert weighted_share(index, [], []) == 0.0
+
+
+def test_minilm_reads_english_sentences_only() -> None:
+    # Its sentence vectors are kept for English chunks only (decision 100) and an English
+    # question's reranker does not score Korean sentences with it (decision 107).
+    assert SentenceScorer.reads("minilm", "en") and not SentenceScorer.reads("minilm", "ko")
+    assert SentenceScorer.reads("use", "ko") and SentenceScorer.reads("use", "en")
+
+
+def test_an_english_question_does_not_embed_korean_sentences_with_minilm(tmp_path: Path) -> None:
+    from policy_qa import Assistant, Settings
+    from policy_qa.memory_store import InMemoryStore
+
+    from .tiny import write_corpus
+
+    write_corpus(tmp_path / "docs")
+    models = hash_models()
+    settings = Settings(data_dir=tmp_path / "data", korean_tokenizer="bigram", judge="off")
+    qa = Assistant(settings=settings, store=InMemoryStore(), embeddings=models)
+    qa.index([tmp_path / "docs"])
+    models["minilm"].seen.clear()
+    # Every chunk is in the reranker's head (3 documents), the Korean one included.
+    passages = qa.retrieve("When was the research complex 1973 established?", k=5)
+    assert "cluster.txt" in {p.chunk.source for p in passages}
+    assert not any(re.search("[가-힣]", t) for t in models["minilm"].seen)
+    korean = next(p for p in passages if p.chunk.source == "cluster.txt")
+    assert dict(korean.scores)["rerank"] is not None
