@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from policy_qa.lexical import LexicalIndex, Tokenizer, latin_anchors
+from policy_qa.text import HANGUL_LETTER
 
 DOCS = [
     ("c1", "a.txt", "Daedeok Research Complex was established in 1973."),
@@ -116,6 +117,21 @@ def test_cached_tokens_are_the_tokenizers_and_safe_to_change() -> None:
     assert index.tokens("How many businesses were established?") == ["busi", "establish"]
 
 
+def test_without_hangul_only_the_hangul_runs_terms_are_left_out_and_kiwi_is_not_asked() -> None:
+    # What a caller that meets the terms only with a text without Hangul may read (decision 109).
+    text = "Daedeok Research Complex: 대덕연구단지는 1973년에 설립되었다."
+    tok = Tokenizer(korean="kiwi")
+    assert tok(text, hangul=False) == ["1973", "daedeok", "research", "complex"]
+    assert tok._kiwi_terms.cache_info().misses == 0
+    assert [t for t in tok(text) if not HANGUL_LETTER.search(t)] == tok(text, hangul=False)
+    index = LexicalIndex.build(DOCS, tok)
+    assert index.tokens(text, hangul=False) == tok(text, hangul=False)
+    assert index.tokens(text) == tok(text)  # its own memo entry, not the one without Hangul
+    english = "How many businesses were established?"
+    assert index.tokens(english, hangul=False) == index.tokens(english) == ["busi", "establish"]
+    assert len(index._tokens) == 3  # an English text's two readings are one entry
+
+
 class CountingTokenizer(Tokenizer):
     """The real tokenizer, remembering which texts it was given."""
 
@@ -123,9 +139,9 @@ class CountingTokenizer(Tokenizer):
         super().__init__(korean)
         self.seen: list[str] = []
 
-    def __call__(self, text: str) -> list[str]:
+    def __call__(self, text: str, hangul: bool = True) -> list[str]:
         self.seen.append(text)
-        return super().__call__(text)
+        return super().__call__(text, hangul)
 
 
 def test_a_rebuild_tokenizes_only_new_or_changed_chunks(tmp_path: Path) -> None:

@@ -146,3 +146,41 @@ def test_a_reading_is_scored_once_for_its_passages(tmp_path: Path) -> None:
     assert answerer.evidence(q, list(passages)) is evidence
     assert answerer.evidence(q, passages[:2]) is not evidence  # other passages: scored anew
     assert answerer.answer(q, passages).confidence == evidence.confidence
+
+
+def test_an_english_question_answers_without_kiwi_as_it_does_with_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The answerer and the reranker only meet a passage's terms with the question's: without
+    # Hangul in the question, a Korean passage is read without its Hangul runs' terms, so Kiwi
+    # is neither loaded nor asked, and nothing changes (decision 109).
+    from policy_qa import lexical
+
+    write_corpus(tmp_path / "docs")
+    # cluster.txt's sentences are too short to be scored; this one's are not.
+    (tmp_path / "docs" / "complex.txt").write_text(
+        "대덕연구단지는 1973년에 대전에 설립된 대한민국의 대표적인 연구 단지이다. 이곳에는 "
+        "여러 정부 출연 연구기관과 기업 연구소가 함께 모여 있다.\n",
+        encoding="utf-8",
+    )
+    settings = Settings(data_dir=tmp_path / "data", korean_tokenizer="kiwi", judge="off")
+    qa = Assistant(settings=settings, store=InMemoryStore(), embeddings=hash_models())
+    qa.index([tmp_path / "docs"])
+    real = lexical._kiwi
+    asked: list[int] = []
+    monkeypatch.setattr(lexical, "_kiwi", lambda: asked.append(1) or real())
+    retriever = qa.retriever()
+    retriever.lexical.tokenizer._kiwi_terms.cache_clear()  # what indexing remembered
+    retriever.lexical._tokens.clear()
+
+    text = "When was the research complex established in 1973?"
+    answer = qa.ask(text)
+    assert "complex.txt" in {p.chunk.source for p in answer.passages[:3]}
+    assert not Query.read(text, retriever.lexical).hangul
+    assert asked == [] and retriever.lexical.tokenizer._kiwi_terms.cache_info().currsize == 0
+
+    # Kiwi forced on every passage (each ask scores anew): the same answer, confidence and
+    # citations.
+    monkeypatch.setattr(Query, "hangul", property(lambda self: True))
+    assert qa.ask(text) == answer
+    assert asked and retriever.lexical.tokenizer._kiwi_terms.cache_info().currsize > 0

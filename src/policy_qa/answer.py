@@ -680,9 +680,13 @@ class ExtractiveAnswerer:
         )
         q_terms = frozenset(q.terms) | frozenset(anchors)
 
+        # A sentence's terms meet only the question's (``_coverage``, ``q_terms``, anchors):
+        # a question without Hangul reads them without Hangul runs, and so without Kiwi
+        # (docs/decisions/109-english-questions-do-not-load-kiwi.md).
+        hangul = q.hangul
         candidates = []
         for (rank, p, start, end, text, outside), sim in zip(raw, sims, strict=True):
-            terms = frozenset(self.lexical.tokens(text))
+            terms = frozenset(self.lexical.tokens(text, hangul=hangul))
             if cross_lingual:
                 lex = len(terms & set(anchors)) / len(anchors) if anchors else 0.0
             else:
@@ -780,8 +784,12 @@ class ExtractiveAnswerer:
         counted = _counted_words(sentence)
         if not counted:
             return False
-        stems = set(self.lexical.tokens(" ".join(focus)))
-        if stems & set(self.lexical.tokens(" ".join(counted))):
+        asked = " ".join(focus)
+        stems = set(self.lexical.tokens(asked))
+        # Only met with ``stems``: without Hangul in them, Hangul runs' terms cannot meet
+        # (docs/decisions/109-english-questions-do-not-load-kiwi.md).
+        hangul = bool(_HANGUL.search(asked))
+        if stems & set(self.lexical.tokens(" ".join(counted), hangul=hangul)):
             return True
         model = self.scorer.model_for("en")
         sims = self.scorer.vectors(model, list(focus)) @ self.scorer.vectors(model, counted).T
@@ -797,7 +805,9 @@ class ExtractiveAnswerer:
         (``Query.words``): after a follow-up's earlier question, the words that say what "it" is.
         """
         tokenizer = self.lexical.tokenizer
-        present = set(tokenizer(context))
+        # Only the question's words' terms are looked up in it: a question without Hangul
+        # reads the context without Hangul runs (docs/decisions/109).
+        present = set(tokenizer(context, hangul=question.hangul))
         weights: list[float] = []
         credit: list[float] = []
         missing: dict[str, int] = {}  # question word -> its slot in ``credit``

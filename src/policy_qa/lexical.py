@@ -95,13 +95,18 @@ class Tokenizer:
         self._lock = threading.Lock()
         self._kiwi_terms = lru_cache(maxsize=_RUN_CACHE)(self._analysed)
 
-    def __call__(self, text: str) -> list[str]:
+    def __call__(self, text: str, hangul: bool = True) -> list[str]:
+        """``text``'s terms; ``hangul=False`` leaves out its Hangul runs' terms (and so never
+        loads Kiwi). Those terms all hold Hangul, so a caller that only intersects them with
+        terms of a text without Hangul gets the same answer either way
+        (docs/decisions/109-english-questions-do-not-load-kiwi.md)."""
         out: list[str] = []
         words: list[str] = []
         for match in _TOKEN.finditer(text):
             tok = match.group(0)
             if _HANGUL.match(tok):
-                out.extend(self._korean(tok))
+                if hangul:
+                    out.extend(self._korean(tok))
             elif tok[0].isdigit():
                 out.append(tok.replace(",", ""))
             else:
@@ -293,7 +298,7 @@ class LexicalIndex:
         self._rows = {cid: i for i, cid in enumerate(ids)}
         # Coverage tokenizes the same question once per candidate and Kiwi costs ~1 ms per
         # short Korean text, so recent texts' tokens are kept (returned as fresh lists).
-        self._tokens: OrderedDict[str, tuple[str, ...]] = OrderedDict()
+        self._tokens: OrderedDict[tuple[str, bool], tuple[str, ...]] = OrderedDict()
         self._tokens_lock = threading.Lock()
 
     def __len__(self) -> int:
@@ -431,16 +436,20 @@ class LexicalIndex:
         rows = self._rows
         return lambda cid, text: terms.terms(rows[cid], text) if cid in rows else None
 
-    def tokens(self, text: str) -> list[str]:
-        """``tokenizer(text)``, remembered for the last few thousand texts."""
+    def tokens(self, text: str, hangul: bool = True) -> list[str]:
+        """``tokenizer(text, hangul)``, remembered for the last few thousand texts (each
+        reading its own entry: without Hangul runs' terms, a text's terms are not all of them)."""
+        if not hangul and not _HANGUL.search(text):
+            hangul = True  # the same terms: one entry
+        key = (text, hangul)
         with self._tokens_lock:
-            hit = self._tokens.get(text)
+            hit = self._tokens.get(key)
             if hit is not None:
-                self._tokens.move_to_end(text)
+                self._tokens.move_to_end(key)
                 return list(hit)
-        fresh = tuple(self.tokenizer(text))
+        fresh = tuple(self.tokenizer(text, hangul))
         with self._tokens_lock:
-            self._tokens[text] = fresh
+            self._tokens[key] = fresh
             while len(self._tokens) > _TOKEN_CACHE:
                 self._tokens.popitem(last=False)
         return list(fresh)

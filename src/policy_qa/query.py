@@ -23,7 +23,7 @@ from .asks import Computation, answer_type, computation, count_focus, facets, ki
 from .ingest.sentences import detect_language
 from .lexical import LexicalIndex, Tokenizer, latin_anchors
 from .similarity import SentenceScorer
-from .text import WORD
+from .text import HANGUL_SYLLABLE, WORD
 
 __all__ = ["Query"]
 
@@ -125,6 +125,14 @@ class Query:
                     words.append((word, terms))
             self._words.append(tuple(words))
         return self._words[0]
+
+    @property
+    def hangul(self) -> bool:
+        """Whether the text or the retrieval text holds Hangul: without it, no term of this
+        query (terms, words, anchors, what it counts) comes from a Hangul run, so the answerer
+        and the reranker can read passages without their Hangul runs' terms, and without Kiwi
+        (docs/decisions/109-english-questions-do-not-load-kiwi.md)."""
+        return bool(HANGUL_SYLLABLE.search(self.text) or HANGUL_SYLLABLE.search(self.retrieval))
 
     def retrieval_vector(self, scorer: SentenceScorer, model: str) -> np.ndarray:
         """The retrieval text's unit vector under ``model``."""

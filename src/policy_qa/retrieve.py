@@ -348,14 +348,18 @@ class Retriever:
         terms = query.unique_terms
         present = self.lexical.contains([p.chunk.id for p in head], terms)
         return [
-            weighted_share(self.lexical, terms, self._holds(terms, p) if hits is None else hits)
+            weighted_share(
+                self.lexical, terms, self._holds(terms, p, query.hangul) if hits is None else hits
+            )
             for p, hits in zip(head, present, strict=True)
         ]
 
-    def _holds(self, terms: Sequence[str], passage: Passage) -> list[bool]:
+    def _holds(self, terms: Sequence[str], passage: Passage, hangul: bool) -> list[bool]:
         """Whether ``passage``'s section and text hold each of ``terms`` (a chunk the lexical
-        index does not have)."""
-        present = set(self.lexical.tokens(f"{passage.chunk.section}\n{passage.chunk.text}"))
+        index does not have); ``hangul``: whether the query holds Hangul (without it, the
+        passage's Hangul runs cannot hold a term: docs/decisions/109)."""
+        text = f"{passage.chunk.section}\n{passage.chunk.text}"
+        present = set(self.lexical.tokens(text, hangul=hangul))
         return [t in present for t in terms]
 
     def _read(self, query: str | Query) -> Query:

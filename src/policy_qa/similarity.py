@@ -17,6 +17,7 @@ from langchain_core.embeddings import Embeddings
 
 from .embeddings import encode
 from .lexical import LexicalIndex
+from .text import HANGUL_SYLLABLE
 
 __all__ = ["SENTENCE_LANGUAGES", "SentenceScorer", "coverage", "weighted_share"]
 
@@ -126,7 +127,9 @@ def coverage(index: LexicalIndex, question: str, text: str) -> float:
     terms = list(dict.fromkeys(index.tokens(question)))
     if not terms:
         return 0.0
-    present = set(index.tokens(text))
+    # Without Hangul in the question, the text's Hangul runs cannot hold one of its terms:
+    # they are left out, and Kiwi is not loaded (docs/decisions/109).
+    present = set(index.tokens(text, hangul=bool(HANGUL_SYLLABLE.search(question))))
     return weighted_share(index, terms, [t in present for t in terms])
 
 
