@@ -30,7 +30,9 @@ exception, or a turned-away user), p50/p95/max seconds per kind, how many answer
 ``judge_timeout``), the server's CPU seconds in the row (without its model worker) and the
 1-minute load average before and after each row (the machine may be shared: read the numbers
 with it), and writes all of it as JSON
-(docs/decisions/051-concurrency.md, docs/decisions/106-many-users-at-once.md).
+(docs/decisions/051-concurrency.md, docs/decisions/106-many-users-at-once.md). ``--py-spy
+busy`` (or ``idle``: waiting threads too) records the server during each row as collapsed
+stacks, one file per row in ``--workdir`` (106, "A first burst, profiled").
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ import argparse
 import json
 import logging
 import os
+import signal
 import socket
 import statistics
 import subprocess
@@ -237,6 +240,19 @@ def crowd(
     return records
 
 
+def _py_spy(server: Server, mode: str | None, out: Path) -> subprocess.Popen[bytes] | None:
+    """py-spy recording the server from now until sent SIGINT (None: not asked for). Where a
+    burst's CPU went: docs/decisions/106-many-users-at-once.md, "A first burst, profiled"."""
+    if mode is None:
+        return None
+    exe = Path(sys.executable).with_name("py-spy")
+    command = [str(exe), "record", "-r", "100", "-f", "raw", "-o", str(out), "--threads"]
+    command += ["--pid", str(server.proc.pid), *(["--idle"] if mode == "idle" else [])]
+    spy = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.5)  # attached before the users come
+    return spy
+
+
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
@@ -295,6 +311,12 @@ def main(argv: list[str] | None = None) -> int:
         default=10,
         help="how much nicer than the server the simulated users run (0: as nice)",
     )
+    parser.add_argument(
+        "--py-spy",
+        choices=("busy", "idle"),
+        help="record the server with py-spy during each row (collapsed stacks, 100 Hz, a file "
+        "per row in --workdir; idle: waiting threads too)",
+    )
     parser.add_argument("--workdir", type=Path, default=Path("bench-out/concurrency"))
     args = parser.parse_args(argv)
     if args.quick:
@@ -349,6 +371,11 @@ def main(argv: list[str] | None = None) -> int:
             for load in loads:
                 for users in sizes:
                     before = os.getloadavg()[0]
+                    key = f"{name}/{load}/{users}"
+                    while key in results["runs"]:  # a size given twice: again, caches warm
+                        key += "'"
+                    trace = args.workdir / f"py-spy-{key.replace('/', '-')}.txt"
+                    spy = _py_spy(server, args.py_spy, trace)
                     began, cpu, own = time.perf_counter(), server.cpu_seconds(), time.process_time()
                     records = crowd(
                         server.url,
@@ -361,9 +388,9 @@ def main(argv: list[str] | None = None) -> int:
                         args.client,
                     )
                     wall = time.perf_counter() - began
-                    key = f"{name}/{load}/{users}"
-                    while key in results["runs"]:  # a size given twice: again, caches warm
-                        key += "'"
+                    if spy is not None:
+                        spy.send_signal(signal.SIGINT)  # py-spy writes its file and exits
+                        spy.wait(timeout=60)
                     results["runs"][key] = {
                         "config": env,
                         "load": load,

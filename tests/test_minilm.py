@@ -92,3 +92,32 @@ def test_the_twin_gives_the_same_index_vectors_beside_its_model() -> None:
         assert np.allclose(beside.result(), alone[::-1], atol=1e-6)
     use = USEEmbeddings()
     assert use.twin() is use  # cheap calls take turns on one instance
+
+
+def test_question_calls_from_many_threads_run_at_once_and_give_their_own_vectors() -> None:
+    """Question-time calls take no lock (decision 106, "A first burst, profiled"): with the
+    lock held (as a torch index batch holds it), 32 threads still encode at once, a USE call
+    beside them, and each gets exactly the vector its texts get alone."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from policy_qa.embeddings import USEEmbeddings
+
+    texts = _texts()
+    model = MiniLMEmbeddings()
+    alone = [model.encode([t]) for t in texts]
+    pairs = [model.encode(texts[i : i + 2]) for i in range(0, len(texts), 2)]
+    use = USEEmbeddings()
+    use_alone = use.encode(texts[:8])
+    assert model._lock.acquire(timeout=5)
+    try:
+        with ThreadPoolExecutor(32) as pool:
+            one = [pool.submit(model.encode, [t]) for t in texts]
+            two = [pool.submit(model.encode, texts[i : i + 2]) for i in range(0, len(texts), 2)]
+            beside = pool.submit(use.encode, texts[:8])
+            for future, expected in zip(one, alone, strict=True):
+                assert np.array_equal(future.result(timeout=120), expected)
+            for future, expected in zip(two, pairs, strict=True):
+                assert np.array_equal(future.result(timeout=120), expected)
+            assert np.array_equal(beside.result(timeout=120), use_alone)
+    finally:
+        model._lock.release()

