@@ -77,10 +77,7 @@ class _Normalised(Embeddings):
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
         vectors = np.asarray(self._encode(list(texts), threads), dtype=np.float32)
-        vectors = vectors.reshape(len(texts), -1)
-        norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-        norms[norms == 0] = 1.0
-        return vectors / norms
+        return _unit(vectors.reshape(len(texts), -1))
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         return self.encode(texts).tolist()
@@ -214,7 +211,11 @@ def encode(model: Embeddings, texts: Sequence[str], threads: int | None = None) 
         return model.encode(texts, threads)
     if not texts:
         return np.zeros((0, 1), dtype=np.float32)
-    vectors = np.asarray(model.embed_documents(list(texts)), dtype=np.float32)
+    return _unit(np.asarray(model.embed_documents(list(texts)), dtype=np.float32))
+
+
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    """Rows at unit length (a zero row stays zero), so a dot product is a cosine."""
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     norms[norms == 0] = 1.0
     return vectors / norms

@@ -15,8 +15,8 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
@@ -185,6 +185,9 @@ def _shifted(parts: Sequence[SentenceVectors], models: Iterable[str]) -> dict[st
     return {m: frozenset(rows) for m, rows in out.items() if rows}
 
 
+_Pairs = list[tuple[Chunk, Sequence[tuple[int, int]]]]  # chunks with their sentence spans
+
+
 def _embed(
     embeddings: Mapping[str, Embeddings], chunks: Sequence[Chunk], pool: ThreadPoolExecutor
 ) -> tuple[dict[str, np.ndarray], SentenceVectors]:
@@ -215,50 +218,53 @@ def _embed(
         )
         return out
 
-    def kept(model: str) -> list[tuple[Chunk, Sequence[tuple[int, int]]]]:
+    def kept(model: str) -> _Pairs:
         skip = skipped.get(model, frozenset())
         return [(c, p) for i, (c, p) in enumerate(zip(chunks, spans, strict=True)) if i not in skip]
 
     def chunk_pass(model: str, on: Embeddings, rows: slice = slice(None)) -> np.ndarray:
         return timed(model, "chunks", lambda: encode(on, texts[rows], threads=1))
 
-    def sentence_pass(model: str, on: Embeddings) -> np.ndarray:
-        return timed(model, "sentences", lambda: _encode_sentences(on, kept(model)))
+    def sentence_pass(model: str, on: Embeddings, pairs: _Pairs) -> np.ndarray:
+        return timed(model, "sentences", lambda: _encode_sentences(on, pairs))
 
-    def both_passes(model: str) -> tuple[np.ndarray, np.ndarray]:
+    def both_passes(model: str, pairs: _Pairs) -> tuple[np.ndarray, np.ndarray]:
         emb = embeddings[model]
-        return chunk_pass(model, emb), sentence_pass(model, emb)
+        return chunk_pass(model, emb), sentence_pass(model, emb, pairs)
 
     # A model with a twin runs as two jobs: its chunk pass beside its sentence pass on the
     # twin, or, where it keeps no sentence vectors for these chunks (MiniLM on Korean), each
     # half of the chunk pass on one of them. Any other model (USE, whose calls are short, or a
     # LangChain ``Embeddings`` whose calls need not be safe to make at once) runs its two
-    # passes one after the other in one job.
-    jobs: dict[str, list[Future[Any]]] = {}
+    # passes one after the other in one job. Each model's entry collects its own result.
+    results: dict[str, Callable[[], tuple[np.ndarray, np.ndarray]]] = {}
     for m, emb in embeddings.items():
-        twin = twin_of(emb)
+        twin, pairs = twin_of(emb), kept(m)
         if twin is emb:
-            jobs[m] = [pool.submit(both_passes, m)]
-        elif kept(m):
-            jobs[m] = [pool.submit(chunk_pass, m, emb), pool.submit(sentence_pass, m, twin)]
+            results[m] = pool.submit(both_passes, m, pairs).result
+        elif pairs:
+            whole = pool.submit(chunk_pass, m, emb)
+            parts = pool.submit(sentence_pass, m, twin, pairs)
+            results[m] = partial(_collected, [whole], parts.result)
         else:
-            half = slice(None, (len(texts) + 1) // 2), slice((len(texts) + 1) // 2, None)
-            jobs[m] = [
-                pool.submit(chunk_pass, m, emb, half[0]),
-                pool.submit(chunk_pass, m, twin, half[1]),
+            cut = (len(texts) + 1) // 2
+            halves = [
+                pool.submit(chunk_pass, m, emb, slice(None, cut)),
+                pool.submit(chunk_pass, m, twin, slice(cut, None)),
             ]
+            results[m] = partial(_collected, halves, partial(_encode_sentences, emb, []))
     vectors: dict[str, np.ndarray] = {}
     sentence_vectors: dict[str, np.ndarray] = {}
-    for m, futures in jobs.items():
-        results = [f.result() for f in futures]
-        if len(results) == 1:
-            vectors[m], sentence_vectors[m] = results[0]
-        elif kept(m):
-            vectors[m], sentence_vectors[m] = results
-        else:
-            vectors[m] = np.vstack(results)
-            sentence_vectors[m] = _encode_sentences(embeddings[m], [])
+    for m, result in results.items():
+        vectors[m], sentence_vectors[m] = result()
     return vectors, SentenceVectors(spans, sentence_vectors, skipped)
+
+
+def _collected(
+    chunk_parts: Sequence[Future[np.ndarray]], sentences: Callable[[], np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """A model's chunk vectors (its parts in order) and its sentence vectors, when done."""
+    return np.vstack([f.result() for f in chunk_parts]), sentences()
 
 
 def _encode_sentences(
