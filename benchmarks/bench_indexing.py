@@ -34,6 +34,7 @@ import json
 import logging
 import os
 import pstats
+import resource
 import shutil
 import statistics
 import subprocess
@@ -117,11 +118,19 @@ def _env() -> dict[str, str]:
     return env
 
 
-def run_policy_qa(corpus: Path, work: Path) -> tuple[float, int, float]:
-    """``policy-qa index`` as a process: (seconds, chunks, the seconds it reports itself)."""
+def _children_cpu() -> float:
+    """CPU seconds (user + system) of every finished child process so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_policy_qa(corpus: Path, work: Path) -> tuple[float, int, float, float]:
+    """``policy-qa index`` as a process: (seconds, chunks, the seconds it reports itself, CPU
+    seconds: on a shared machine the CPU a process spends tells what the wall time cannot)."""
     data = work / "pqa"
     shutil.rmtree(data, ignore_errors=True)
     exe = Path(sys.executable).with_name("policy-qa")
+    cpu = _children_cpu()
     began = time.perf_counter()
     out = subprocess.run(
         [str(exe), "index", "--data-dir", str(data), "--quiet", "--json", str(corpus)],
@@ -132,14 +141,15 @@ def run_policy_qa(corpus: Path, work: Path) -> tuple[float, int, float]:
     )
     seconds = time.perf_counter() - began
     report = json.loads(out.stdout)
-    return seconds, int(report["chunks"]), float(report["seconds"])
+    return seconds, int(report["chunks"]), float(report["seconds"]), _children_cpu() - cpu
 
 
-def run_plain(corpus: Path, work: Path) -> tuple[float, int]:
-    """The plain LangChain pipeline as a process: (seconds, chunks)."""
+def run_plain(corpus: Path, work: Path) -> tuple[float, int, float]:
+    """The plain LangChain pipeline as a process: (seconds, chunks, CPU seconds)."""
     folder = work / "plain"
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
+    cpu = _children_cpu()
     began = time.perf_counter()
     out = subprocess.run(
         [sys.executable, "-c", _PLAIN, str(corpus), str(folder)],
@@ -149,7 +159,7 @@ def run_plain(corpus: Path, work: Path) -> tuple[float, int]:
         check=True,
     )
     seconds = time.perf_counter() - began
-    return seconds, int(out.stdout.strip().splitlines()[-1])
+    return seconds, int(out.stdout.strip().splitlines()[-1]), _children_cpu() - cpu
 
 
 # --- in this process --------------------------------------------------------------------------
@@ -509,14 +519,21 @@ def main() -> None:
                 order = ("plain", "pqa") if r % 2 == 0 else ("pqa", "plain")
                 for system in order:
                     if system == "pqa":
-                        seconds, chunks, inner = run_policy_qa(corpus, work)
+                        seconds, chunks, inner, cpu = run_policy_qa(corpus, work)
                         row["pqa"].append(seconds)
                         row["pqa_chunks"], row["pqa_inner"] = chunks, inner
                     else:
-                        seconds, chunks = run_plain(corpus, work)
+                        seconds, chunks, cpu = run_plain(corpus, work)
                         row["plain"].append(seconds)
                         row["plain_chunks"] = chunks
-                    print(f"  {lang} round {r + 1} {system}: {seconds:.1f} s", flush=True)
+                    row.setdefault(f"{system}_cpu", []).append(cpu)
+                    load = load_average()
+                    row.setdefault("loads", []).append(f"{system} {seconds:.1f} s: {load}")
+                    print(
+                        f"  {lang} round {r + 1} {system}: {seconds:.1f} s, CPU {cpu:.1f} s "
+                        f"(load {load})",
+                        flush=True,
+                    )
             row["raw"] = raw_encoders(corpus)
             row["load_average_end"] = load_average()
             results["rows"][lang] = row
@@ -539,9 +556,10 @@ def report(results: dict[str, Any]) -> None:
     rows = results["rows"]
     print(
         "\n| corpus | policy-qa index (s) | plain LangChain (s) | ratio | policy-qa chunks/s "
-        "(in-process) | raw encoders chunks/s (MiniLM+USE, same chunks) | share | load avg |"
+        "(in-process) | raw encoders chunks/s (MiniLM+USE, same chunks) | share | "
+        "CPU s policy-qa / plain | load avg |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
     for lang in ("en", "ko"):
         row = rows.get(lang)
         if not row:
@@ -554,7 +572,8 @@ def report(results: dict[str, Any]) -> None:
             f"| {lang}: {row['articles']} articles, {row['chars']:,} chars, "
             f"{row['pqa_chunks']} / {row['plain_chunks']} chunks | {pqa:.1f} | {plain:.1f} | "
             f"{pqa / plain:.2f}x | {rate:.1f} | {raw:.1f} | {rate / raw:.0%} | "
-            f"{row['load_average_end']} |"
+            f"{statistics.median(row['pqa_cpu']):.1f} / {statistics.median(row['plain_cpu']):.1f}"
+            f" | {row['load_average_end']} |"
         )
     inc = rows.get("incremental")
     if inc:
