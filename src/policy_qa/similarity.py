@@ -23,11 +23,12 @@ __all__ = ["SENTENCE_LANGUAGES", "SentenceScorer", "coverage", "weighted_share"]
 
 _CAPACITY = 20_000  # sentences kept (~40 MB of 512-d float32 vectors)
 
-# The languages whose sentences a model reads (a model not named: all). MiniLM is an English
-# model: its sentence vectors are kept for English chunks only, since on Korean chunks they were
-# most of Korean indexing (docs/decisions/100-indexing-profile-and-speed.md), and an English
-# question's reranker does not score a Korean sentence with it
-# (docs/decisions/107-sentence-models-read-their-languages.md).
+# The languages a model reads (a model not named: all). MiniLM is an English model: its
+# sentence vectors are kept for English chunks only, since on Korean chunks they were most of
+# Korean indexing (docs/decisions/100-indexing-profile-and-speed.md), and an English question's
+# reranker does not score a Korean sentence with it
+# (docs/decisions/107-sentence-models-read-their-languages.md); of a Korean chunk it embeds
+# only the Latin and digit runs (``indexing.embedding_text``; decision 100, sixth session).
 SENTENCE_LANGUAGES: dict[str, frozenset[str]] = {"minilm": frozenset({"en"})}
 
 

@@ -16,6 +16,7 @@ __all__ = [
     "HANGUL_LETTER",
     "HANGUL_SYLLABLE",
     "HANGUL_SYLLABLES",
+    "LATIN_RUN",
     "UNSAFE_CHARACTER",
     "WORD",
     "strip_unsafe",
@@ -36,6 +37,12 @@ HANGUL_SYLLABLE = re.compile(f"[{HANGUL_SYLLABLES}]")
 
 HANGUL_LETTER = re.compile(f"[{HANGUL_SYLLABLES}{HANGUL_JAMO}]")
 """One Hangul letter, syllable or jamo: use for "is this character Korean script?"."""
+
+LATIN_RUN = re.compile(
+    f"[^\\s{HANGUL_SYLLABLES}{HANGUL_JAMO}]*[A-Za-z0-9][^\\s{HANGUL_SYLLABLES}{HANGUL_JAMO}]*"
+)
+"""A run of text without spaces or Hangul that holds a Latin letter or a digit ("KAIST",
+"(1973", "DNA-2"): what an English model reads of Korean text (the rest becomes jamo)."""
 
 WORD = re.compile(r"[^\W_]+(?:[-'’][^\W_]+)*")
 """One word as a reader sees it: letters and digits, joined by inner hyphens or apostrophes
