@@ -194,8 +194,7 @@ class USEEmbeddings(_Normalised):
         # writes its own arrays, and the pure-Python tokenizer keeps no state between calls.
         with _TWIN_LOCK:
             if self._twin is None:
-                with self._lock:  # the weights load on the first call: once, not in both
-                    self._model.encode(["."])
+                self.encode(["."])  # the weights load on the first call: once, not in both
                 self._twin = USEEmbeddings(self._batch_size, shared=self._model)
             return self._twin
 
