@@ -226,6 +226,22 @@ def test_a_tokenizer_that_does_not_restore_is_never_cached(
     assert np.array_equal(vectors, package_vectors)
 
 
+def test_a_package_whose_tokenizer_is_not_the_expected_class_is_never_cached(
+    tmp_path: Path,
+    package_vectors: np.ndarray,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class Other:
+        pass
+
+    monkeypatch.setattr(use_model, "_tokenizer_classes", lambda: (Other, Other))
+    vectors, log = _load(tmp_path, caplog)
+    assert "not written" in log and "TypeError" in log
+    assert not list(tmp_path.rglob("tokenizer.marshal"))
+    assert np.array_equal(vectors, package_vectors)
+
+
 def test_a_crafted_state_cannot_replace_a_method() -> None:
     state = use_model._state_of(load_use(1, None)._sp)
     state["tokenizer"]["encode"] = "not a method"

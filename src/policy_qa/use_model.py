@@ -225,8 +225,8 @@ def _build(model: Any, entry: Path) -> None:
     """
     started = time.process_time()
     tokenizer = model._tokenizer  # the package's own parse
-    state = _state_of(tokenizer)  # before any encode fills the normaliser's memo
     try:
+        state = _state_of(tokenizer)  # before any encode fills the normaliser's memo
         entry.mkdir(parents=True, exist_ok=True)
         _remove_stale_temps(entry)
         body = marshal.dumps(state)
@@ -240,7 +240,7 @@ def _build(model: Any, entry: Path) -> None:
 
         # The package's tokenizer (its ids are the restored one's) and the weights just written.
         model._backend = NumpyBackend(str(entry / _WEIGHTS), tokenizer, threads=model.threads)
-    except Exception as exc:  # a read-only folder, a full disk, a tokenizer that does not restore
+    except Exception as exc:  # unwritable folder, full disk, state that does not restore...
         log.debug("USE cache %s not written (%s: %s)", entry, _name(exc), exc)
         _load_from_package(model)
         return
