@@ -178,7 +178,7 @@ def raw_encoders(corpus: Path) -> dict[str, Any]:
     texts = [embedding_text(c) for c in chunks]
     out: dict[str, Any] = {"chunks": len(chunks)}
     for name in settings.dense_models:
-        model = load_embeddings(name)
+        model = load_embeddings(name, settings.model_cache)
         encode(model, ["warm up"])
         began = time.perf_counter()
         encode(model, texts)
@@ -194,7 +194,7 @@ def profile(corpus: Path, work: Path, top: int) -> dict[str, float]:
 
     # A folder per corpus: Chroma caches its client per path within a process.
     settings = Settings(data_dir=work / f"profile-{corpus.name}")
-    models = {m: load_embeddings(m) for m in settings.dense_models}
+    models = {m: load_embeddings(m, settings.model_cache) for m in settings.dense_models}
     qa = Assistant(settings=settings, embeddings=models)
     prof = cProfile.Profile()
     # The encoders run on their own threads, which cProfile does not see: their CPU seconds
@@ -287,7 +287,7 @@ def incremental(work: Path, total: int, corpus: Path) -> dict[str, float]:
     folder = work / "incremental-corpus"
     shutil.rmtree(folder, ignore_errors=True)
     shutil.copytree(corpus, folder)
-    models = {m: load_embeddings(m) for m in settings.dense_models}
+    models = {m: load_embeddings(m, settings.model_cache) for m in settings.dense_models}
     qa = Assistant(settings=settings, embeddings=models)
     qa.index([folder])
     qa.close()  # one handle on the folder from here on

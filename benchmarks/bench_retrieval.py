@@ -156,7 +156,7 @@ def main() -> int:
     texts, english, korean = contexts(args.datasets, articles=not args.paragraphs)
     rng.shuffle(texts)
     settings = Settings(data_dir=Path(tempfile.mkdtemp(prefix="bench-retrieval-")))
-    models = {m: load_embeddings(m) for m in settings.dense_models}
+    models = {m: load_embeddings(m, settings.model_cache) for m in settings.dense_models}
 
     # Real chunks, embedded for real: this is the indexing throughput a user sees.
     docs: list[tuple[Document, list]] = []

@@ -406,7 +406,7 @@ def main() -> int:
         flush=True,
     )
 
-    models = {m: load_embeddings(m) for m in settings.dense_models}
+    models = {m: load_embeddings(m, settings.model_cache) for m in settings.dense_models}
     store = Recording(settings.resolved_index_dir, None, settings.collection, models, create=True)
     corpus = Corpus(docs, store, models, settings, workdir / "real")
     rate = corpus.chunks / corpus.embed_seconds

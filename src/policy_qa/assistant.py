@@ -126,7 +126,8 @@ class Assistant:
         # otherwise load the models again (docs/decisions/051-concurrency.md).
         with self._lock:
             if self._embeddings is None:
-                self._embeddings = {m: load_embeddings(m) for m in self.settings.dense_models}
+                s = self.settings
+                self._embeddings = {m: load_embeddings(m, s.model_cache) for m in s.dense_models}
             return self._embeddings
 
     @property

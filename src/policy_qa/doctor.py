@@ -81,7 +81,7 @@ def retrieval_checks(settings: Settings) -> list[Check]:
     for name in settings.dense_models:
         began = time.perf_counter()
         try:
-            model = load_embeddings(name)
+            model = load_embeddings(name, settings.model_cache)
             width = model.encode(["tenancy deposit"]).shape[1]
             # Indexing's path as well: MiniLM answers a question in numpy but indexes through
             # sentence-transformers on torch (docs/decisions/103-cold-start.md).

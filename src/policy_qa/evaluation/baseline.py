@@ -282,9 +282,12 @@ class DenseBaseline:
 
     answers = False
 
-    def __init__(self, model: str = "use", chunks: PlainChunks | None = None) -> None:
+    def __init__(
+        self, model: str = "use", chunks: PlainChunks | None = None, model_cache: Path | None = None
+    ) -> None:
         self.name = model
         self._model_name = model
+        self._model_cache = model_cache  # Settings.model_cache: shares policy-qa's loaded model
         self._chunks = chunks
         self._vectors: np.ndarray | None = None
 
@@ -293,7 +296,7 @@ class DenseBaseline:
         self._chunks = chunks
 
     def index(self, corpus: Path, progress: Progress | None = None) -> IndexStats:
-        model = load_embeddings(self._model_name)
+        model = load_embeddings(self._model_name, self._model_cache)
         model.embed_query("warm up")  # a model load is not indexing time
         started = time.perf_counter()
         if self._chunks is None:
@@ -320,7 +323,8 @@ class DenseBaseline:
         if not len(self._vectors):
             return []
         query = np.asarray(
-            load_embeddings(self._model_name).embed_query(question), dtype=np.float32
+            load_embeddings(self._model_name, self._model_cache).embed_query(question),
+            dtype=np.float32,
         )
         scores = self._vectors @ query
         mask = self._chunks.mask(within)

@@ -182,7 +182,7 @@ def build_systems(names: Sequence[str], settings: Settings, workdir: Path) -> li
         elif name == "bm25":
             built.append(BM25Baseline())
         elif name == "use":
-            built.append(DenseBaseline("use"))
+            built.append(DenseBaseline("use", model_cache=settings.model_cache))
     return built
 
 
