@@ -175,9 +175,11 @@ def raw_encoders(corpus: Path) -> dict[str, Any]:
     settings = Settings()
     docs, _ = load_paths([corpus])
     chunks = [c for d in docs for c in chunk_document(d, settings.chunk_size, settings.chunk_min)]
-    texts = [embedding_text(c) for c in chunks]
     out: dict[str, Any] = {"chunks": len(chunks)}
     for name in settings.dense_models:
+        # What policy-qa gives this model of each chunk: MiniLM gets a Korean chunk's Latin
+        # runs only (docs/decisions/100-indexing-profile-and-speed.md, "Korean, sixth session").
+        texts = [embedding_text(c, name) for c in chunks]
         model = load_embeddings(name, settings.model_cache)
         encode(model, ["warm up"])
         began = time.perf_counter()

@@ -167,10 +167,10 @@ def report(work: Path, arms: list[str]) -> None:
     names = list(next(iter(table.values())))
     print("| arm | switches off | " + " | ".join(names) + " |")
     print("|---|---|" + "---|" * len(names))
-    cells = "correct / cit. prec. / unans. refused / false ref."
-    print("| | | " + " | ".join(cells for _ in names))
+    legend = "correct / cit. prec. / unans. refused / false ref."
+    print("| | | " + " | ".join(legend for _ in names))
     for arm, sets in table.items():
-        cells = []
+        cells: list[str] = []
         for name in names:
             f = sets[name]
             cells.append(" / ".join(_fmt(f.get(k)) for k in FIGURES))

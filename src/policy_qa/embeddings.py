@@ -192,10 +192,11 @@ class USEEmbeddings(_Normalised):
         # Indexing runs USE's sentence pass on it beside the chunk pass: on Korean text that
         # halves USE's ~25 s of one-thread work (docs/decisions/100-indexing-profile-and-speed.md,
         # "Korean, sixth session"). It shares the weights: the forward pass only reads them and
-        # writes its own arrays, and the pure-Python tokenizer keeps no state between calls.
+        # writes its own arrays, and the pure-Python tokenizer's only mutable state is its
+        # normaliser's memo, which two calls at once fill with the same values.
+        self.encode(["."])  # the weights load on the first call: once, not in both
         with _TWIN_LOCK:
             if self._twin is None:
-                self.encode(["."])  # the weights load on the first call: once, not in both
                 self._twin = USEEmbeddings(self._batch_size, self._model_cache, shared=self._model)
             return self._twin
 
@@ -229,7 +230,8 @@ def load_embeddings(name: str, model_cache: Path | None = None) -> _Normalised:
     ``model_cache`` is ``Settings.model_cache``, where USE keeps its parsed files
     (docs/decisions/103-cold-start.md); None: USE parses the package's files on every start.
     """
-    return _load_embeddings(name, Path(model_cache) if name == "use" and model_cache else None)
+    folder = Path(model_cache).expanduser().resolve() if name == "use" and model_cache else None
+    return _load_embeddings(name, folder)
 
 
 @functools.cache
