@@ -25,6 +25,7 @@ def test_public_api_is_pinned() -> None:
         "HANGUL_LETTER",
         "HANGUL_SYLLABLE",
         "HANGUL_SYLLABLES",
+        "LATIN_RUN",
         "UNSAFE_CHARACTER",
         "WORD",
         "strip_unsafe",
