@@ -784,6 +784,16 @@ def test_sidecar_overrides_and_broken_sidecar_is_ignored(tmp_path: Path) -> None
     assert by_source["bad.txt"].title == "Bad"
 
 
+@pytest.mark.parametrize(("tag", "language"), [("en-US", "en"), ("ko_KR", "ko"), (" EN ", "en")])
+def test_a_sidecars_regional_language_tag_is_its_language(
+    tmp_path: Path, tag: str, language: str
+) -> None:
+    (tmp_path / "a.txt").write_text("Plain text in English.", encoding="utf-8")
+    (tmp_path / "a.txt.meta.json").write_text(json.dumps({"language": tag}), encoding="utf-8")
+    docs, _ = load_paths([tmp_path])
+    assert docs[0].language == language
+
+
 def test_ids_are_stable_across_loads(tmp_path: Path) -> None:
     root = _folder_with_everything(tmp_path / "docs")
 

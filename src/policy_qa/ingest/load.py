@@ -218,7 +218,7 @@ def load_file(
         title=title,
         text=text,
         sections=sections,
-        language=(language or detect_language(text)).strip().lower(),
+        language=_primary_language(language) or detect_language(text),
         path=str(path),
         page_starts=page_starts(text, pages),
     )
@@ -281,6 +281,14 @@ def _walk(folder: Path, problems: list[Skipped]) -> Iterator[Path]:
             if name.startswith((".", "~$")) or name.lower().endswith(SIDECAR_SUFFIX):
                 continue
             yield Path(dirpath) / name
+
+
+def _primary_language(tag: str | None) -> str:
+    """A sidecar's language tag as the models are keyed by it: its primary subtag, lower-cased
+    ("en-US" and "en_GB" are "en"). A regional tag would otherwise count as a language no
+    sentence model reads, and MiniLM would embed an English chunk's Latin runs only
+    (docs/decisions/100-indexing-profile-and-speed.md, "Korean, sixth session")."""
+    return (tag or "").strip().lower().replace("_", "-").split("-")[0]
 
 
 def _source_name(path: Path, root: Path | None) -> str:
