@@ -52,12 +52,14 @@ class Candidate:
     text: str
     rank: int  # the passage's rank
     position: int  # the sentence's place in its passage
+    before: str  # the sentence before it in its passage ("" for the first)
     label: bool
 
 
 @dataclass(frozen=True)
 class Question:
     set: str
+    id: str
     part: str
     text: str
     answerable: bool
@@ -125,6 +127,7 @@ def load_questions(name: str, workdir: Path, datasets: Path, scratch: Path) -> l
         out.append(
             Question(
                 set=name,
+                id=entry["id"],
                 part=part,
                 text=entry["question"],
                 answerable=turn.answerable,
@@ -143,15 +146,17 @@ def _candidates(
     for passage in retrieved[:PASSAGES]:
         full = text(passage["source"])
         start = passage["start"]
-        for position, (s, e) in enumerate(split_sentences(full[start : passage["end"]])):
+        pieces = list(split_sentences(full[start : passage["end"]]))
+        for position, (s, e) in enumerate(pieces):
             a, b = start + s, start + e
+            before = full[start + pieces[position - 1][0] : start + pieces[position - 1][1]]
             if (passage["source"], a) in seen:
                 continue
             seen.add((passage["source"], a))
             label = turn.answerable and M.citation_correct(
                 full[a:b], M.Span(passage["source"], a, b), turn.answers, evidence
             )
-            yield Candidate(full[a:b], passage["rank"], position, label)
+            yield Candidate(full[a:b], passage["rank"], position, before if position else "", label)
 
 
 class Signals:
@@ -208,12 +213,43 @@ def _with_answer(q: Question) -> bool:
     return q.answerable and any(c.label for c in q.candidates)
 
 
+def export(questions: Sequence[Question], folder: Path) -> None:
+    """The tune parts' questions as ``train.py`` reads them (``candidates.py``'s format; no
+    history: the journal keeps none, and a follow-up's turn is read alone)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    by_set: dict[str, list[str]] = collections.defaultdict(list)
+    for q in questions:
+        if q.part != "tune":
+            continue
+        record = {
+            "set": q.set,
+            "id": q.id,
+            "question": q.text,
+            "history": [],
+            "answerable": q.answerable,
+            "candidates": [
+                {
+                    "rank": c.rank - 1,
+                    "text": c.text,
+                    "before": c.before,
+                    "section": "",
+                    "label": int(c.label),
+                }
+                for c in q.candidates
+            ],
+        }
+        by_set[q.set].append(json.dumps(record, ensure_ascii=False))
+    for name, lines in by_set.items():
+        (folder / f"{name}-tune.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("journals", nargs="+", help="NAME=WORKDIR of an eval run's set")
     parser.add_argument("--datasets-dir", type=Path, default=Path("../shared/datasets"))
     parser.add_argument("--products", action="store_true", help="add the 384 element-wise products")
     parser.add_argument("-C", type=float, default=1.0, help="inverse regularisation strength")
+    parser.add_argument("--export", type=Path, help="also write the tune candidates for train.py")
     args = parser.parse_args(argv)
     quiet_third_parties()
     from sklearn.linear_model import LogisticRegression
@@ -223,6 +259,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         for spec in args.journals:
             name, _, workdir = spec.partition("=")
             questions += load_questions(name, Path(workdir), args.datasets_dir, Path(scratch))
+    if args.export:
+        export(questions, args.export)
     signals = Signals(questions, args.products)
     train = [q for q in questions if q.part == "tune" and _with_answer(q)]
     x = np.vstack([signals(q) for q in train])
