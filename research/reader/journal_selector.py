@@ -24,7 +24,7 @@ import json
 import math
 import re
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -140,7 +140,10 @@ def load_questions(name: str, workdir: Path, datasets: Path, scratch: Path) -> l
 
 
 def _candidates(
-    retrieved: Sequence[dict[str, Any]], text: Any, turn: Turn, evidence: Sequence[M.Span]
+    retrieved: Sequence[dict[str, Any]],
+    text: Callable[[str], str],
+    turn: Turn,
+    evidence: Sequence[M.Span],
 ) -> Iterable[Candidate]:
     seen: set[tuple[str, int]] = set()
     for passage in retrieved[:PASSAGES]:
@@ -180,13 +183,10 @@ class Signals:
     def idf(self, word: str) -> float:
         return math.log((self.n + 1) / (self.df.get(word, 0) + 1))
 
-    def cosines(self, q: Question) -> np.ndarray:
-        qv = self.vectors[self.row[q.text]]
-        return np.array([float(self.vectors[self.row[c.text]] @ qv) for c in q.candidates])
-
     def __call__(self, q: Question) -> np.ndarray:
         qv = self.vectors[self.row[q.text]]
-        cos = self.cosines(q)
+        cand = self.vectors[[self.row[c.text] for c in q.candidates]]
+        cos = cand @ qv
         order = (-cos).argsort().argsort()
         asked = _words(q.text)
         weight = sum(self.idf(w) for w in asked) or 1.0
@@ -204,7 +204,7 @@ class Signals:
                 math.log(1 + len(c.text)),
             ]
             if self.products:
-                f += list(qv * self.vectors[self.row[c.text]])
+                f += list(qv * cand[j])
             rows.append(f)
         return np.array(rows)
 
@@ -273,21 +273,24 @@ def main(argv: Sequence[str] | None = None) -> None:
         group = [q for q in questions if (q.set, q.part) == key and _with_answer(q)]
         if not group:
             continue
-        picks = {
-            id(q): (
-                q.candidates[int(np.argmax(signals.cosines(q)))].label,
-                q.candidates[int(np.argmax(model.decision_function(signals(q))))].label,
+        picks = {}
+        for q in group:
+            f = signals(q)  # column 0 is the cosine
+            picks[id(q)] = (
+                q.candidates[int(np.argmax(f[:, 0]))].label,
+                q.candidates[int(np.argmax(model.decision_function(f)))].label,
             )
-            for q in group
-        }
         answered = [q for q in group if q.answered]
-        rate = lambda xs: f"{sum(xs) / len(xs):.3f}" if xs else "–"  # noqa: E731
         print(
             f"| {key[0]} | {key[1]} | {len(group)} | {rate([picks[id(q)][0] for q in group])} "
             f"| {rate([picks[id(q)][1] for q in group])} | {len(answered)} "
             f"| {rate([q.product_correct for q in answered])} "
             f"| {rate([picks[id(q)][1] for q in answered])} |"
         )
+
+
+def rate(flags: Sequence[bool]) -> str:
+    return f"{sum(flags) / len(flags):.3f}" if flags else "–"
 
 
 if __name__ == "__main__":
