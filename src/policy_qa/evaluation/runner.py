@@ -442,7 +442,7 @@ def run_set(
     for item, i, turn in turns:
         rows.append(
             {
-                "id": item.id if len(item.turns) == 1 else f"{item.id}#{i + 1}",
+                "id": item.row_id(i),
                 "item": item.id,
                 "turn": i + 1,
                 "type": item.type,
