@@ -65,6 +65,7 @@ class Question:
     answerable: bool
     answered: bool
     product_correct: bool  # the product's first citation holds the answer
+    product_quote: str  # the product's first citation ("" when it refused)
     candidates: tuple[Candidate, ...]
 
 
@@ -132,6 +133,7 @@ def load_questions(name: str, workdir: Path, datasets: Path, scratch: Path) -> l
                 answerable=turn.answerable,
                 answered=not row["abstained"],
                 product_correct=bool(row["citations"] and row["citations"][0]["correct"]),
+                product_quote=row["citations"][0]["quote"] if row["citations"] else "",
                 candidates=tuple(_candidates(row["retrieved"], text, turn, evidence)),
             )
         )
@@ -229,6 +231,7 @@ def export(questions: Sequence[Question], folder: Path, parts: Sequence[str] = (
             "answerable": q.answerable,
             "answered": q.answered,
             "product_correct": q.product_correct,
+            "product_quote": q.product_quote,
             "candidates": [
                 {
                     "rank": c.rank - 1,

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import random
 from collections.abc import Sequence
 from pathlib import Path
@@ -62,6 +63,75 @@ def report(
     )
 
 
+Scored = list[tuple[dict[str, Any], np.ndarray]]  # each question with its candidates' logits
+DELTAS = (0.0, 1.0, 2.0, 3.0, 4.0, 6.0, math.inf)
+
+
+def _product_pick(q: dict[str, Any]) -> int | None:
+    quote = q.get("product_quote") or ""
+    return next((j for j, c in enumerate(q["candidates"]) if c["text"] == quote), None)
+
+
+def switched(items: Scored, delta: float) -> list[bool]:
+    """Answered questions with an answer sentence: is the first citation right when the
+    reader's best candidate replaces the product's whenever it scores ``delta`` higher?"""
+    out = []
+    for q, logits in items:
+        pick = _product_pick(q)
+        if not q["answered"] or pick is None or not _with_answer(q):
+            continue
+        top = int(np.argmax(logits))
+        if logits[top] - logits[pick] > delta:
+            pick = top
+        out.append(bool(q["candidates"][pick]["label"]))
+    return out
+
+
+def gated(items: Scored, tau: float) -> tuple[float, float]:
+    """(unanswerable refused, answerable refused) when the product's answers whose best
+    candidate the reader scores under ``tau`` are refused too."""
+    refused = {True: [], False: []}  # type: dict[bool, list[bool]]
+    for q, logits in items:
+        refused[bool(q["answerable"])].append(not q["answered"] or float(logits.max()) < tau)
+    return (
+        sum(refused[False]) / max(1, len(refused[False])),
+        sum(refused[True]) / max(1, len(refused[True])),
+    )
+
+
+def combined(scored: dict[str, Scored]) -> None:
+    """The reader beside the product's rules: a switch margin chosen on the tune files (each
+    set weighing the same), then every file at that margin; refusal gates as curves."""
+    tune = [k for k in scored if k.endswith("-tune")]
+
+    def pooled(delta: float) -> float:
+        rates = [np.mean(switched(scored[k], delta) or [False]) for k in tune]
+        return float(np.mean(rates))
+
+    chosen = max(DELTAS, key=pooled) if tune else math.inf
+    print(
+        f"\nswitch to the reader's sentence when it scores > delta higher (delta chosen on "
+        f"{', '.join(tune) or 'nothing'}: {chosen})"
+    )
+    print("| file | answered | product | " + " | ".join(f"δ={d}" for d in DELTAS) + " |")
+    print("|---|---:|---:|" + "---:|" * len(DELTAS))
+    for name, items in scored.items():
+        cells = [rate(switched(items, d)) for d in DELTAS]
+        print(f"| {name} | {len(switched(items, math.inf))} | {cells[-1]} | {' | '.join(cells)} |")
+    print(
+        "\nrefuse an answer whose best candidate the reader scores under tau "
+        "(unanswerable refused / answerable refused)"
+    )
+    taus = (-math.inf, -4.0, -3.0, -2.0, -1.0, 0.0)
+    print("| file | " + " | ".join(f"τ={t}" for t in taus) + " |")
+    print("|---|" + "---|" * len(taus))
+    for name, items in scored.items():
+        if all(q["answerable"] for q, _ in items):
+            continue
+        pairs = [gated(items, t) for t in taus]
+        print(f"| {name} | " + " | ".join(f"{u:.3f} / {a:.3f}" for u, a in pairs) + " |")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model", type=Path)
@@ -80,6 +150,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "| reader unanswerable refused at that rate |"
     )
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    scored: dict[str, Scored] = {}
     for path in sorted(args.candidates.glob("*.jsonl")):
         questions = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
         questions = [q for q in questions if q["candidates"]]
@@ -87,13 +158,17 @@ def main(argv: Sequence[str] | None = None) -> None:
             questions = random.Random(0).sample(questions, limits[path.stem])
         pairs = [pair_text(q["question"], [], c) for q in questions for c in q["candidates"]]
         logits = score(model, tok, pairs, args.max_len)
-        best, i = [], 0
+        items, i = [], 0
         for q in questions:
             n = len(q["candidates"])
-            j = int(np.argmax(logits[i : i + n]))
-            best.append((float(logits[i + j]), int(q["candidates"][j]["label"])))
+            items.append((q, logits[i : i + n]))
             i += n
+        scored[path.stem] = items
+        best = [
+            (float(lg.max()), int(q["candidates"][int(np.argmax(lg))]["label"])) for q, lg in items
+        ]
         print(report(path.stem, questions, best), flush=True)
+    combined(scored)
 
 
 if __name__ == "__main__":
