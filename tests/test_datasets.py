@@ -45,7 +45,6 @@ def test_every_turn_of_the_bundled_sets_has_its_own_row_id() -> None:
         assert single.row_id(0) == single.id
 
 
-
 def test_bundled_set_meets_the_brief() -> None:
     s = load_set(REPO / "eval" / "daedeok.jsonl")
     turns = [(item, t) for item in s.items for t in item.turns]

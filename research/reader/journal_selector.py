@@ -217,7 +217,8 @@ def _with_answer(q: Question) -> bool:
 def export(questions: Sequence[Question], folder: Path, parts: Sequence[str] = ("tune",)) -> None:
     """The questions of ``parts`` as ``train.py`` reads them (``candidates.py``'s format; no
     history: the journal keeps none, and a follow-up's turn is read alone), one file per set
-    and part. ``answered`` and ``product_correct`` say what ``ask`` did, for ``score.py``."""
+    and part. ``answered``, ``product_correct`` and ``product_quote`` (its first citation) say
+    what ``ask`` did, for ``score.py``."""
     folder.mkdir(parents=True, exist_ok=True)
     by_set: dict[str, list[str]] = collections.defaultdict(list)
     for q in questions:

@@ -4,10 +4,10 @@ top passages and names the one that answers, or 0 for none.
 Reads files written by ``journal_selector.py --export DIR --export-parts tune heldout`` (the
 candidates of the passages ``ask`` retrieved, and what ``ask`` answered), so retrieval is the
 product's and only the reading changes. The prompt was written once and not changed after
-any result (decision 070, eighth-session addendum). Reports, beside the product on the same questions:
-the chosen sentence is an answer sentence (answerable questions with one among the
+any result (decision 070, eighth-session addendum). Reports, beside the product on the same
+questions: the chosen sentence is an answer sentence (answerable questions with one among the
 candidates), answerable questions refused, unanswerable questions refused, and the seconds
-per question on this machine.
+per question on this machine. A reply naming no listed sentence counts as a refusal.
 
     python research/reader/llm_reader.py /work/data/reader/jc3/daedeok-tune.jsonl
 """
@@ -57,6 +57,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     path = args.model or ensure_qwen_model(Settings().model_cache)
     llm = Llama(str(path), n_ctx=4096, n_threads=args.threads, verbose=False)
     number = re.compile(r"\d+")
+    if args.out:
+        args.out.write_text("")  # one run's replies, every file's appended below
     for file in args.files:
         rows: list[dict[str, Any]] = []
         for line in file.read_text(encoding="utf-8").splitlines():

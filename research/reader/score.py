@@ -1,7 +1,7 @@
 """Score a trained reader (``train.py``'s output) on exported candidates, beside the product.
 
-Reads files written by ``journal_selector.py --export DIR --export-parts heldout`` and, for
-each, reports:
+Reads files written by ``journal_selector.py --export DIR --export-parts tune heldout`` and,
+for each, reports:
 
 - top-1: the reader's best candidate is an answer sentence, over the answerable questions with
   one among their candidates; on the questions ``ask`` answered, beside the product's first
@@ -10,8 +10,13 @@ each, reports:
 - the unanswerable questions the reader would refuse at the product's own rate of false
   refusals (the threshold set on the same questions: an upper bound on what it could do).
 
-    python research/reader/score.py /work/data/reader/model /work/data/reader/heldout \\
-        --limit policyqa-heldout=500
+Then two combinations with the product: the *switch* (the reader's sentence replaces the
+product's when it scores more than δ higher; δ chosen on the ``-tune`` files, which are the
+reader's own training questions, so the choice leans toward trusting it) and the *gate*
+(refuse an answer whose best candidate scores under τ), printed as a curve with no τ chosen.
+
+    python research/reader/score.py /work/data/reader/model /work/data/reader/candidates \\
+        --limit policyqa-tune=300 policyqa-heldout=500
 """
 
 from __future__ import annotations
@@ -53,17 +58,20 @@ def report(
         # The threshold that refuses the product's share of answerable questions.
         cut = float(np.quantile([best[i][0] for i in answerable], product_false))
         refused_at_same = rate([best[i][0] < cut for i in unanswerable])
+    separation = auc([best[i][0] for i in answerable], [best[i][0] for i in unanswerable])
+    separation_text = "–" if math.isnan(separation) else f"{separation:.3f}"
     return (
         f"| {name} | {len(questions)} | {len(with_answer)} "
         f"| {rate([bool(best[i][1]) for i in with_answer])} "
         f"| {len(answered)} | {rate([questions[i]['product_correct'] for i in answered])} "
         f"| {rate([bool(best[i][1]) for i in answered])} "
-        f"| {auc([best[i][0] for i in answerable], [best[i][0] for i in unanswerable]):.3f} "
+        f"| {separation_text} "
         f"| {product_false:.3f} | {rate(product_refused)} | {refused_at_same} |"
     )
 
 
 Scored = list[tuple[dict[str, Any], np.ndarray]]  # each question with its candidates' logits
+# Logit margins, from "the reader whenever it prefers another sentence" (0) to "never" (inf).
 DELTAS = (0.0, 1.0, 2.0, 3.0, 4.0, 6.0, math.inf)
 
 
@@ -90,7 +98,7 @@ def switched(items: Scored, delta: float) -> list[bool]:
 def gated(items: Scored, tau: float) -> tuple[float, float]:
     """(unanswerable refused, answerable refused) when the product's answers whose best
     candidate the reader scores under ``tau`` are refused too."""
-    refused = {True: [], False: []}  # type: dict[bool, list[bool]]
+    refused: dict[bool, list[bool]] = {True: [], False: []}
     for q, logits in items:
         refused[bool(q["answerable"])].append(not q["answered"] or float(logits.max()) < tau)
     return (

@@ -67,7 +67,7 @@ class MeanPoolReader(torch.nn.Module):
 
 def load_reader(folder: Path, pooling: str = "auto") -> Any:
     """A reader saved by this script (mean pooling when ``head.pt`` is there), or a base
-    model to start training from."""
+    model to start training from; ``cls`` reads a saved mean-pooling reader's encoder only."""
     if pooling == "mean" or (pooling == "auto" and (folder / "head.pt").is_file()):
         model = MeanPoolReader(AutoModel.from_pretrained(str(folder)))
         if (folder / "head.pt").is_file():
@@ -79,7 +79,9 @@ def load_reader(folder: Path, pooling: str = "auto") -> Any:
 def read(folder: Path, names: Sequence[str] | None = None) -> list[dict[str, Any]]:
     rows = []
     for path in sorted(folder.glob("*.jsonl")):
-        if names and path.stem not in names:
+        # journal_selector.py --export-parts writes held-out files beside the tune ones: a
+        # reader must never train on them, whatever folder it is pointed at.
+        if (names and path.stem not in names) or "heldout" in path.stem:
             continue
         rows += [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
     return rows

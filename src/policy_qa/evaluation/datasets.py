@@ -91,8 +91,8 @@ class Item:
         return len(self.turns) > 1 or self.type == "dialogue"
 
     def row_id(self, index: int) -> str:
-        """The id of turn ``index`` (from 0) in reports and journals: the item's own id for a
-        single question, ``id#N`` (N from 1) for a dialogue's turn."""
+        """The id of turn ``index`` (from 0) in reports and journals: the item's own id when
+        it has one turn, ``id#N`` (N from 1) when it has more."""
         return self.id if len(self.turns) == 1 else f"{self.id}#{index + 1}"
 
 
