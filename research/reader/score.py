@@ -31,22 +31,24 @@ from typing import Any
 
 import numpy as np
 import torch
-from train import auc, load_reader, pair_text, score
+from journal_selector import rate
+from train import auc, load_reader, question_logits
 from transformers import AutoTokenizer
 
-
-def rate(flags: Sequence[bool]) -> str:
-    return f"{sum(flags) / len(flags):.3f}" if flags else "–"
+Scored = list[tuple[dict[str, Any], np.ndarray]]  # each question with its candidates' logits
+# Logit margins, from "the reader whenever it prefers another sentence" (0) to "never" (inf).
+DELTAS = (0.0, 1.0, 2.0, 3.0, 4.0, 6.0, math.inf)
 
 
 def _with_answer(q: dict[str, Any]) -> bool:
     return bool(q["answerable"]) and any(c["label"] for c in q["candidates"])
 
 
-def report(
-    name: str, questions: Sequence[dict[str, Any]], best: Sequence[tuple[float, int]]
-) -> str:
-    """One table row; ``best`` is the reader's (score, label) of its top candidate."""
+def report(name: str, items: Scored) -> str:
+    """One table row."""
+    questions = [q for q, _ in items]
+    # The reader's (score, label) of its top candidate, per question.
+    best = [(float(lg.max()), int(q["candidates"][int(np.argmax(lg))]["label"])) for q, lg in items]
     with_answer = [i for i, q in enumerate(questions) if _with_answer(q)]
     answered = [i for i in with_answer if questions[i]["answered"]]
     answerable = [i for i, q in enumerate(questions) if q["answerable"]]
@@ -68,11 +70,6 @@ def report(
         f"| {separation_text} "
         f"| {product_false:.3f} | {rate(product_refused)} | {refused_at_same} |"
     )
-
-
-Scored = list[tuple[dict[str, Any], np.ndarray]]  # each question with its candidates' logits
-# Logit margins, from "the reader whenever it prefers another sentence" (0) to "never" (inf).
-DELTAS = (0.0, 1.0, 2.0, 3.0, 4.0, 6.0, math.inf)
 
 
 def _product_pick(q: dict[str, Any]) -> int | None:
@@ -124,8 +121,9 @@ def combined(scored: dict[str, Scored]) -> None:
     print("| file | answered | product | " + " | ".join(f"δ={d}" for d in DELTAS) + " |")
     print("|---|---:|---:|" + "---:|" * len(DELTAS))
     for name, items in scored.items():
-        cells = [rate(switched(items, d)) for d in DELTAS]
-        print(f"| {name} | {len(switched(items, math.inf))} | {cells[-1]} | {' | '.join(cells)} |")
+        runs = [switched(items, d) for d in DELTAS]  # the last, δ = inf, is the product's own
+        cells = " | ".join(rate(run) for run in runs)
+        print(f"| {name} | {len(runs[-1])} | {rate(runs[-1])} | {cells} |")
     print(
         "\nrefuse an answer whose best candidate the reader scores under tau "
         "(unanswerable refused / answerable refused)"
@@ -164,18 +162,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         questions = [q for q in questions if q["candidates"]]
         if path.stem in limits and len(questions) > limits[path.stem]:
             questions = random.Random(0).sample(questions, limits[path.stem])
-        pairs = [pair_text(q["question"], [], c) for q in questions for c in q["candidates"]]
-        logits = score(model, tok, pairs, args.max_len)
-        items, i = [], 0
-        for q in questions:
-            n = len(q["candidates"])
-            items.append((q, logits[i : i + n]))
-            i += n
-        scored[path.stem] = items
-        best = [
-            (float(lg.max()), int(q["candidates"][int(np.argmax(lg))]["label"])) for q, lg in items
-        ]
-        print(report(path.stem, questions, best), flush=True)
+        logits = question_logits(model, tok, questions, args.max_len)
+        scored[path.stem] = list(zip(questions, logits, strict=True))
+        print(report(path.stem, scored[path.stem]), flush=True)
     combined(scored)
 
 

@@ -129,26 +129,30 @@ def score(model: Any, tok: Any, pairs: Sequence[tuple[str, str]], max_len: int) 
     return np.concatenate(out) if out else np.zeros(0)
 
 
-def evaluate(
+def question_logits(
     model: Any, tok: Any, questions: Sequence[dict[str, Any]], max_len: int
-) -> dict[str, float]:
-    """Top-1 accuracy among candidates (answerable questions with a positive) and the AUC of
-    the best candidate's score, answerable against unanswerable."""
+) -> list[np.ndarray]:
+    """Each question's candidates' logits, in order, from one batched pass over every pair."""
     pairs = [
         pair_text(q["question"], q.get("history", []), c)
         for q in questions
         for c in q["candidates"]
     ]
     logits = score(model, tok, pairs, max_len)
-    per_q: dict[int, list[tuple[float, int]]] = {}
-    i = 0
-    for qi, q in enumerate(questions):
-        n = len(q["candidates"])
-        per_q[qi] = [(float(logits[i + j]), q["candidates"][j]["label"]) for j in range(n)]
-        i += n
+    ends = np.cumsum([len(q["candidates"]) for q in questions])
+    return [
+        logits[end - len(q["candidates"]) : end] for q, end in zip(questions, ends, strict=True)
+    ]
+
+
+def evaluate(
+    model: Any, tok: Any, questions: Sequence[dict[str, Any]], max_len: int
+) -> dict[str, float]:
+    """Top-1 accuracy among candidates (answerable questions with a positive) and the AUC of
+    the best candidate's score, answerable against unanswerable."""
     top1, answerable_best, unanswerable_best = [], [], []
-    for qi, q in enumerate(questions):
-        scored = per_q.get(qi, [])
+    for q, logits in zip(questions, question_logits(model, tok, questions, max_len), strict=True):
+        scored = [(float(x), c["label"]) for x, c in zip(logits, q["candidates"], strict=True)]
         if not scored:
             continue
         best = max(scored)
